@@ -1,0 +1,156 @@
+// The one catalog of stable reason codes. Every deny, hold or note the interlock emits uses a code from here;
+// codes are part of the public contract (agents re-plan on them), so they are never renamed or reused.
+
+export type Stage = 'input' | 'envelope' | 'policy' | 'bounds' | 'decide' | 'audit' | 'internal';
+
+export interface ReasonSpec {
+  readonly stage: Stage;
+  /** What the code means, in one sentence; the README's reason table is checked against these. */
+  readonly summary: string;
+}
+
+export const REASON_CATALOG = {
+  INPUT_INVALID: {
+    stage: 'input',
+    summary: 'An input line or message could not be read as a command (not JSON, not a JWS, wrong shape).',
+  },
+  ENVELOPE_OVERSIZE: {
+    stage: 'envelope',
+    summary: 'The signed command is larger than the declared maximum token size.',
+  },
+  ENVELOPE_MALFORMED: {
+    stage: 'envelope',
+    summary: 'The command is not a well-formed JWS compact serialization with a JSON header and payload.',
+  },
+  ENVELOPE_ALG_REJECTED: {
+    stage: 'envelope',
+    summary: 'The JWS header names an algorithm other than EdDSA (for example none or HS256), or carries unknown header fields.',
+  },
+  ENVELOPE_UNKNOWN_KEY: {
+    stage: 'envelope',
+    summary: 'The JWS kid is not in the cell\'s agent registry.',
+  },
+  ENVELOPE_BAD_SIGNATURE: {
+    stage: 'envelope',
+    summary: 'The Ed25519 signature does not verify with the registered key for the kid.',
+  },
+  ENVELOPE_INVALID_CLAIMS: {
+    stage: 'envelope',
+    summary: 'The signed claims are missing a field, carry an unknown field, or a field has the wrong type.',
+  },
+  ENVELOPE_ISSUER_MISMATCH: {
+    stage: 'envelope',
+    summary: 'The iss claim is not the agent that owns the signing key.',
+  },
+  ENVELOPE_WRONG_AUDIENCE: {
+    stage: 'envelope',
+    summary: 'The aud claim does not name the device whose command topic carried the command.',
+  },
+  ENVELOPE_EXPIRED: {
+    stage: 'envelope',
+    summary: 'The command\'s exp time has passed.',
+  },
+  ENVELOPE_NOT_YET_VALID: {
+    stage: 'envelope',
+    summary: 'The command\'s iat lies in the future by more than the allowed clock skew.',
+  },
+  ENVELOPE_TTL_TOO_LONG: {
+    stage: 'envelope',
+    summary: 'exp - iat exceeds the cell\'s maximum command time-to-live.',
+  },
+  ENVELOPE_REPLAYED: {
+    stage: 'envelope',
+    summary: 'A command with this jti was already seen.',
+  },
+  ENVELOPE_SEQ_NOT_INCREASING: {
+    stage: 'envelope',
+    summary: 'The seq claim is not greater than the last one accepted from this agent for this device.',
+  },
+  COMMAND_UNKNOWN_DEVICE: {
+    stage: 'envelope',
+    summary: 'The command targets a device that the cell does not declare.',
+  },
+  COMMAND_UNKNOWN_ACTION: {
+    stage: 'envelope',
+    summary: 'The action is not one the device\'s kind supports.',
+  },
+  COMMAND_INVALID_PARAMS: {
+    stage: 'envelope',
+    summary: 'The action\'s parameters are missing, of the wrong type, non-finite, or carry unknown fields.',
+  },
+  POLICY_NO_PERMIT: {
+    stage: 'policy',
+    summary: 'No Cedar policy permits this agent to perform this action on this device (default deny).',
+  },
+  POLICY_FORBIDDEN: {
+    stage: 'policy',
+    summary: 'A Cedar forbid policy matched; the policy ids are listed in ruleId.',
+  },
+  POLICY_ERROR: {
+    stage: 'policy',
+    summary: 'Cedar evaluation failed or reported an error for some policy; an indeterminate policy is a deny.',
+  },
+  BOUNDS_NOT_DECLARED: {
+    stage: 'bounds',
+    summary: 'The device declares no bounds that cover this action, so it cannot be proven safe.',
+  },
+  BOUNDS_STATE_MISSING: {
+    stage: 'bounds',
+    summary: 'No live state has been received from the device, so the command cannot be checked against it.',
+  },
+  BOUNDS_STATE_STALE: {
+    stage: 'bounds',
+    summary: 'The device\'s latest state is older than its declared maximum state age.',
+  },
+  BOUNDS_STATE_INVALID: {
+    stage: 'bounds',
+    summary: 'The device\'s latest state is malformed (wrong joint count, non-finite values).',
+  },
+  BOUNDS_JOINT_POSITION: {
+    stage: 'bounds',
+    summary: 'A joint target lies outside the joint\'s declared position range.',
+  },
+  BOUNDS_JOINT_VELOCITY: {
+    stage: 'bounds',
+    summary: 'The commanded joint velocity exceeds a moving joint\'s declared velocity limit.',
+  },
+  SAFE_STATE_COMMAND: {
+    stage: 'decide',
+    summary: 'Note on an allow: a safe-state command (stop) from an authenticated agent passes policy and bounds.',
+  },
+  AUDIT_WRITE_FAILED: {
+    stage: 'audit',
+    summary: 'The decision could not be durably recorded, so nothing is released (a safe-state command still passes and the failure is reported).',
+  },
+  INTERNAL_ERROR: {
+    stage: 'internal',
+    summary: 'An unexpected error occurred while checking the command; the interlock fails closed.',
+  },
+} as const satisfies Record<string, ReasonSpec>;
+
+export type ReasonCode = keyof typeof REASON_CATALOG;
+
+export const REASON_CODES = Object.keys(REASON_CATALOG) as ReasonCode[];
+
+/**
+ * Why a command was denied, held or noted. Names the rule that fired and, for a physical limit, the limit and
+ * the actual value in the same unit, so an agent can re-plan without parsing the message.
+ */
+export interface Reason {
+  readonly stage: Stage;
+  readonly code: ReasonCode;
+  readonly message: string;
+  /** The bound id (e.g. `arm-1/joints/elbow/position`) or Cedar policy id(s) that fired. */
+  readonly ruleId?: string;
+  /** The field of the command or declaration concerned, as a JSON pointer. */
+  readonly path?: string;
+  readonly limit?: number;
+  readonly actual?: number;
+  readonly unit?: string;
+}
+
+export type ReasonDetails = Omit<Reason, 'stage' | 'code' | 'message'>;
+
+export function reason(code: ReasonCode, message: string, details: ReasonDetails = {}): Reason {
+  return { stage: REASON_CATALOG[code].stage, code, message, ...details };
+}

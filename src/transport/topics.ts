@@ -1,0 +1,51 @@
+// Topic names and MQTT filter matching. The prefix is configurable; device ids are restricted so that a device
+// id can never smuggle a wildcard or a level separator into a topic.
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export interface TopicSet {
+  readonly commandFilter: string;
+  readonly stateFilter: string;
+  readonly heartbeat: string;
+  command(deviceId: string): string;
+  decision(deviceId: string): string;
+  actuatorCommand(deviceId: string): string;
+  actuatorState(deviceId: string): string;
+  /** The device id in a topic matching `{prefix}interlock/{device}/command`, or undefined. */
+  deviceOfCommandTopic(topic: string): string | undefined;
+  deviceOfStateTopic(topic: string): string | undefined;
+}
+
+/** `prefix` is prepended verbatim to every topic (e.g. `site-a/`); empty by default. */
+export function topicSet(prefix = ''): TopicSet {
+  const deviceAt = (topic: string, head: string, tail: string): string | undefined => {
+    if (!topic.startsWith(head) || !topic.endsWith(tail)) return undefined;
+    const device = topic.slice(head.length, topic.length - tail.length);
+    return DEVICE_ID_PATTERN.test(device) ? device : undefined;
+  };
+  return {
+    commandFilter: `${prefix}interlock/+/command`,
+    stateFilter: `${prefix}actuator/+/state`,
+    heartbeat: `${prefix}interlock/heartbeat`,
+    command: (device) => `${prefix}interlock/${device}/command`,
+    decision: (device) => `${prefix}interlock/${device}/decision`,
+    actuatorCommand: (device) => `${prefix}actuator/${device}/command`,
+    actuatorState: (device) => `${prefix}actuator/${device}/state`,
+    deviceOfCommandTopic: (topic) => deviceAt(topic, `${prefix}interlock/`, '/command'),
+    deviceOfStateTopic: (topic) => deviceAt(topic, `${prefix}actuator/`, '/state'),
+  };
+}
+
+/** MQTT topic filter matching (`+` one level, `#` the rest); `$`-topics never match a leading wildcard. */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
