@@ -106,6 +106,10 @@ export const REASON_CATALOG = {
     stage: 'bounds',
     summary: 'The device\'s latest state is malformed (wrong joint count, non-finite values).',
   },
+  BOUNDS_JOINT_COUNT: {
+    stage: 'bounds',
+    summary: 'The command gives a different number of joint targets than the arm declares joints.',
+  },
   BOUNDS_JOINT_POSITION: {
     stage: 'bounds',
     summary: 'A joint target lies outside the joint\'s declared position range.',

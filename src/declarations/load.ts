@@ -1,0 +1,267 @@
+// Loads one cell folder: reads every file, validates it (ajv strict JSON Schema, Cedar strict validation),
+// converts units, and returns the declarations or every problem found. It never returns a partial cell.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { AgentDeclaration, AgentKey, ArmJointLimits, Declarations, DeviceDeclaration } from '../core/declarations.js';
+import type { DeclarationProblem } from '../core/problems.js';
+import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
+import { compilePolicies, type CompiledPolicies } from '../policy/cedar-policy.js';
+import { AGENTS_SCHEMA, CELL_SCHEMA, DEVICE_SCHEMA } from './schemas.js';
+import { toInternal, type Dimension } from './units.js';
+
+export interface LoadedCell {
+  readonly directory: string;
+  readonly declarations: Declarations;
+  readonly policies: CompiledPolicies;
+}
+
+export type LoadResult = { readonly ok: true; readonly cell: LoadedCell } | { readonly ok: false; readonly problems: readonly DeclarationProblem[] };
+
+/** The files of a cell folder, relative to it. */
+export const CELL_LAYOUT = {
+  cell: 'cell.yaml',
+  agents: 'agents.yaml',
+  devicesDir: 'devices',
+  policiesDir: 'policies',
+  cedarSchema: 'policies/schema.cedarschema',
+} as const;
+
+const ajv = new Ajv({ strict: true, allErrors: true });
+const validators = {
+  cell: ajv.compile(CELL_SCHEMA),
+  device: ajv.compile(DEVICE_SCHEMA),
+  agents: ajv.compile(AGENTS_SCHEMA),
+};
+
+interface ParsedYaml {
+  readonly file: string;
+  readonly value: unknown;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+}
+
+class CellReader {
+  readonly problems: DeclarationProblem[] = [];
+  /** Every file read, for the content digest: relative path -> sha256 of its bytes. */
+  readonly fileDigests = new Map<string, string>();
+
+  constructor(readonly directory: string) {}
+
+  readText(relativePath: string): string | undefined {
+    const absolute = join(this.directory, relativePath);
+    try {
+      const bytes = readFileSync(absolute);
+      this.fileDigests.set(relativePath, createHash('sha256').update(bytes).digest('hex'));
+      return bytes.toString('utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      this.problem(relativePath, '', code === 'ENOENT' ? 'file not found' : `cannot read: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  problem(file: string, path: string, message: string, line?: number): void {
+    this.problems.push(line === undefined ? { file, path, message } : { file, path, message, line });
+  }
+
+  readYaml(relativePath: string, validate: ValidateFunction): ParsedYaml | undefined {
+    const text = this.readText(relativePath);
+    if (text === undefined) return undefined;
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) {
+        this.problem(relativePath, '', `YAML: ${error.message.split('\n')[0] ?? error.code}`, lines.linePos(error.pos[0]).line);
+      }
+      return undefined;
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 0 });
+    const parsed: ParsedYaml = { file: relativePath, value, doc, lines };
+    if (!validate(value)) {
+      for (const error of validate.errors ?? []) this.schemaProblem(parsed, error);
+      return undefined;
+    }
+    return parsed;
+  }
+
+  private schemaProblem(parsed: ParsedYaml, error: ErrorObject): void {
+    const segments = error.instancePath === '' ? [] : error.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const path = segments.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    let detail = error.message ?? error.keyword;
+    let where = error.instancePath;
+    if (error.keyword === 'additionalProperties') {
+      const extra = (error.params as { additionalProperty: string }).additionalProperty;
+      detail = `unknown field "${extra}"`;
+      where = `${error.instancePath}/${extra}`;
+      path.push(extra);
+    } else if (error.keyword === 'required') {
+      detail = `missing required field "${(error.params as { missingProperty: string }).missingProperty}"`;
+    } else if (error.keyword === 'enum') {
+      detail = `${detail}: ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    }
+    this.problem(parsed.file, where, detail, lineOf(parsed, path));
+  }
+}
+
+function lineOf(parsed: ParsedYaml, path: (string | number)[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = parsed.doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) return parsed.lines.linePos(node.range[0]).line;
+    if (depth === 0 && parsed.doc.contents?.range) return parsed.lines.linePos(parsed.doc.contents.range[0]).line;
+  }
+  return undefined;
+}
+
+/** Converts a `{value, unit}` pair that the schema already checked; a failure here means schema and units disagree. */
+function convert(dimension: Dimension, value: number, unit: string): number {
+  const converted = toInternal(dimension, value, unit);
+  if (converted === undefined) throw new Error(`unit ${unit} is not a ${dimension} unit (schema and unit table disagree)`);
+  return converted;
+}
+
+function listFiles(reader: CellReader, relativeDir: string, suffix: string): string[] {
+  const absolute = join(reader.directory, relativeDir);
+  if (!existsSync(absolute) || !statSync(absolute).isDirectory()) {
+    reader.problem(relativeDir, '', 'folder not found');
+    return [];
+  }
+  return readdirSync(absolute)
+    .filter((name) => name.endsWith(suffix))
+    .sort()
+    .map((name) => `${relativeDir}/${name}`);
+}
+
+function loadDevice(reader: CellReader, file: string): DeviceDeclaration | undefined {
+  const parsed = reader.readYaml(file, validators.device);
+  if (parsed === undefined) return undefined;
+  const raw = parsed.value as {
+    id: string;
+    kind: 'robot_arm';
+    maxStateAge: { value: number; unit: string };
+    joints: { name: string; position: { min: number; max: number; unit: string }; velocity: { max: number; unit: string } }[];
+  };
+  const joints: ArmJointLimits[] = [];
+  const names = new Set<string>();
+  let valid = true;
+  raw.joints.forEach((joint, index) => {
+    if (names.has(joint.name)) {
+      reader.problem(file, `/joints/${index}/name`, `joint name "${joint.name}" is used twice`, lineOf(parsed, ['joints', index, 'name']));
+      valid = false;
+    }
+    names.add(joint.name);
+    // SAFETY: an empty or inverted range would deny everything or, worse, be read the other way round.
+    if (!(joint.position.min < joint.position.max)) {
+      reader.problem(file, `/joints/${index}/position`, `min (${joint.position.min}) must be less than max (${joint.position.max})`, lineOf(parsed, ['joints', index, 'position']));
+      valid = false;
+    }
+    joints.push({
+      name: joint.name,
+      positionMinRad: convert('angle', joint.position.min, joint.position.unit),
+      positionMaxRad: convert('angle', joint.position.max, joint.position.unit),
+      velocityMaxRadPerS: convert('angularVelocity', joint.velocity.max, joint.velocity.unit),
+    });
+  });
+  if (!valid) return undefined;
+  return { id: raw.id, kind: raw.kind, maxStateAgeMs: convert('duration', raw.maxStateAge.value, raw.maxStateAge.unit), joints };
+}
+
+function loadAgents(reader: CellReader): { agents: Map<string, AgentDeclaration>; keys: Map<string, AgentKey> } {
+  const agents = new Map<string, AgentDeclaration>();
+  const keys = new Map<string, AgentKey>();
+  const file = CELL_LAYOUT.agents;
+  const parsed = reader.readYaml(file, validators.agents);
+  if (parsed === undefined) return { agents, keys };
+  const raw = parsed.value as { agents: { id: string; owner: string; autonomyScope: number; keys: { kid: string; publicKeyFile: string }[] }[] };
+  raw.agents.forEach((agent, index) => {
+    if (agents.has(agent.id)) {
+      reader.problem(file, `/agents/${index}/id`, `agent id "${agent.id}" is listed twice`, lineOf(parsed, ['agents', index, 'id']));
+      return;
+    }
+    agents.set(agent.id, { id: agent.id, owner: agent.owner, autonomyScope: agent.autonomyScope });
+    agent.keys.forEach((key, keyIndex) => {
+      const path = `/agents/${index}/keys/${keyIndex}`;
+      const line = lineOf(parsed, ['agents', index, 'keys', keyIndex]);
+      if (keys.has(key.kid)) {
+        reader.problem(file, `${path}/kid`, `kid "${key.kid}" is already registered to agent ${keys.get(key.kid)?.agentId ?? '?'}`, line);
+        return;
+      }
+      const keyPath = resolve(reader.directory, key.publicKeyFile);
+      const keyRelative = relative(reader.directory, keyPath);
+      if (keyRelative.startsWith('..')) {
+        reader.problem(file, `${path}/publicKeyFile`, 'the key file must lie inside the cell folder', line);
+        return;
+      }
+      const pem = reader.readText(keyRelative);
+      if (pem === undefined) {
+        reader.problem(file, `${path}/publicKeyFile`, `public key file ${keyRelative} cannot be read (for the demo cell, \`npm start\` creates it)`, line);
+        return;
+      }
+      try {
+        keys.set(key.kid, { kid: key.kid, agentId: agent.id, publicKey: ed25519PublicKeyFromPem(pem) });
+      } catch (error) {
+        reader.problem(keyRelative, '', `not an Ed25519 public key in PEM form: ${(error as Error).message}`);
+      }
+    });
+  });
+  return { agents, keys };
+}
+
+/** Loads and validates the cell folder `directory`. Reports every problem rather than stopping at the first. */
+export function loadCell(directory: string): LoadResult {
+  const reader = new CellReader(resolve(directory));
+  if (!existsSync(reader.directory) || !statSync(reader.directory).isDirectory()) {
+    return { ok: false, problems: [{ file: directory, path: '', message: 'cell folder not found' }] };
+  }
+  const cellFile = reader.readYaml(CELL_LAYOUT.cell, validators.cell);
+  const devices = new Map<string, DeviceDeclaration>();
+  for (const file of listFiles(reader, CELL_LAYOUT.devicesDir, '.yaml')) {
+    const device = loadDevice(reader, file);
+    if (device === undefined) continue;
+    if (devices.has(device.id)) reader.problem(file, '/id', `device id "${device.id}" is declared twice`);
+    else devices.set(device.id, device);
+  }
+  if (devices.size === 0 && reader.problems.length === 0) reader.problem(CELL_LAYOUT.devicesDir, '', 'no device declared (*.yaml)');
+  const { agents, keys } = loadAgents(reader);
+
+  const schemaText = reader.readText(CELL_LAYOUT.cedarSchema);
+  const policyFiles = listFiles(reader, CELL_LAYOUT.policiesDir, '.cedar').map((file) => ({ file, text: reader.readText(file) ?? '' }));
+  let policies: CompiledPolicies | undefined;
+  if (schemaText !== undefined && reader.problems.length === 0) {
+    const compiled = compilePolicies({ schemaFile: CELL_LAYOUT.cedarSchema, schemaText, files: policyFiles });
+    if (compiled.ok) policies = compiled.policies;
+    else reader.problems.push(...compiled.problems);
+  }
+  if (reader.problems.length > 0 || cellFile === undefined || policies === undefined) {
+    return { ok: false, problems: reader.problems.length > 0 ? reader.problems : [{ file: directory, path: '', message: 'cell could not be loaded' }] };
+  }
+
+  const cellRaw = cellFile.value as {
+    cell: string;
+    commands: Record<'maxTtl' | 'clockSkew' | 'maxTokenSize', { value: number; unit: string }>;
+  };
+  const digest = createHash('sha256');
+  for (const [file, fileDigest] of [...reader.fileDigests].sort(([a], [b]) => (a < b ? -1 : 1))) digest.update(`${file}\0${fileDigest}\n`);
+  return {
+    ok: true,
+    cell: {
+      directory: reader.directory,
+      policies,
+      declarations: {
+        cellId: cellRaw.cell,
+        digest: digest.digest('hex'),
+        commandLimits: {
+          maxTtlMs: convert('duration', cellRaw.commands.maxTtl.value, cellRaw.commands.maxTtl.unit),
+          clockSkewMs: convert('duration', cellRaw.commands.clockSkew.value, cellRaw.commands.clockSkew.unit),
+          maxTokenBytes: convert('size', cellRaw.commands.maxTokenSize.value, cellRaw.commands.maxTokenSize.unit),
+        },
+        devices,
+        agents,
+        keys,
+      },
+    },
+  };
+}

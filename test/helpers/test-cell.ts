@@ -1,0 +1,65 @@
+// Builds a throw-away copy of the demo cell in a temp folder with freshly generated agent keys, optionally with
+// files replaced, so tests run against real declarations, real keys and the real Cedar engine.
+
+import { cpSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommandSigner } from '../../src/agent-sdk/command-signer.js';
+import { loadCell, type LoadedCell } from '../../src/declarations/load.js';
+import { ensureCellAgentKeys, type AgentPrivateKey } from '../../src/keys/cell-agent-keys.js';
+import { formatProblem } from '../../src/core/problems.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DEMO_CELL = join(REPO_ROOT, 'safety-bounds', 'demo-cell');
+
+export interface TestCell {
+  readonly root: string;
+  readonly cellDir: string;
+  readonly privateKeyDir: string;
+  readonly agentKeys: Map<string, AgentPrivateKey>;
+  signer(agentId: string, nowMs?: () => number): CommandSigner;
+  load(): LoadedCell;
+  cleanup(): void;
+}
+
+/** `files` maps paths relative to the cell folder to new contents (null deletes the file). */
+export function makeTestCell(files: Record<string, string | null> = {}): TestCell {
+  const root = mkdtempSync(join(tmpdir(), 'interlock-cell-'));
+  const cellDir = join(root, 'cell');
+  const privateKeyDir = join(root, 'private');
+  cpSync(DEMO_CELL, cellDir, { recursive: true, filter: (src) => !src.includes(`${DEMO_CELL}/keys`) });
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(cellDir, path);
+    if (content === null) rmSync(target, { force: true });
+    else {
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, content);
+    }
+  }
+  let agentKeys = new Map<string, AgentPrivateKey>();
+  try {
+    agentKeys = ensureCellAgentKeys(cellDir, privateKeyDir);
+  } catch {
+    // A test that breaks agents.yaml on purpose gets no keys; the loader reports the problem.
+  }
+  return {
+    root,
+    cellDir,
+    privateKeyDir,
+    agentKeys,
+    signer(agentId, nowMs) {
+      const key = agentKeys.get(agentId);
+      if (key === undefined) throw new Error(`test cell has no key for agent ${agentId}`);
+      return new CommandSigner({ agentId, kid: key.kid, privateKey: key.privateKey, ...(nowMs === undefined ? {} : { nowMs }) });
+    },
+    load() {
+      const result = loadCell(cellDir);
+      if (!result.ok) throw new Error(`test cell does not load:\n${result.problems.map(formatProblem).join('\n')}`);
+      return result.cell;
+    },
+    cleanup() {
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
