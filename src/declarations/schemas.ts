@@ -142,3 +142,8 @@ export const DECLARATION_SCHEMAS = {
   'device.schema.json': DEVICE_SCHEMA,
   'agents.schema.json': AGENTS_SCHEMA,
 } as const;
+
+/** The text of a published schema file: draft-07 (what ajv validates by default), pretty-printed. */
+export function renderPublishedSchema(schema: object): string {
+  return `${JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...schema }, null, 2)}\n`;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite: makes sure mosquitto is there (installs it as root, or says how), type-checks, runs tap,
+# and ends with the plain line "N passed, N failed" (the type-check counts as one test). Never skips silently.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "mosquitto is not installed: installing it with apt-get (the integration tests need a real broker)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; } >/tmp/interlock-apt.log 2>&1; then
+      tail -n 20 /tmp/interlock-apt.log
+      echo "mosquitto is required for the tests and could not be installed: run 'apt-get install -y mosquitto'"
+      echo "0 passed, 1 failed"
+      exit 1
+    fi
+  else
+    echo "mosquitto is required for the tests: run 'sudo apt-get install -y mosquitto'"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+
+passed=0
+failed=0
+
+echo "== type-check (tsc --noEmit)"
+if npx tsc -p tsconfig.json --noEmit; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== tap"
+mkdir -p .tap
+report=.tap/last-run.tap
+npx tap --reporter=tap "$@" >"$report" 2>&1
+tap_status=$?
+# Per-file results and failing assertions; the full TAP stream is printed only when something failed.
+grep -E '^(not )?ok [0-9]+ ' "$report" || true
+if [ "$tap_status" -ne 0 ]; then
+  echo "== full tap output (something failed)"
+  cat "$report"
+fi
+grep -E '^# (Statements|Branches|Functions|Lines)' "$report" || true
+
+summary=$(grep -E '^# \{ total: [0-9]+' "$report" | tail -n 1)
+if [ -z "$summary" ]; then
+  echo "tap printed no summary (exit $tap_status)"
+  failed=$((failed + 1))
+else
+  echo "$summary"
+  tap_pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+  tap_fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
+  passed=$((passed + ${tap_pass:-0}))
+  failed=$((failed + ${tap_fail:-0}))
+  # tap can exit non-zero without failing assertions (a file that crashed, a timeout): that is a failure too.
+  if [ "$tap_status" -ne 0 ] && [ "${tap_fail:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,173 @@
+// A scripted demo agent: sends a mix of safe and unsafe signed commands through the interlock, over real MQTT,
+// and waits for each decision. Some steps are deliberately hostile (forged, replayed, expired, bypassing).
+
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { CommandSigner } from '../src/agent-sdk/command-signer.js';
+import { COMMAND_TOKEN_TYPE } from '../src/core/command.js';
+import type { DecisionReport } from '../src/pipeline/decision-report.js';
+import type { TopicSet } from '../src/transport/topics.js';
+import type { Transport } from '../src/transport/transport.js';
+
+export interface DemoStep {
+  readonly agentId: string;
+  readonly label: string;
+  /** What the step is meant to show: the verdict the interlock should reach. */
+  readonly expect: 'allow' | 'deny' | 'bypass';
+  /** Produces the exact bytes to publish. */
+  token(context: StepContext): string;
+  /** Publish on this device's command topic instead of the token's own device. */
+  readonly topicDevice?: string;
+}
+
+export interface StepContext {
+  readonly signers: ReadonlyMap<string, CommandSigner>;
+  readonly deviceId: string;
+  /** Tokens sent earlier, by step label, for replay steps. */
+  readonly sent: ReadonlyMap<string, string>;
+  readonly nowMs: number;
+}
+
+const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
+const OVER_TABLE = [0.8, -1.2, 1.9, -2.2, -1.571, 0.3];
+
+function signer(context: StepContext, agentId: string): CommandSigner {
+  const s = context.signers.get(agentId);
+  if (s === undefined) throw new Error(`demo has no key for ${agentId}`);
+  return s;
+}
+
+function move(context: StepContext, agentId: string, positionsRad: number[], velocityRadPerS: number, options: Parameters<CommandSigner['sign']>[3] = {}): string {
+  return signer(context, agentId).sign(context.deviceId, 'move_joints', { positionsRad, velocityRadPerS }, options);
+}
+
+/** The demo script. Labels name what each step tries; the live view prints them beside each decision. */
+export const DEMO_STEPS: readonly DemoStep[] = [
+  { agentId: 'planner-1', label: 'move to the home pose', expect: 'allow', token: (c) => move(c, 'planner-1', HOME, 1.0) },
+  { agentId: 'planner-1', label: 'reach over the table', expect: 'allow', token: (c) => move(c, 'planner-1', OVER_TABLE, 1.0) },
+  {
+    agentId: 'planner-1',
+    label: 'elbow 90 meant as degrees, sent as radians',
+    expect: 'deny',
+    token: (c) => move(c, 'planner-1', [0.8, -1.2, 90, -2.2, -1.571, 0.3], 1.0),
+  },
+  { agentId: 'planner-1', label: 'same pose, far too fast (3 rad/s)', expect: 'deny', token: (c) => move(c, 'planner-1', HOME, 3.0) },
+  {
+    agentId: 'planner-1',
+    label: 'shoulder below the table plane',
+    expect: 'deny',
+    token: (c) => move(c, 'planner-1', [0, 0.35, 1.571, -1.571, -1.571, 0], 0.5),
+  },
+  { agentId: 'trainee-1', label: 'safe move, but no policy grants it', expect: 'deny', token: (c) => move(c, 'trainee-1', HOME, 0.5) },
+  { agentId: 'observer-1', label: 'monitoring agent tries to move', expect: 'deny', token: (c) => move(c, 'observer-1', HOME, 0.5) },
+  { agentId: 'rogue-1', label: 'agent with an unregistered key', expect: 'deny', token: (c) => move(c, 'rogue-1', HOME, 0.5) },
+  {
+    agentId: 'planner-1',
+    label: 'replay of the "reach over the table" command',
+    expect: 'deny',
+    token: (c) => c.sent.get('reach over the table') ?? 'missing',
+  },
+  {
+    agentId: 'planner-1',
+    label: 'command that expired in transit',
+    expect: 'deny',
+    token: (c) => move(c, 'planner-1', HOME, 0.5, { override: { iat: (c.nowMs - 6000) / 1000, exp: (c.nowMs - 3000) / 1000 } }),
+  },
+  {
+    agentId: 'attacker',
+    label: 'unsigned token (alg "none")',
+    expect: 'deny',
+    token: (c) => unsignedToken({ iss: 'planner-1', aud: c.deviceId, action: 'move_joints', params: { positionsRad: HOME, velocityRadPerS: 3 } }),
+  },
+  {
+    agentId: 'planner-1',
+    label: 'signed for arm-2, sent to arm-1',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign('arm-2', 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 }),
+    topicDevice: 'arm-1',
+  },
+  { agentId: 'attacker', label: 'publishes straight to the actuator topic', expect: 'bypass', token: () => 'forged-release' },
+  { agentId: 'observer-1', label: 'stop: safe state passes for any authenticated agent', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
+  { agentId: 'planner-1', label: 'back to the home pose', expect: 'allow', token: (c) => move(c, 'planner-1', HOME, 1.0) },
+];
+
+function unsignedToken(claims: Record<string, unknown>): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'none', typ: COMMAND_TOKEN_TYPE })).toString('base64url');
+  return `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+}
+
+/** A signer for an agent the cell does not know: a real key, never registered. */
+export function rogueSigner(nowMs?: () => number): CommandSigner {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return new CommandSigner({ agentId: 'rogue-1', kid: 'rogue-1-k1', privateKey: privateKey as KeyObject, ...(nowMs === undefined ? {} : { nowMs }) });
+}
+
+export interface DemoAgentOptions {
+  readonly transport: Transport;
+  /** A separate connection for bypass steps: a broker refuses the publish and may drop that connection. */
+  readonly attackerTransport: Transport;
+  readonly topics: TopicSet;
+  readonly deviceId: string;
+  readonly signers: ReadonlyMap<string, CommandSigner>;
+  readonly decisionTimeoutMs?: number;
+  readonly nowMs?: () => number;
+}
+
+export interface StepOutcome {
+  readonly step: DemoStep;
+  readonly commandDigest: string;
+  /** The decision received on the decision topic; undefined for bypass steps or on timeout. */
+  readonly decision?: DecisionReport;
+}
+
+/** Runs steps in order over the transport, waiting for each decision before the next step. */
+export class DemoAgent {
+  private readonly waiting = new Map<string, (report: DecisionReport) => void>();
+  private readonly sent = new Map<string, string>();
+
+  constructor(private readonly options: DemoAgentOptions) {}
+
+  async start(): Promise<void> {
+    await this.options.transport.subscribe(this.options.topics.decision(this.options.deviceId), (_topic, payload) => {
+      let report: DecisionReport;
+      try {
+        report = JSON.parse(payload.toString('utf8')) as DecisionReport;
+      } catch {
+        return;
+      }
+      this.waiting.get(report.commandDigest)?.(report);
+    });
+  }
+
+  /** Digest and label of the token a step will send, so a live view can label decisions. */
+  static digestOf(token: string): string {
+    return createHash('sha256').update(token, 'utf8').digest('hex');
+  }
+
+  async run(step: DemoStep, onSent?: (token: string, digest: string) => void): Promise<StepOutcome> {
+    const { transport, topics, deviceId } = this.options;
+    const context: StepContext = { signers: this.options.signers, deviceId, sent: this.sent, nowMs: (this.options.nowMs ?? Date.now)() };
+    const token = step.token(context);
+    const digest = DemoAgent.digestOf(token);
+    onSent?.(token, digest);
+    if (step.expect === 'bypass') {
+      // Straight to the actuator topic: the broker must refuse it, so no driver ever sees it.
+      await this.options.attackerTransport.publish(topics.actuatorCommand(deviceId), token, { qos: 0 }).catch(() => undefined);
+      return { step, commandDigest: digest };
+    }
+    this.sent.set(step.label, token);
+    const decided = new Promise<DecisionReport | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(digest);
+        resolve(undefined);
+      }, this.options.decisionTimeoutMs ?? 3000);
+      this.waiting.set(digest, (report) => {
+        clearTimeout(timer);
+        this.waiting.delete(digest);
+        resolve(report);
+      });
+    });
+    await transport.publish(topics.command(step.topicDevice ?? deviceId), token, { qos: 1 });
+    const decision = await decided;
+    return decision === undefined ? { step, commandDigest: digest } : { step, commandDigest: digest, decision };
+  }
+}

@@ -1,0 +1,124 @@
+// The composition root: the one place that builds the real adapters (declarations from disk, SQLite audit log,
+// MQTT or embedded broker, the interlock's key) and wires them into an Interlock. It refuses to start on any
+// declaration problem.
+
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { openSqliteAuditLog, type SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { DeclarationError } from '../core/problems.js';
+import { loadCell, type LoadedCell } from '../declarations/load.js';
+import { Interlock } from '../interlock/interlock.js';
+import { ensureKeyPair } from '../keys/key-files.js';
+import { EmbeddedBroker } from '../transport/embedded-broker.js';
+import { MqttTransport } from '../transport/mqtt-transport.js';
+import { topicSet } from '../transport/topics.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface RuntimeOptions {
+  readonly cellDirectory: string;
+  /** Where the audit database and the interlock's key live (created if missing). */
+  readonly stateDirectory: string;
+  /** An external broker (mqtt://, mqtts://). Without it, an embedded broker is started. */
+  readonly brokerUrl?: string;
+  /** Port of the embedded broker (0 = any free port). */
+  readonly embeddedPort?: number;
+  readonly embeddedHost?: string;
+  readonly topicPrefix?: string;
+  readonly heartbeatPeriodMs?: number;
+  readonly clock?: Clock;
+  readonly log: Logger;
+}
+
+export interface Runtime {
+  readonly cell: LoadedCell;
+  readonly interlock: Interlock;
+  readonly audit: SqliteAuditLog;
+  readonly transport: Transport;
+  /** The embedded broker, when one was started; external clients connect to its url. */
+  readonly broker: EmbeddedBroker | undefined;
+  /** The url device drivers and agents connect to. */
+  readonly brokerUrl: string;
+  readonly interlockPublicKey: KeyObject;
+  readonly interlockPublicKeyPath: string;
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { log } = options;
+  const loaded = loadCell(options.cellDirectory);
+  if (!loaded.ok) throw new DeclarationError(loaded.problems);
+  const cell = loaded.cell;
+
+  const stateDirectory = resolve(options.stateDirectory);
+  mkdirSync(stateDirectory, { recursive: true, mode: 0o700 });
+  const keys = ensureKeyPair(join(stateDirectory, 'keys', 'interlock.key.pem'), join(stateDirectory, 'keys', 'interlock.pub.pem'));
+  if (keys.created) log.info(`created the interlock's signing key; drivers verify releases with ${keys.publicKeyPath}`);
+  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'));
+  const topics = topicSet(options.topicPrefix ?? '');
+
+  let broker: EmbeddedBroker | undefined;
+  let transport: Transport;
+  let brokerUrl: string;
+  try {
+    if (options.brokerUrl === undefined) {
+      broker = new EmbeddedBroker({
+        host: options.embeddedHost ?? '127.0.0.1',
+        port: options.embeddedPort ?? 0,
+        protectedPublishFilters: [`${options.topicPrefix ?? ''}actuator/+/command`],
+        log: (message) => log.child('broker').info(message),
+        onPublishDenied: (denied) =>
+          log.child('broker').warn(`refused a publish to ${denied.topic} from client ${denied.clientId ?? '(will)'}: ${denied.reason}`),
+      });
+      await broker.start();
+      transport = broker.transport();
+      brokerUrl = broker.url;
+      log.info(`embedded broker listening on ${brokerUrl} (only the interlock may publish actuator commands)`);
+    } else {
+      transport = new MqttTransport({
+        url: options.brokerUrl,
+        clientId: `interlock-${cell.declarations.cellId}`,
+        log: (message) => log.child('mqtt').info(message),
+      });
+      brokerUrl = options.brokerUrl;
+    }
+    await transport.start();
+  } catch (error) {
+    audit.close();
+    await broker?.stop();
+    throw error;
+  }
+
+  const interlock = new Interlock({
+    cell,
+    transport,
+    audit,
+    signingKey: keys.privateKey,
+    clock: options.clock ?? systemClock,
+    topics,
+    log: log.child('interlock'),
+    ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),
+  });
+  await interlock.start();
+  let stopped = false;
+  return {
+    cell,
+    interlock,
+    audit,
+    transport,
+    broker,
+    brokerUrl,
+    interlockPublicKey: keys.publicKey,
+    interlockPublicKeyPath: keys.publicKeyPath,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await interlock.stop();
+      await transport.stop();
+      await broker?.stop();
+      audit.close();
+    },
+  };
+}

@@ -1,0 +1,156 @@
+// `npm start`: the interlock with an embedded broker, a simulated arm and a scripted demo agent, all on this
+// machine, with a live view of every decision. Agent keys are created on first run in a git-ignored folder.
+
+import { join, resolve } from 'node:path';
+import { DemoAgent, DEMO_STEPS, rogueSigner, type StepOutcome } from '../../simulator/demo-agent.js';
+import { SimulatedArm } from '../../simulator/arm-driver.js';
+import { CommandSigner } from '../agent-sdk/command-signer.js';
+import { startRuntime, type Runtime } from '../app/compose.js';
+import type { Logger } from '../core/log.js';
+import { ensureCellAgentKeys } from '../keys/cell-agent-keys.js';
+import { MqttTransport } from '../transport/mqtt-transport.js';
+import { topicSet } from '../transport/topics.js';
+import { describeReason, formatDecision } from './live-view.js';
+
+export interface DemoOptions {
+  readonly cellDirectory: string;
+  readonly stateDirectory: string;
+  /** Stop after this long; undefined runs until Ctrl-C. */
+  readonly durationMs?: number;
+  /** Pause between steps, so the arm visibly moves. */
+  readonly stepPauseMs: number;
+  readonly colour: boolean;
+  readonly out: (line: string) => void;
+  readonly log: Logger;
+  /** Resolves when the user asks to stop (Ctrl-C). */
+  readonly interrupted: Promise<void>;
+}
+
+export interface DemoResult {
+  readonly outcomes: readonly StepOutcome[];
+  /** Steps whose verdict differed from what the script expects: should be none. */
+  readonly surprises: number;
+  /** Commands the arm executed that the audit log does not show as allowed: must be none. */
+  readonly unauthorisedExecutions: number;
+  readonly chainOk: boolean;
+}
+
+const DEVICE = 'arm-1';
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { out, log } = options;
+  const cellDirectory = resolve(options.cellDirectory);
+  const agentKeys = ensureCellAgentKeys(cellDirectory, join(resolve(options.stateDirectory), 'agent-keys'));
+  const runtime: Runtime = await startRuntime({ cellDirectory, stateDirectory: options.stateDirectory, log: log.child('runtime') });
+  const topics = topicSet();
+  const busLog = (name: string) => (message: string) => log.child(name).info(message);
+  const armBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'sim-arm-1', log: busLog('sim-arm-1') });
+  const agentBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'demo-agent', log: busLog('demo-agent') });
+  const attackerBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'attacker', log: busLog('attacker') });
+  const device = runtime.cell.declarations.devices.get(DEVICE);
+  if (device === undefined) throw new Error(`the demo cell must declare ${DEVICE}`);
+  const arm = new SimulatedArm({
+    deviceId: DEVICE,
+    transport: armBus,
+    interlockPublicKey: runtime.interlockPublicKey,
+    jointCount: device.joints.length,
+    initialPositionsRad: [0, -1.571, 1.571, -1.571, -1.571, 0],
+  });
+  const labels = new Map<string, string>();
+  const outcomes: StepOutcome[] = [];
+  let surprises = 0;
+  runtime.interlock.onDecision((event) => out(formatDecision(event, { colour: options.colour, labelOf: (d) => labels.get(d) })));
+
+  try {
+    await armBus.start();
+    await agentBus.start();
+    await attackerBus.start();
+    await arm.start();
+    const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey })]));
+    signers.set('rogue-1', rogueSigner());
+    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, topics, deviceId: DEVICE, signers });
+    await agent.start();
+    await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 3000);
+
+    out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
+    out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
+    out(options.durationMs === undefined ? 'Running the scenario until Ctrl-C.\n' : `Running for ${options.durationMs / 1000} s (Ctrl-C stops sooner).\n`);
+
+    const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs;
+    let stop = false;
+    void options.interrupted.then(() => {
+      stop = true;
+    });
+    const pause = (ms: number): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), options.interrupted]);
+    let round = 0;
+    while (!stop && Date.now() < deadline) {
+      round += 1;
+      out(`--- round ${round}: ${DEMO_STEPS.length} commands from ${new Set(DEMO_STEPS.map((s) => s.agentId)).size} agents ---`);
+      for (const step of DEMO_STEPS) {
+        if (stop || Date.now() >= deadline) break;
+        const before = arm.received.length;
+        const outcome = await agent.run(step, (_token, digest) => labels.set(digest, `${step.label}`));
+        outcomes.push(outcome);
+        if (step.expect === 'bypass') {
+          await pause(300);
+          const reached = arm.received.length - before;
+          out(`${' '.repeat(14)}${step.agentId} ${step.label}: ${reached === 0 ? 'refused by the broker ACL, the arm received nothing' : `ARM RECEIVED ${reached} MESSAGE(S)`}`);
+          if (reached !== 0) surprises += 1;
+        } else if (outcome.decision === undefined) {
+          out(`${' '.repeat(14)}no decision within the timeout for: ${step.label}`);
+          surprises += 1;
+        } else if (outcome.decision.verdict !== step.expect) {
+          surprises += 1;
+        }
+        await pause(options.stepPauseMs);
+      }
+    }
+  } finally {
+    await runtime.interlock.idle();
+    await arm.stop();
+    await agentBus.stop();
+    await attackerBus.stop();
+    await armBus.stop();
+    await runtime.stop();
+  }
+
+  // Cross-check, independent of the live view: every command the arm executed has an allow record.
+  const { openSqliteAuditLog } = await import('../audit/sqlite-audit-log.js');
+  const audit = openSqliteAuditLog(runtime.audit.path);
+  const allowed = new Set<string>();
+  for (let from = 1; ; ) {
+    const batch = audit.read(from, 1000);
+    if (batch.length === 0) break;
+    for (const record of batch) if (record.kind === 'decision' && record.verdict === 'allow' && record.commandId) allowed.add(record.commandId);
+    from = (batch.at(-1)?.seq ?? from) + 1;
+  }
+  const verify = audit.verify();
+  audit.close();
+  const unauthorisedExecutions = arm.executed.filter((c) => !allowed.has(c.commandId)).length;
+
+  const decided = outcomes.filter((o) => o.decision !== undefined);
+  const counts = { allow: 0, hold: 0, deny: 0 };
+  const byCode = new Map<string, number>();
+  for (const o of decided) {
+    counts[o.decision!.verdict] += 1;
+    for (const r of o.decision!.reasons) if (o.decision!.verdict !== 'allow') byCode.set(r.code, (byCode.get(r.code) ?? 0) + 1);
+  }
+  out('\n=== Summary ===');
+  out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held.`);
+  out(`Blocked because: ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
+  const rejected = arm.received.filter((r) => !r.accepted);
+  out(`${DEVICE} executed ${arm.executed.length} released commands; ${unauthorisedExecutions} without an allow record; it rejected ${rejected.length} unverifiable messages.`);
+  out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);
+  if (surprises > 0) out(`${surprises} step(s) did not get the expected verdict.`);
+  const example = decided.find((o) => o.decision?.verdict === 'deny' && o.decision.reasons[0]?.stage === 'bounds')?.decision?.reasons[0];
+  if (example) out(`An agent receives reasons as data, e.g. ${describeReason(example)}`);
+  return { outcomes, surprises, unauthorisedExecutions, chainOk: verify.ok };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out waiting for the simulated arm to report its state');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

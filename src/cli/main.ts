@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// The `interlock` command line: demo, run, check, validate. Exit codes: 0 ok, 1 refused or failed, 2 usage.
+// It never starts with a declaration problem; it prints every problem with file, field and reason instead.
+
+import { parseArgs } from 'node:util';
+import { createLogger, type LogLevel } from '../core/log.js';
+import { DeclarationError, formatProblem } from '../core/problems.js';
+import { loadCell } from '../declarations/load.js';
+import { startRuntime } from '../app/compose.js';
+import { runCheck } from './check.js';
+import { runDemo } from './demo.js';
+
+const DEFAULT_CELL = 'safety-bounds/demo-cell';
+const DEFAULT_STATE = '.interlock';
+
+export const USAGE = `Usage: interlock <command> [options]
+
+Commands:
+  demo       Interlock + embedded broker + simulated arm + scripted demo agent, with a live view.
+             --duration <time>   stop after this long (e.g. 30s, 2m); default: until Ctrl-C
+             --pause <time>      pause between demo steps (default 400ms)
+  run        Run the interlock: takes commands and device state over MQTT and releases what is safe.
+             --broker <url>      external MQTT broker (mqtt://host:1883); default: embedded broker
+             --port <n>          embedded broker port (default 1883)  --host <addr> (default 127.0.0.1)
+             --prefix <p>        topic prefix (default none)
+  check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
+  validate   Loads a cell folder and prints every problem; exit 1 if there is any.
+             interlock validate [dir]
+  help       This text.
+
+Common options:
+  --cell <dir>       cell declarations folder (default ${DEFAULT_CELL})
+  --state-dir <dir>  audit database and keys (default ${DEFAULT_STATE})
+  --log <level>      info | warn | error | silent (default info; demo: warn)
+`;
+
+/** Parses `30s`, `2m`, `500ms` or a bare number of seconds into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number.isFinite(value) ? value * factor : undefined;
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`interlock: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+function interruption(): Promise<void> {
+  return new Promise((resolve) => {
+    const handler = (): void => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      resolve();
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        cell: { type: 'string' },
+        'state-dir': { type: 'string' },
+        log: { type: 'string' },
+        duration: { type: 'string' },
+        pause: { type: 'string' },
+        broker: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        prefix: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const level = (values.log ?? (command === 'demo' ? 'warn' : 'info')) as LogLevel;
+  if (!['info', 'warn', 'error', 'silent'].includes(level)) return usageError(`--log must be info, warn, error or silent, not ${level}`);
+  const log = createLogger('interlock', level);
+  const cellDirectory = values.cell ?? positionals[0] ?? DEFAULT_CELL;
+  const stateDirectory = values['state-dir'] ?? DEFAULT_STATE;
+
+  try {
+    switch (command) {
+      case 'demo': {
+        const durationMs = values.duration === undefined ? undefined : parseDuration(values.duration);
+        if (values.duration !== undefined && durationMs === undefined) return usageError(`--duration: cannot read "${values.duration}"`);
+        const stepPauseMs = values.pause === undefined ? 400 : parseDuration(values.pause);
+        if (stepPauseMs === undefined) return usageError(`--pause: cannot read "${values.pause ?? ''}"`);
+        const result = await runDemo({
+          cellDirectory,
+          stateDirectory,
+          stepPauseMs,
+          colour: process.stdout.isTTY === true,
+          out: (line) => process.stdout.write(`${line}\n`),
+          log,
+          interrupted: interruption(),
+          ...(durationMs === undefined ? {} : { durationMs }),
+        });
+        return result.unauthorisedExecutions === 0 && result.chainOk && result.surprises === 0 ? 0 : 1;
+      }
+      case 'run': {
+        const port = values.port === undefined ? 1883 : Number(values.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be 0-65535, not ${values.port ?? ''}`);
+        const runtime = await startRuntime({
+          cellDirectory,
+          stateDirectory,
+          log,
+          embeddedPort: port,
+          ...(values.host === undefined ? {} : { embeddedHost: values.host }),
+          ...(values.broker === undefined ? {} : { brokerUrl: values.broker }),
+          ...(values.prefix === undefined ? {} : { topicPrefix: values.prefix }),
+        });
+        log.info(`running; drivers verify releases with ${runtime.interlockPublicKeyPath}; Ctrl-C stops`);
+        await interruption();
+        log.info('stopping: finishing in-flight commands');
+        await runtime.stop();
+        return 0;
+      }
+      case 'check': {
+        const loaded = loadCell(cellDirectory);
+        if (!loaded.ok) throw new DeclarationError(loaded.problems);
+        const summary = await runCheck(loaded.cell, process.stdin, process.stdout);
+        log.info(`${summary.lines} commands: ${summary.allow} allow, ${summary.hold} hold, ${summary.deny} deny`);
+        return 0;
+      }
+      case 'validate': {
+        const loaded = loadCell(cellDirectory);
+        if (!loaded.ok) {
+          for (const problem of loaded.problems) process.stdout.write(`${formatProblem(problem)}\n`);
+          process.stdout.write(`${loaded.problems.length} problem(s) in ${cellDirectory}\n`);
+          return 1;
+        }
+        const d = loaded.cell.declarations;
+        process.stdout.write(
+          `${cellDirectory}: ok. cell ${d.cellId}, ${d.devices.size} device(s), ${d.agents.size} agent(s), ${loaded.cell.policies.policyIds.length} policies, digest ${d.digest}\n`,
+        );
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        return usageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof DeclarationError) {
+      process.stderr.write(`interlock: refusing to start: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`interlock: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`interlock: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
