@@ -185,8 +185,9 @@ export class Interlock {
       deviceId: command.device.id,
       action: command.action,
       params: command.params,
+      safeState: command.safeState,
       // A safe-state command released without a record (audit failure) carries seq 0 and no hash; drivers
-      // accept stops regardless of seq order.
+      // exempt safe-state releases from the seq order check.
       auditSeq: receipt?.seq ?? 0,
       auditHash: receipt?.hash ?? '',
       releasedAtMs: clock.nowMs(),

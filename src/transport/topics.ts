@@ -49,3 +49,24 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length;
 }
+
+/** Why `topic` cannot be published to (MQTT topic name rules), or undefined. */
+export function topicNameProblem(topic: string): string | undefined {
+  if (topic.length === 0) return 'empty topic';
+  if (topic.includes('+') || topic.includes('#')) return `wildcards are not allowed in a topic name: ${topic}`;
+  if (topic.includes('\u0000')) return 'NUL in topic';
+  return undefined;
+}
+
+/** Why `filter` is not a valid MQTT topic filter, or undefined. */
+export function topicFilterProblem(filter: string): string | undefined {
+  if (filter.length === 0) return 'empty topic filter';
+  if (filter.includes('\u0000')) return 'NUL in topic filter';
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] ?? '';
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return `'#' must be the last level: ${filter}`;
+    if (level.includes('+') && level !== '+') return `'+' must be a whole level: ${filter}`;
+  }
+  return undefined;
+}
