@@ -37,7 +37,7 @@ if [ "$tap_status" -ne 0 ]; then
   echo "== full tap output (something failed)"
   cat "$report"
 fi
-grep -E '^# (Statements|Branches|Functions|Lines)' "$report" || true
+grep -E '^(Statements|Branches|Functions|Lines) +:' "$report" || true
 
 summary=$(grep -E '^# \{ total: [0-9]+' "$report" | tail -n 1)
 if [ -z "$summary" ]; then

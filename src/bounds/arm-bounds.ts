@@ -14,7 +14,7 @@ export interface ArmMoveJoints {
 /** Checks that the arm's state exists, is fresh and well-formed; returns the reasons it is not. */
 export function checkArmState(device: ArmDeclaration, observed: ObservedState | undefined, nowMs: number): Reason[] {
   if (observed === undefined) {
-    return [reason('BOUNDS_STATE_MISSING', `no state received from ${device.id}`, { ruleId: `${device.id}/maxStateAge` })];
+    return [reason('BOUNDS_STATE_MISSING', `no valid state received from ${device.id}`, { ruleId: `${device.id}/maxStateAge` })];
   }
   const ageMs = nowMs - observed.receivedAtMs;
   // SAFETY: `!(age <= max)` also rejects a NaN age; a negative age (clock went back) is not fresh either.

@@ -128,6 +128,12 @@ export function generateEd25519KeyPair(): Ed25519KeyPair {
 
 /** Parses a PEM public key and insists it is Ed25519; throws with the reason otherwise. */
 export function ed25519PublicKeyFromPem(pem: string): KeyObject {
+  // SAFETY: createPublicKey also accepts a private key and derives its public half; a private key in a
+  // declarations folder is a leaked key, so only an SPKI "PUBLIC KEY" block is accepted.
+  const blocks = pem.match(/-----BEGIN ([A-Z0-9 ]+)-----/g) ?? [];
+  if (blocks.length !== 1 || blocks[0] !== '-----BEGIN PUBLIC KEY-----') {
+    throw new Error(blocks.some((b) => b.includes('PRIVATE')) ? 'this is a PRIVATE key: never put a private key in declarations' : 'expected exactly one "BEGIN PUBLIC KEY" PEM block');
+  }
   const key = createPublicKey(pem);
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`key type is ${key.asymmetricKeyType ?? 'unknown'}, expected ed25519`);
   return key;

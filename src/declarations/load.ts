@@ -2,8 +2,8 @@
 // converts units, and returns the declarations or every problem found. It never returns a partial cell.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { AgentDeclaration, AgentKey, ArmJointLimits, Declarations, DeviceDeclaration } from '../core/declarations.js';
@@ -79,7 +79,14 @@ class CellReader {
       }
       return undefined;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 0 });
+    let value: unknown;
+    try {
+      // Aliases and anchors are refused: a bound that silently equals another is hard to review.
+      value = doc.toJS({ maxAliasCount: 0 });
+    } catch (error) {
+      this.problem(relativePath, '', `YAML: ${(error as Error).message} (anchors and aliases are not allowed; write each value out)`);
+      return undefined;
+    }
     const parsed: ParsedYaml = { file: relativePath, value, doc, lines };
     if (!validate(value)) {
       for (const error of validate.errors ?? []) this.schemaProblem(parsed, error);
@@ -123,19 +130,22 @@ function convert(dimension: Dimension, value: number, unit: string): number {
   return converted;
 }
 
-function listFiles(reader: CellReader, relativeDir: string, suffix: string): string[] {
+function listFiles(reader: CellReader, relativeDir: string, suffix: string, alsoAllowed: readonly string[] = []): string[] {
   const absolute = join(reader.directory, relativeDir);
   if (!existsSync(absolute) || !statSync(absolute).isDirectory()) {
     reader.problem(relativeDir, '', 'folder not found');
     return [];
   }
-  return readdirSync(absolute)
-    .filter((name) => name.endsWith(suffix))
-    .sort()
-    .map((name) => `${relativeDir}/${name}`);
+  const names = readdirSync(absolute).filter((name) => !name.startsWith('.')).sort();
+  const allowed = [suffix, ...alsoAllowed];
+  for (const name of names) {
+    // A forbid policy saved as .txt, or a device as .yml, would otherwise be ignored without a word.
+    if (!allowed.some((ending) => name.endsWith(ending))) reader.problem(`${relativeDir}/${name}`, '', `unexpected file: only *${allowed.join(', *')} files belong in ${relativeDir}/`);
+  }
+  return names.filter((name) => name.endsWith(suffix)).map((name) => `${relativeDir}/${name}`);
 }
 
-function loadDevice(reader: CellReader, file: string): DeviceDeclaration | undefined {
+function loadDevice(reader: CellReader, file: string): { device: DeviceDeclaration; idLine: number | undefined } | undefined {
   const parsed = reader.readYaml(file, validators.device);
   if (parsed === undefined) return undefined;
   const raw = parsed.value as {
@@ -166,7 +176,10 @@ function loadDevice(reader: CellReader, file: string): DeviceDeclaration | undef
     });
   });
   if (!valid) return undefined;
-  return { id: raw.id, kind: raw.kind, maxStateAgeMs: convert('duration', raw.maxStateAge.value, raw.maxStateAge.unit), joints };
+  return {
+    device: { id: raw.id, kind: raw.kind, maxStateAgeMs: convert('duration', raw.maxStateAge.value, raw.maxStateAge.unit), joints },
+    idLine: lineOf(parsed, ['id']),
+  };
 }
 
 function loadAgents(reader: CellReader): { agents: Map<string, AgentDeclaration>; keys: Map<string, AgentKey> } {
@@ -191,7 +204,8 @@ function loadAgents(reader: CellReader): { agents: Map<string, AgentDeclaration>
       }
       const keyPath = resolve(reader.directory, key.publicKeyFile);
       const keyRelative = relative(reader.directory, keyPath);
-      if (keyRelative.startsWith('..')) {
+      // SAFETY: compared after resolving symlinks too, so a link inside the cell cannot point outside it.
+      if (keyRelative.startsWith('..') || isAbsolute(keyRelative) || escapesThroughLink(reader.directory, keyPath)) {
         reader.problem(file, `${path}/publicKeyFile`, 'the key file must lie inside the cell folder', line);
         return;
       }
@@ -203,11 +217,17 @@ function loadAgents(reader: CellReader): { agents: Map<string, AgentDeclaration>
       try {
         keys.set(key.kid, { kid: key.kid, agentId: agent.id, publicKey: ed25519PublicKeyFromPem(pem) });
       } catch (error) {
-        reader.problem(keyRelative, '', `not an Ed25519 public key in PEM form: ${(error as Error).message}`);
+        reader.problem(file, `${path}/publicKeyFile`, `${keyRelative} is not an Ed25519 public key in PEM form: ${(error as Error).message}`, line);
       }
     });
   });
   return { agents, keys };
+}
+
+function escapesThroughLink(directory: string, path: string): boolean {
+  if (!existsSync(path)) return false; // a missing file is reported when it is read
+  const inside = relative(realpathSync(directory), realpathSync(path));
+  return inside.startsWith('..') || isAbsolute(inside);
 }
 
 /** Loads and validates the cell folder `directory`. Reports every problem rather than stopping at the first. */
@@ -218,20 +238,30 @@ export function loadCell(directory: string): LoadResult {
   }
   const cellFile = reader.readYaml(CELL_LAYOUT.cell, validators.cell);
   const devices = new Map<string, DeviceDeclaration>();
+  const deviceFiles = new Map<string, string>();
   for (const file of listFiles(reader, CELL_LAYOUT.devicesDir, '.yaml')) {
-    const device = loadDevice(reader, file);
-    if (device === undefined) continue;
-    if (devices.has(device.id)) reader.problem(file, '/id', `device id "${device.id}" is declared twice`);
-    else devices.set(device.id, device);
+    const loaded = loadDevice(reader, file);
+    if (loaded === undefined) continue;
+    const { device, idLine } = loaded;
+    if (devices.has(device.id)) reader.problem(file, '/id', `device id "${device.id}" is already declared in ${deviceFiles.get(device.id) ?? '?'}`, idLine);
+    else {
+      devices.set(device.id, device);
+      deviceFiles.set(device.id, file);
+    }
   }
   if (devices.size === 0 && reader.problems.length === 0) reader.problem(CELL_LAYOUT.devicesDir, '', 'no device declared (*.yaml)');
   const { agents, keys } = loadAgents(reader);
 
   const schemaText = reader.readText(CELL_LAYOUT.cedarSchema);
-  const policyFiles = listFiles(reader, CELL_LAYOUT.policiesDir, '.cedar').map((file) => ({ file, text: reader.readText(file) ?? '' }));
+  const policyFiles = listFiles(reader, CELL_LAYOUT.policiesDir, '.cedar', ['.cedarschema']).map((file) => ({ file, text: reader.readText(file) }));
   let policies: CompiledPolicies | undefined;
-  if (schemaText !== undefined && reader.problems.length === 0) {
-    const compiled = compilePolicies({ schemaFile: CELL_LAYOUT.cedarSchema, schemaText, files: policyFiles });
+  // Compiled even when other files have problems, so that every problem is reported in one pass.
+  if (schemaText !== undefined && policyFiles.every((p) => p.text !== undefined)) {
+    const compiled = compilePolicies({
+      schemaFile: CELL_LAYOUT.cedarSchema,
+      schemaText,
+      files: policyFiles.map(({ file, text }) => ({ file, text: text ?? '' })),
+    });
     if (compiled.ok) policies = compiled.policies;
     else reader.problems.push(...compiled.problems);
   }

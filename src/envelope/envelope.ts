@@ -2,7 +2,7 @@
 // its parameters well-formed for the action. Pure apart from the injected replay guard; never throws for input.
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { CommandClaims, VerifiedCommand } from '../core/command.js';
+import { COMMAND_TOKEN_TYPE, type CommandClaims, type VerifiedCommand } from '../core/command.js';
 import type { Declarations } from '../core/declarations.js';
 import { actionSpec, DEVICE_KINDS, type DeviceKind } from '../core/device-kinds.js';
 import { reason, type Reason } from '../core/reasons.js';
@@ -94,11 +94,16 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
   if (size > maxBytes) {
     return deny(reason('ENVELOPE_OVERSIZE', `command is ${size} bytes, limit ${maxBytes}`, { limit: maxBytes, actual: size, unit: 'B' }));
   }
-  const parsed = parseCompactJws(input.token.trim());
+  // No trimming: one command has exactly one byte form, so its digest and replay identity are unique.
+  const parsed = parseCompactJws(input.token);
   if (!parsed.ok) {
     return deny(reason(parsed.problem.kind === 'algorithm' ? 'ENVELOPE_ALG_REJECTED' : 'ENVELOPE_MALFORMED', parsed.problem.message));
   }
   const { jws } = parsed;
+  // RFC 8725 explicit typing: a JWS the agent's key signed for some other purpose is not a command.
+  if (jws.header.typ !== COMMAND_TOKEN_TYPE) {
+    return deny(reason('ENVELOPE_MALFORMED', `header typ must be "${COMMAND_TOKEN_TYPE}", got ${JSON.stringify(jws.header.typ ?? null)}`));
+  }
   // SAFETY: the kid only selects a pinned key from the registry (a Map: no prototype keys); nothing in the
   // token can supply a key.
   const key = declarations.keys.get(jws.header.kid);
@@ -137,10 +142,11 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
     );
   }
   // RFC 7519: the token must not be accepted on or after exp.
-  if (nowMs >= expiresAtMs) {
+  // SAFETY: written as "not before exp" so that a NaN clock is expired, never fresh.
+  if (!(nowMs < expiresAtMs)) {
     return deny(reason('ENVELOPE_EXPIRED', `expired ${nowMs - expiresAtMs} ms ago`, { limit: expiresAtMs, actual: nowMs, unit: 'ms' }), identity);
   }
-  if (issuedAtMs > nowMs + clockSkewMs) {
+  if (!(issuedAtMs <= nowMs + clockSkewMs)) {
     return deny(
       reason('ENVELOPE_NOT_YET_VALID', `iat is ${issuedAtMs - nowMs} ms in the future (allowed skew ${clockSkewMs} ms)`, {
         limit: clockSkewMs,

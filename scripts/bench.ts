@@ -1,0 +1,156 @@
+// `npm run bench`: what the interlock costs, measured side by side in one run on this machine, reported as
+// ratios to the path without it. Bounded in count and time; talks only to 127.0.0.1.
+
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { verify } from 'node:crypto';
+import { CommandSigner } from '../src/agent-sdk/command-signer.js';
+import { openSqliteAuditLog } from '../src/audit/sqlite-audit-log.js';
+import { systemClock } from '../src/core/clock.js';
+import type { ObservedState } from '../src/core/device-state.js';
+import { generateEd25519KeyPair, parseCompactJws } from '../src/crypto/jws.js';
+import { loadCell } from '../src/declarations/load.js';
+import { MemoryReplayGuard } from '../src/envelope/replay-guard.js';
+import { Interlock } from '../src/interlock/interlock.js';
+import { ensureCellAgentKeys } from '../src/keys/cell-agent-keys.js';
+import { evaluateCommand } from '../src/pipeline/pipeline.js';
+import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
+import { MqttTransport } from '../src/transport/mqtt-transport.js';
+import { topicSet } from '../src/transport/topics.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
+const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
+
+function percentile(sortedMs: number[], p: number): number {
+  return sortedMs[Math.min(sortedMs.length - 1, Math.floor((p / 100) * sortedMs.length))] ?? NaN;
+}
+
+function stats(samplesMs: number[]): { p50: number; p99: number; mean: number } {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
+}
+
+const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'interlock-bench-'));
+  const cellDir = join(work, 'cell');
+  cpSync(join(root, 'safety-bounds', 'demo-cell'), cellDir, { recursive: true, filter: (src) => !src.endsWith('/keys') });
+  const keys = ensureCellAgentKeys(cellDir, join(work, 'private'));
+  const loaded = loadCell(cellDir);
+  if (!loaded.ok) throw new Error('demo cell does not load');
+  const cell = loaded.cell;
+  const planner = keys.get('planner-1');
+  if (planner === undefined) throw new Error('no planner key');
+  // Part 1 signs and decides at one fixed instant, so no token expires while thousands are being prepared.
+  const benchNowMs = Date.now();
+  const fixedSigner = new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, nowMs: () => benchNowMs });
+  const signer = new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey });
+
+  console.log(`# interlock bench: node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+  console.log(`# command: npm run bench   (${new Date().toISOString()})\n`);
+
+  // 1. The decision pipeline in process, against its floor: the Ed25519 verification every command needs.
+  const N = 5000;
+  const tokens = Array.from({ length: N }, () => fixedSigner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 1 }));
+  const parsed = tokens.map((token) => {
+    const p = parseCompactJws(token);
+    if (!p.ok) throw new Error('bad token');
+    return p.jws;
+  });
+  const publicKey = cell.declarations.keys.get(planner.kid)?.publicKey;
+  if (publicKey === undefined) throw new Error('no public key');
+  const verifySamples: number[] = [];
+  for (const jws of parsed) {
+    const start = performance.now();
+    verify(null, jws.signingInput, publicKey, jws.signature);
+    verifySamples.push(performance.now() - start);
+  }
+  const nowMs = benchNowMs;
+  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs: nowMs };
+  const context = { cell, replay: new MemoryReplayGuard(() => nowMs), states: { latest: () => observed } };
+  const pipelineSamples: number[] = [];
+  let allowed = 0;
+  for (const token of tokens) {
+    const start = performance.now();
+    const decision = evaluateCommand({ token, topicDeviceId: 'arm-1' }, context, nowMs);
+    pipelineSamples.push(performance.now() - start);
+    if (decision.verdict === 'allow') allowed += 1;
+  }
+  // A bench that measured denials would measure the wrong path.
+  if (allowed !== N) throw new Error(`expected every bench command to be allowed, got ${allowed}/${N}`);
+  const v = stats(verifySamples);
+  const p = stats(pipelineSamples);
+  console.log(`## 1. decision pipeline in process (${N} allowed move_joints, envelope + Cedar + bounds)`);
+  console.log(`| path | p50 | p99 | decisions/s (1 core) |`);
+  console.log(`|---|---|---|---|`);
+  console.log(`| Ed25519 verify only (the floor) | ${us(v.p50)} | ${us(v.p99)} | ${(1000 / v.mean).toFixed(0)} |`);
+  console.log(`| evaluateCommand | ${us(p.p50)} | ${us(p.p99)} | ${(1000 / p.mean).toFixed(0)} |`);
+  console.log(`ratio pipeline / verify (p50): ${(p.p50 / v.p50).toFixed(2)}x\n`);
+
+  // 2. End to end over the embedded broker: an agent's command to the actuator, without and with the interlock.
+  const broker = new EmbeddedBroker({ log: () => undefined });
+  await broker.start();
+  const topics = topicSet();
+  const interlockKeys = generateEd25519KeyPair();
+  const audit = openSqliteAuditLog(join(work, 'audit.db'));
+  const interlockBus = broker.transport();
+  await interlockBus.start();
+  const interlock = new Interlock({ cell, transport: interlockBus, audit, signingKey: interlockKeys.privateKey, clock: systemClock, heartbeatPeriodMs: 0 });
+  await interlock.start();
+  const agent = new MqttTransport({ url: broker.url, clientId: 'bench-agent' });
+  const driver = new MqttTransport({ url: broker.url, clientId: 'bench-driver' });
+  await agent.start();
+  await driver.start();
+  const state = JSON.stringify({ positionsRad: HOME });
+  const stateTimer = setInterval(() => void driver.publish(topics.actuatorState('arm-1'), state, { qos: 0 }), 20);
+  await driver.publish(topics.actuatorState('arm-1'), state);
+  while (interlock.states.latest('arm-1') === undefined) await new Promise((r) => setTimeout(r, 5));
+
+  let arrived: (() => void) | undefined;
+  await driver.subscribe(topics.actuatorCommand('arm-1'), () => arrived?.());
+  await driver.subscribe('bench/direct/arm-1', () => arrived?.());
+  const roundTrip = async (topic: string, payload: string): Promise<number> => {
+    const start = performance.now();
+    const done = new Promise<void>((r) => (arrived = r));
+    await agent.publish(topic, payload);
+    await done;
+    return performance.now() - start;
+  };
+  const M = 1000;
+  const direct: number[] = [];
+  const through: number[] = [];
+  // Interleaved so that drift on a shared machine affects both paths alike.
+  for (let i = 0; i < M; i++) {
+    const token = signer.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 1 });
+    direct.push(await roundTrip('bench/direct/arm-1', token));
+    through.push(await roundTrip(topics.command('arm-1'), token));
+  }
+  clearInterval(stateTimer);
+  const d = stats(direct);
+  const th = stats(through);
+  console.log(`## 2. agent -> actuator over MQTT (embedded broker, QoS 1, ${M} commands each, interleaved)`);
+  console.log(`| path | p50 | p99 | commands/s (sequential) |`);
+  console.log(`|---|---|---|---|`);
+  console.log(`| direct: agent publishes straight to the driver | ${us(d.p50)} | ${us(d.p99)} | ${(1000 / d.mean).toFixed(0)} |`);
+  console.log(`| through the interlock (decide + SQLite FULL commit + signed release) | ${us(th.p50)} | ${us(th.p99)} | ${(1000 / th.mean).toFixed(0)} |`);
+  console.log(`ratio through / direct: p50 ${(th.p50 / d.p50).toFixed(2)}x, p99 ${(th.p99 / d.p99).toFixed(2)}x`);
+  console.log(`added latency p50: ${us(th.p50 - d.p50)}; audit records written: ${audit.head().seq}`);
+
+  await interlock.stop();
+  await agent.stop();
+  await driver.stop();
+  await interlockBus.stop();
+  await broker.stop();
+  audit.close();
+  rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

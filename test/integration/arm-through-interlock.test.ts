@@ -1,0 +1,138 @@
+// End to end against a real mosquitto on loopback: agent -> interlock -> simulated arm, with real keys, Cedar,
+// SQLite and MQTT. Proves safe commands arrive, unsafe ones never do, and nothing arrives before its allow row.
+
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SimulatedArm } from '../../simulator/arm-driver.js';
+import { rogueSigner } from '../../simulator/demo-agent.js';
+import { startRuntime, type Runtime } from '../../src/app/compose.js';
+import { silentLogger } from '../../src/core/log.js';
+import type { DecisionReport } from '../../src/pipeline/decision-report.js';
+import { MqttTransport } from '../../src/transport/mqtt-transport.js';
+import { topicSet } from '../../src/transport/topics.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { makeTestCell } from '../helpers/test-cell.js';
+
+const DEVICE = 'arm-1';
+const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
+const topics = topicSet();
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+t.test('a signed AI command reaches the simulated arm only through the interlock', async (t) => {
+  const broker = await startMosquitto();
+  const cell = makeTestCell();
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'interlock-state-'));
+  const runtime: Runtime = await startRuntime({ cellDirectory: cell.cellDir, stateDirectory, brokerUrl: broker.url, log: silentLogger });
+  const armBus = new MqttTransport({ url: broker.url, clientId: 'arm-1-driver' });
+  const agentBus = new MqttTransport({ url: broker.url, clientId: 'agent' });
+  const observerBus = new MqttTransport({ url: broker.url, clientId: 'observer' });
+  const arm = new SimulatedArm({
+    deviceId: DEVICE,
+    transport: armBus,
+    interlockPublicKey: runtime.interlockPublicKey,
+    jointCount: 6,
+    initialPositionsRad: HOME,
+  });
+  t.teardown(async () => {
+    await arm.stop();
+    await Promise.allSettled([armBus.stop(), agentBus.stop(), observerBus.stop()]);
+    await runtime.stop();
+    await broker.stop();
+    cell.cleanup();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  });
+  await Promise.all([armBus.start(), agentBus.start(), observerBus.start()]);
+  await arm.start();
+
+  // An independent observer on the actuator topic: at the instant each release is delivered, it reads the audit
+  // database through its own SQLite connection and notes whether the allow record is already committed.
+  const auditReader = new Database(join(stateDirectory, 'audit.db'), { readonly: true, fileMustExist: true });
+  t.teardown(() => auditReader.close());
+  const findAllow = auditReader.prepare("SELECT seq FROM records WHERE kind = 'decision' AND verdict = 'allow' AND command_id = ?");
+  const releasesSeen: { commandId: string | undefined; allowCommitted: boolean }[] = [];
+  await observerBus.subscribe(topics.actuatorCommand(DEVICE), (_topic, payload) => {
+    const claims = JSON.parse(Buffer.from(payload.toString().split('.')[1] ?? '', 'base64url').toString()) as { commandId?: string };
+    releasesSeen.push({ commandId: claims.commandId, allowCommitted: claims.commandId !== undefined && findAllow.get(claims.commandId) !== undefined });
+  });
+
+  const decisions = new Map<string, DecisionReport>();
+  await agentBus.subscribe(topics.decision(DEVICE), (_topic, payload) => {
+    const report = JSON.parse(payload.toString()) as DecisionReport;
+    decisions.set(report.commandDigest, report);
+  });
+  const { commandDigest } = await import('../../src/pipeline/pipeline.js');
+  const send = async (token: string): Promise<DecisionReport> => {
+    await agentBus.publish(topics.command(DEVICE), token);
+    const digest = commandDigest(token);
+    await waitFor(() => decisions.has(digest), 'the decision');
+    return decisions.get(digest) as DecisionReport;
+  };
+
+  await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 'the arm state to reach the interlock');
+  const planner = cell.signer('planner-1');
+
+  await t.test('a safe command is allowed and the arm executes it', async (t) => {
+    const target = [0.3, -1.2, 1.4, -1.571, -1.571, 0.2];
+    const decision = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: target, velocityRadPerS: 1.5 }));
+    t.equal(decision.verdict, 'allow');
+    t.same(decision.reasons, []);
+    await waitFor(() => arm.executed.some((c) => c.commandId === decision.commandId), 'the arm to execute the release');
+    await waitFor(() => arm.positionsRad.every((p, i) => Math.abs(p - (target[i] as number)) < 1e-9), 'the arm to reach the target');
+    t.pass('the arm reached the commanded joint positions');
+  });
+
+  await t.test('an unsafe command is denied with its reason and never reaches the arm', async (t) => {
+    const receivedBefore = arm.received.length;
+    const decision = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: [0, -1.2, 90, -1.571, -1.571, 0], velocityRadPerS: 1 }));
+    t.equal(decision.verdict, 'deny');
+    t.equal(decision.reasons[0]?.code, 'BOUNDS_JOINT_POSITION');
+    t.equal(decision.reasons[0]?.ruleId, 'arm-1/joints/elbow/position');
+    t.equal(decision.reasons[0]?.actual, 90);
+    // A later allowed command acts as a barrier: once it has arrived, anything released before it would have too.
+    const barrier = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: HOME, velocityRadPerS: 1.5 }));
+    await waitFor(() => arm.executed.some((c) => c.commandId === barrier.commandId), 'the barrier command');
+    t.equal(arm.received.length, receivedBefore + 1, 'the arm received only the barrier release');
+    t.notOk(arm.received.some((r) => r.command?.commandId === decision.commandId), 'the denied command never reached the arm');
+  });
+
+  await t.test('a command signed with an unregistered key is denied', async (t) => {
+    const receivedBefore = arm.received.length;
+    const decision = await send(rogueSigner().sign(DEVICE, 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 }));
+    t.equal(decision.verdict, 'deny');
+    t.equal(decision.reasons[0]?.code, 'ENVELOPE_UNKNOWN_KEY');
+    t.equal(decision.agentId, null, 'an unauthenticated command is attributed to no agent');
+    t.equal(arm.received.length, receivedBefore);
+  });
+
+  await t.test('a forged release published straight to the actuator topic does not move the arm', async (t) => {
+    // This mosquitto has no ACL (the broker-level block is tested with the embedded broker); the driver's own
+    // signature check is the second line of defence.
+    await waitFor(() => !arm.moving, 'the arm to come to rest');
+    const before = arm.positionsRad;
+    const receivedBefore = arm.received.length;
+    const forged = rogueSigner().sign(DEVICE, 'move_joints', { positionsRad: [1, -1, 1, -1, -1, 1], velocityRadPerS: 2 });
+    await agentBus.publish(topics.actuatorCommand(DEVICE), forged);
+    await waitFor(() => arm.received.length > receivedBefore, 'the driver to see the forged message');
+    t.equal(arm.received.at(-1)?.accepted, false);
+    t.same(arm.positionsRad, before, 'the arm did not move');
+  });
+
+  await t.test('every release was preceded by its committed allow record', async (t) => {
+    await runtime.interlock.idle();
+    const genuine = releasesSeen.filter((r) => r.commandId !== undefined && arm.executed.some((c) => c.commandId === r.commandId));
+    t.ok(genuine.length >= 2, `observed ${genuine.length} genuine releases`);
+    t.ok(genuine.every((r) => r.allowCommitted), 'the allow row was readable from another connection when each release arrived');
+    const verify = runtime.audit.verify();
+    t.ok(verify.ok, 'the audit chain verifies');
+  });
+});
