@@ -17,6 +17,8 @@ export interface DemoOptions {
   readonly stateDirectory: string;
   /** Stop after this long; undefined runs until Ctrl-C. */
   readonly durationMs?: number;
+  /** Stop after this many rounds of the script; undefined runs until Ctrl-C or the duration. */
+  readonly rounds?: number;
   /** Pause between steps, so the arm visibly moves. */
   readonly stepPauseMs: number;
   readonly colour: boolean;
@@ -74,7 +76,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
-    out(options.durationMs === undefined ? 'Running the scenario until Ctrl-C.\n' : `Running for ${options.durationMs / 1000} s (Ctrl-C stops sooner).\n`);
+    const limits = [
+      ...(options.durationMs === undefined ? [] : [`${options.durationMs / 1000} s`]),
+      ...(options.rounds === undefined ? [] : [`${options.rounds} round(s)`]),
+    ];
+    out(limits.length === 0 ? 'Running the scenario until Ctrl-C.\n' : `Running for ${limits.join(' or ')} (Ctrl-C stops sooner).\n`);
 
     const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs;
     let stop = false;
@@ -83,7 +89,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     const pause = (ms: number): Promise<void> => Promise.race([new Promise<void>((r) => setTimeout(r, ms)), options.interrupted]);
     let round = 0;
-    while (!stop && Date.now() < deadline) {
+    while (!stop && Date.now() < deadline && round < (options.rounds ?? Infinity)) {
       round += 1;
       out(`--- round ${round}: ${DEMO_STEPS.length} commands from ${new Set(DEMO_STEPS.map((s) => s.agentId)).size} agents ---`);
       for (const step of DEMO_STEPS) {
@@ -137,7 +143,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   out('\n=== Summary ===');
   out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held.`);
-  out(`Blocked because: ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
+  out(`Deny reasons given (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
   const rejected = arm.received.filter((r) => !r.accepted);
   out(`${DEVICE} executed ${arm.executed.length} released commands; ${unauthorisedExecutions} without an allow record; it rejected ${rejected.length} unverifiable messages.`);
   out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);

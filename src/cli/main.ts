@@ -2,6 +2,8 @@
 // The `interlock` command line: demo, run, check, validate. Exit codes: 0 ok, 1 refused or failed, 2 usage.
 // It never starts with a declaration problem; it prints every problem with file, field and reason instead.
 
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { DeclarationError, formatProblem } from '../core/problems.js';
@@ -18,6 +20,7 @@ export const USAGE = `Usage: interlock <command> [options]
 Commands:
   demo       Interlock + embedded broker + simulated arm + scripted demo agent, with a live view.
              --duration <time>   stop after this long (e.g. 30s, 2m); default: until Ctrl-C
+             --rounds <n>        stop after n rounds of the script; default: until Ctrl-C
              --pause <time>      pause between demo steps (default 400ms)
   run        Run the interlock: takes commands and device state over MQTT and releases what is safe.
              --broker <url>      external MQTT broker (mqtt://host:1883); default: embedded broker
@@ -74,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
         log: { type: 'string' },
         duration: { type: 'string' },
         pause: { type: 'string' },
+        rounds: { type: 'string' },
         broker: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
@@ -95,6 +99,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'demo': {
         const durationMs = values.duration === undefined ? undefined : parseDuration(values.duration);
         if (values.duration !== undefined && durationMs === undefined) return usageError(`--duration: cannot read "${values.duration}"`);
+        const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+        if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) return usageError(`--rounds must be a whole number >= 1, not ${values.rounds ?? ''}`);
         const stepPauseMs = values.pause === undefined ? 400 : parseDuration(values.pause);
         if (stepPauseMs === undefined) return usageError(`--pause: cannot read "${values.pause ?? ''}"`);
         const result = await runDemo({
@@ -106,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
           log,
           interrupted: interruption(),
           ...(durationMs === undefined ? {} : { durationMs }),
+          ...(rounds === undefined ? {} : { rounds }),
         });
         return result.unauthorisedExecutions === 0 && result.chainOk && result.surprises === 0 ? 0 : 1;
       }
@@ -165,8 +172,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (not when imported by tests).
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+// Run when executed directly (not when imported by tests); argv[1] may be npm's bin symlink.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

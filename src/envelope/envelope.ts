@@ -156,6 +156,10 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
       identity,
     );
   }
+  // Before replay memory is touched: a command for an undeclared device is always denied, and checking it first
+  // keeps an agent from growing the per-device seq memory with made-up device ids.
+  const device = declarations.devices.get(claims.aud);
+  if (device === undefined) return deny(reason('COMMAND_UNKNOWN_DEVICE', `device ${claims.aud} is not declared in cell ${declarations.cellId}`), identity);
   const replay = context.replay.check(agent.id, claims.aud, claims.jti, claims.seq);
   if (replay === 'replayed') return deny(reason('ENVELOPE_REPLAYED', `command ${claims.jti} was already received`), identity);
   if (replay === 'seq-not-increasing') {
@@ -171,8 +175,6 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
   // SAFETY: recorded before the remaining checks, so a signed command is never usable twice, even if denied now.
   context.replay.accept(agent.id, claims.aud, claims.jti, claims.seq, expiresAtMs + clockSkewMs);
 
-  const device = declarations.devices.get(claims.aud);
-  if (device === undefined) return deny(reason('COMMAND_UNKNOWN_DEVICE', `device ${claims.aud} is not declared in cell ${declarations.cellId}`), identity);
   const spec = actionSpec(device.kind, claims.action);
   const validateParams = paramValidators.get(`${device.kind}/${claims.action}`);
   if (spec === undefined || validateParams === undefined) {

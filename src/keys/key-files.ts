@@ -3,7 +3,7 @@
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { ed25519PrivateKeyFromPem, ed25519PublicKeyFromPem, generateEd25519KeyPair } from '../crypto/jws.js';
 
 export interface KeyPairFiles {
@@ -25,9 +25,8 @@ export function ensureKeyPair(privateKeyPath: string, publicKeyPath: string): Ke
   if (hasPrivate && hasPublic) {
     const privateKey = ed25519PrivateKeyFromPem(readFileSync(privateKeyPath, 'utf8'));
     const publicKey = ed25519PublicKeyFromPem(readFileSync(publicKeyPath, 'utf8'));
-    const derived = ed25519PublicKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    // createPublicKey of a private key gives its public half; compare the raw public key bytes.
-    if (!publicKeyBytesEqual(publicKey, derived)) {
+    // createPublicKey of a private KeyObject gives its public half; compare the encoded public keys.
+    if (!publicKeyBytesEqual(publicKey, createPublicKey(privateKey))) {
       throw new Error(`${publicKeyPath} is not the public half of ${privateKeyPath}`);
     }
     return { privateKeyPath, publicKeyPath, privateKey, publicKey, created: false };

@@ -459,3 +459,11 @@ t.test('no trimming: a command with surrounding whitespace is not the same comma
   assertDenied(t, check(`${token}\n`), { code: 'ENVELOPE_MALFORMED' }, 'trailing newline');
   assertDenied(t, check(` ${token}`), { code: 'ENVELOPE_MALFORMED' }, 'leading space');
 });
+
+t.test('commands for undeclared devices never enter replay memory (no growth from made-up device ids)', async (t) => {
+  const replay = freshGuard();
+  for (const aud of ['arm-9', 'x1', 'x2', 'constructor']) {
+    assertDenied(t, check(signed(claims({ aud })), { replay }), { code: 'COMMAND_UNKNOWN_DEVICE' }, `aud ${aud}`);
+    t.equal(replay.lastSeq('planner-1', aud), undefined, `no seq remembered for ${aud}`);
+  }
+});
