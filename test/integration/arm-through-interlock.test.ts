@@ -14,19 +14,12 @@ import type { DecisionReport } from '../../src/pipeline/decision-report.js';
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 
 const DEVICE = 'arm-1';
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
 const topics = topicSet();
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 t.test('a signed AI command reaches the simulated arm only through the interlock', async (t) => {
   const broker = await startMosquitto();

@@ -12,19 +12,12 @@ import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { Interlock, type DecisionEvent } from '../../src/interlock/interlock.js';
 import { EmbeddedBroker } from '../../src/transport/embedded-broker.js';
 import { topicSet } from '../../src/transport/topics.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { makeTestCell, type TestCell } from '../helpers/test-cell.js';
 
 const DEVICE = 'arm-1';
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
 const topics = topicSet();
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 interface Rig {
   cell: TestCell;

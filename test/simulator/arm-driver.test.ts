@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import { topicMatches, topicSet } from '../../src/transport/topics.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
 import { SimulatedArm, type ArmStateMessage, type SimulatedArmOptions } from '../../simulator/arm-driver.js';
 
@@ -47,14 +48,6 @@ class InMemoryBus implements Transport {
   }
   get subscriberCount(): number {
     return this.#subscribers.size;
-  }
-}
-
-async function waitFor(cond: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
 
@@ -131,7 +124,7 @@ async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}): Promise
     async deliver(token) {
       const before = arm.received.length;
       await send(token);
-      await waitFor(() => arm.received.length > before, 1000, 'the arm to record the release');
+      await waitFor(() => arm.received.length > before, 'the arm to record the release', 1000, 2);
     },
   };
 }
@@ -152,7 +145,7 @@ t.test('a signed move runs at the commanded speed and stops exactly on target', 
   const atMs = record?.atMs ?? NaN;
 
   // After N physics ticks of dt each, every joint has covered speed * N * dt, or sits on its target if nearer.
-  await waitFor(() => arm.physicsTimeMs - atMs >= 12 * PHYSICS_MS, 2000, '12 physics ticks');
+  await waitFor(() => arm.physicsTimeMs - atMs >= 12 * PHYSICS_MS, '12 physics ticks', 2000, 2);
   const elapsedS = (arm.physicsTimeMs - atMs) / 1000;
   const sample = arm.positionsRad;
   t.ok(elapsedS < 0.4, `sampled while joint 0 is still moving (${elapsedS} s)`);
@@ -164,9 +157,9 @@ t.test('a signed move runs at the commanded speed and stops exactly on target', 
   }
   t.equal(sample[3], 0.03, 'joint 3 (30 ms away) reached its target exactly and stayed');
 
-  await waitFor(() => !arm.moving, 2000, 'the motion to finish');
+  await waitFor(() => !arm.moving, 'the motion to finish', 2000, 2);
   t.same(arm.positionsRad, target, 'on target exactly');
-  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 1000, 'a state showing the arm at rest');
+  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state showing the arm at rest', 1000, 2);
 
   // Every state published during the motion: never beyond the target, never faster than commanded.
   const during = states.filter((s) => s.timeMs >= atMs);
@@ -235,7 +228,7 @@ t.test('forged, misaddressed, expired, replayed and malformed releases are recor
   t.equal(arm.received.length, cases.length, 'every message was recorded');
   t.same(arm.executed, [], 'nothing executed');
   const startTime = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= startTime + 4 * PHYSICS_MS, 1000, 'a few physics ticks');
+  await waitFor(() => arm.physicsTimeMs >= startTime + 4 * PHYSICS_MS, 'a few physics ticks', 1000, 2);
   t.same(arm.positionsRad, [0, 0, 0, 0, 0, 0], 'did not move');
   t.same(arm.targetsRad, [0, 0, 0, 0, 0, 0], 'no target was set');
   t.equal(arm.moving, false);
@@ -257,13 +250,13 @@ t.test('a replayed or older release is refused', async (t) => {
   }
   t.same(arm.targetsRad, [0.01, 0, 0, 0, 0, 0], 'targets are still the first release');
   t.same(arm.executed.map((c) => c.commandId), [first.commandId]);
-  await waitFor(() => !arm.moving, 1000, 'the first move to finish');
+  await waitFor(() => !arm.moving, 'the first move to finish', 1000, 2);
   t.same(arm.positionsRad, [0.01, 0, 0, 0, 0, 0]);
 });
 
 t.test('an authentic release the driver refuses is consumed and cannot be replayed into acceptance', async (t) => {
   const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: 30 });
-  await waitFor(() => arm.safeStopped, 1000, 'the watchdog to trip with no interlock');
+  await waitFor(() => arm.safeStopped, 'the watchdog to trip with no interlock', 1000, 2);
   const move = signed(release({ params: { positionsRad: [0.2, 0, 0, 0, 0, 0], velocityRadPerS: 1 } }));
   await deliver(move);
   t.equal(arm.received[0]?.accepted, false);
@@ -271,7 +264,7 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
   t.equal(arm.received[0]?.command?.action, 'move_joints', 'the authentic command is attached to the record');
 
   await bus.publish(topics.heartbeat, '{}');
-  await waitFor(() => !arm.safeStopped, 1000, 'the heartbeat to clear the safe stop');
+  await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
   await deliver(move);
   t.equal(arm.received[1]?.accepted, false, 'the same token, replayed once the interlock is back, is refused');
   t.match(arm.received[1]?.problem ?? '', /replayed/);
@@ -282,7 +275,7 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
 t.test('stop halts a motion in progress', async (t) => {
   const { arm, states, deliver } = await rig(t);
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 1000, 'motion to start');
+  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
   const stop = release({ action: 'stop', params: {} });
   await deliver(signed(stop));
   t.equal(arm.received[1]?.accepted, true);
@@ -291,7 +284,7 @@ t.test('stop halts a motion in progress', async (t) => {
   t.same(arm.targetsRad, halted, 'targets are where the arm stopped');
   t.ok((halted[0] ?? 1) < 0.5, 'stopped well short of the old target');
   const stoppedAt = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= stoppedAt + 6 * PHYSICS_MS && states.some((s) => s.timeMs > stoppedAt + STATE_MS), 1000, 'time to pass');
+  await waitFor(() => arm.physicsTimeMs >= stoppedAt + 6 * PHYSICS_MS && states.some((s) => s.timeMs > stoppedAt + STATE_MS), 'time to pass', 1000, 2);
   t.same(arm.positionsRad, halted, 'does not creep after stop');
   const after = states.filter((s) => s.timeMs > stoppedAt);
   t.ok(after.every((s) => !s.moving && s.velocitiesRadPerS.every((v) => v === 0)), 'state shows it halted');
@@ -301,7 +294,7 @@ t.test('stop halts a motion in progress', async (t) => {
 t.test('a safe-state stop without an audit record (seq 0) still halts; the exemption is for stop only', async (t) => {
   const { arm, deliver } = await rig(t);
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 1000, 'motion to start');
+  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
   // What the interlock releases when the audit log cannot be written: a stop with auditSeq 0.
   await deliver(signed(release({ action: 'stop', params: {}, safeState: true, auditSeq: 0, auditHash: '' })));
   t.equal(arm.received.at(-1)?.accepted, true, 'the unrecorded stop is accepted');
@@ -326,7 +319,7 @@ t.test('a release without the safeState flag is refused', async (t) => {
 
 t.test('state is published periodically with the documented shape', async (t) => {
   const { arm, states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
-  await waitFor(() => states.length >= 3, 1000, 'three state messages');
+  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
   const first = states[0];
   t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'moving', 'positionsRad', 'safeStopped', 'timeMs', 'velocitiesRadPerS']);
   t.same(first?.positionsRad, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
@@ -339,7 +332,7 @@ t.test('state is published periodically with the documented shape', async (t) =>
 
   const move = release({ params: { positionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 1], velocityRadPerS: 1 } });
   await deliver(signed(move));
-  await waitFor(() => states.some((s) => s.moving && s.lastCommandId === move.commandId), 1000, 'a moving state naming the command');
+  await waitFor(() => states.some((s) => s.moving && s.lastCommandId === move.commandId), 'a moving state naming the command', 1000, 2);
   const moving = states.find((s) => s.moving && s.lastCommandId === move.commandId && (s.velocitiesRadPerS[5] ?? 0) > 0);
   t.ok(Math.abs((moving?.velocitiesRadPerS[5] ?? 0) - 1) < 1e-6, 'velocity shows the commanded speed');
 });
@@ -354,12 +347,12 @@ t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not 
 
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
   t.equal(arm.received[0]?.accepted, true);
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 1000, 'motion to start');
+  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
   t.equal(arm.safeStopped, false, 'no safe stop while heartbeats flow');
 
   clearInterval(beating);
   const silentFromMs = Date.now();
-  await waitFor(() => arm.safeStopped, 1000, 'the watchdog to trip');
+  await waitFor(() => arm.safeStopped, 'the watchdog to trip', 1000, 2);
   t.match(arm.safeStopReason ?? '', /no heartbeat for 150 ms/);
   t.equal(arm.moving, false);
   const halted = arm.positionsRad;
@@ -372,22 +365,22 @@ t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not 
   t.match(arm.received[1]?.problem ?? '', /safe-stopped/);
 
   beating = setInterval(beat, 10);
-  await waitFor(() => !arm.safeStopped, 1000, 'the heartbeat to clear the safe stop');
+  await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
   const clearedAt = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= clearedAt + 6 * PHYSICS_MS, 1000, 'time to pass');
+  await waitFor(() => arm.physicsTimeMs >= clearedAt + 6 * PHYSICS_MS, 'time to pass', 1000, 2);
   t.same(arm.positionsRad, halted, 'the old motion did not resume');
 
   const resume = release({ params: { positionsRad: [halted[0] ?? 0, 0, 0, 0, 0, 0], velocityRadPerS: 1 } });
   await deliver(signed(resume));
   t.equal(arm.received[2]?.accepted, true, 'a new command is accepted once heartbeats are back');
-  await waitFor(() => !arm.moving, 1000, 'the new motion to finish');
+  await waitFor(() => !arm.moving, 'the new motion to finish', 1000, 2);
   t.same(arm.positionsRad, resume.params['positionsRad']);
 });
 
 t.test('with no heartbeat ever, the watchdog trips counting from start', async (t) => {
   const { arm } = await rig(t, { heartbeatTimeoutMs: 30 });
   t.equal(arm.safeStopped, false);
-  await waitFor(() => arm.safeStopped, 1000, 'the watchdog to trip');
+  await waitFor(() => arm.safeStopped, 'the watchdog to trip', 1000, 2);
   t.match(arm.safeStopReason ?? '', /no heartbeat/);
 });
 
@@ -395,12 +388,12 @@ t.test('a failing bus is logged once and does not stop the driver; stop is idemp
   const { arm, bus, logs, states, deliver } = await rig(t);
   bus.failPublish = true;
   const from = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= from + 5 * STATE_MS, 1000, 'several state periods');
+  await waitFor(() => arm.physicsTimeMs >= from + 5 * STATE_MS, 'several state periods', 1000, 2);
   t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
   t.ok(logs.every((l) => l.startsWith(`arm-driver[${DEVICE}]: `)), 'logs are namespaced');
   bus.failPublish = false;
   const count = states.length;
-  await waitFor(() => states.length > count, 1000, 'publishing to recover');
+  await waitFor(() => states.length > count, 'publishing to recover', 1000, 2);
   t.ok(logs.some((l) => l.includes('state publish recovered')));
 
   await deliver(signed(release({ params: { positionsRad: [0.5, 0, 0, 0, 0, 0], velocityRadPerS: 0.5 } })));
