@@ -16,7 +16,7 @@ import { loadCell } from '../src/declarations/load.js';
 import { MemoryReplayGuard } from '../src/envelope/replay-guard.js';
 import { Interlock } from '../src/interlock/interlock.js';
 import { ensureCellAgentKeys } from '../src/keys/cell-agent-keys.js';
-import { evaluateCommand } from '../src/pipeline/pipeline.js';
+import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../src/pipeline/pipeline.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   }
   const nowMs = benchNowMs;
   const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs: nowMs };
-  const context = { cell, replay: new MemoryReplayGuard(() => nowMs), states: { latest: () => observed } };
+  const context = { cell, replay: new MemoryReplayGuard(() => nowMs), states: { latest: () => observed }, releases: NO_RELEASES, bounds: new BoundsMemory() };
   const pipelineSamples: number[] = [];
   let allowed = 0;
   for (const token of tokens) {

@@ -10,7 +10,13 @@ import type { LoadedCell } from '../declarations/load.js';
 import { MemoryReplayGuard } from '../envelope/replay-guard.js';
 import { parseDeviceState } from '../interlock/state-store.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { commandDigest, evaluateCommand } from '../pipeline/pipeline.js';
+import { BoundsMemory, commandDigest, evaluateCommand, NO_RELEASES } from '../pipeline/pipeline.js';
+
+const STATE_SNAPSHOT = {
+  type: 'object',
+  required: ['ageMs'],
+  properties: { ageMs: { type: 'number', minimum: 0 } },
+} as const;
 
 /** A JSON input line. A line that does not start with `{` is taken as a bare JWS. */
 export const CHECK_LINE_SCHEMA = {
@@ -25,16 +31,15 @@ export const CHECK_LINE_SCHEMA = {
     /** Check as of this time (ms since the epoch); defaults to the wall clock. */
     atMs: { type: 'number', minimum: 0 },
     /** Live state of the target device: the state message a driver publishes, plus its age at atMs. */
-    state: {
-      type: 'object',
-      required: ['ageMs'],
-      properties: { ageMs: { type: 'number', minimum: 0 } },
-    },
+    state: STATE_SNAPSHOT,
+    /** Live state of other devices (people sources, shared-zone neighbours), by device id. */
+    states: { type: 'object', maxProperties: 64, additionalProperties: STATE_SNAPSHOT },
   },
 } as const;
 
 const ajv = new Ajv({ strict: true, allErrors: false });
-const validateLine = ajv.compile<{ token: string; device?: string; atMs?: number; state?: Record<string, unknown> & { ageMs: number } }>(
+type Snapshot = Record<string, unknown> & { ageMs: number };
+const validateLine = ajv.compile<{ token: string; device?: string; atMs?: number; state?: Snapshot; states?: Record<string, Snapshot> }>(
   CHECK_LINE_SCHEMA,
 );
 
@@ -50,64 +55,80 @@ export interface CheckSummary {
   readonly deny: number;
 }
 
-/** Decides one input line. Replay memory carries across lines, as it does in the live interlock. */
-export function checkLine(cell: LoadedCell, replay: MemoryReplayGuard, clock: { atMs: number }, text: string, lineNumber: number, nowMs: () => number): CheckOutputLine {
-  const trimmed = text.trim();
-  const inputInvalid = (message: string): CheckOutputLine => ({
-    line: lineNumber,
-    verdict: 'deny',
-    reasons: [reason('INPUT_INVALID', message)],
-    commandId: null,
-    agentId: null,
-    deviceId: null,
-    action: null,
-    seq: null,
-    commandDigest: commandDigest(trimmed),
-    declarationsDigest: cell.declarations.digest,
-    decidedAtMs: nowMs(),
-  });
-  let token = trimmed;
-  let topicDeviceId: string | undefined;
-  let atMs = nowMs();
-  let stateInput: (Record<string, unknown> & { ageMs: number }) | undefined;
-  if (trimmed.startsWith('{')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(trimmed);
-    } catch (error) {
-      return inputInvalid(`line is not valid JSON: ${(error as Error).message}`);
-    }
-    if (!validateLine(value)) {
-      const error = validateLine.errors?.[0];
-      const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';
-      return inputInvalid(`line ${error?.instancePath || '/'}: ${error?.message ?? 'invalid'}${extra}`);
-    }
-    token = value.token;
-    topicDeviceId = value.device;
-    atMs = value.atMs ?? atMs;
-    stateInput = value.state;
+/** What carries from line to line, as it does in the live interlock: replay memory, rate windows, mode hysteresis. */
+export class CheckSession {
+  private readonly clock = { atMs: 0 };
+  readonly replay = new MemoryReplayGuard(() => this.clock.atMs);
+  readonly bounds = new BoundsMemory();
+
+  constructor(
+    readonly cell: LoadedCell,
+    private readonly nowMs: () => number = Date.now,
+  ) {
+    this.clock.atMs = nowMs();
   }
-  clock.atMs = atMs;
-  let observed: ObservedState | undefined;
-  let stateProblem: string | undefined;
-  if (stateInput !== undefined) {
-    const { ageMs, ...stateMessage } = stateInput;
-    const targetId = topicDeviceId ?? audOf(token);
-    const device = targetId === undefined ? undefined : cell.declarations.devices.get(targetId);
-    if (device !== undefined) {
+
+  /** Decides one input line; never throws for bad input (it becomes an INPUT_INVALID deny). */
+  check(text: string, lineNumber: number): CheckOutputLine {
+    const { cell } = this;
+    const trimmed = text.trim();
+    const inputInvalid = (message: string): CheckOutputLine => ({
+      line: lineNumber,
+      verdict: 'deny',
+      reasons: [reason('INPUT_INVALID', message)],
+      commandId: null,
+      agentId: null,
+      deviceId: null,
+      action: null,
+      seq: null,
+      mode: null,
+      commandDigest: commandDigest(trimmed),
+      declarationsDigest: cell.declarations.digest,
+      decidedAtMs: this.nowMs(),
+    });
+    let token = trimmed;
+    let topicDeviceId: string | undefined;
+    let atMs = this.nowMs();
+    const snapshots = new Map<string, Snapshot>();
+    if (trimmed.startsWith('{')) {
+      let value: unknown;
+      try {
+        value = JSON.parse(trimmed);
+      } catch (error) {
+        return inputInvalid(`line is not valid JSON: ${(error as Error).message}`);
+      }
+      if (!validateLine(value)) {
+        const error = validateLine.errors?.[0];
+        const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';
+        return inputInvalid(`line ${error?.instancePath || '/'}: ${error?.message ?? 'invalid'}${extra}`);
+      }
+      token = value.token;
+      topicDeviceId = value.device;
+      atMs = value.atMs ?? atMs;
+      for (const [id, snapshot] of Object.entries(value.states ?? {})) snapshots.set(id, snapshot);
+      if (value.state !== undefined) {
+        const targetId = topicDeviceId ?? audOf(token);
+        if (targetId !== undefined) snapshots.set(targetId, value.state);
+      }
+    }
+    this.clock.atMs = atMs;
+    const observed = new Map<string, ObservedState>();
+    for (const [id, snapshot] of snapshots) {
+      const device = cell.declarations.devices.get(id);
+      if (device === undefined) continue; // the envelope reports an unknown target device; others are ignored
+      const { ageMs, ...stateMessage } = snapshot;
       const parsed = parseDeviceState(device, JSON.stringify(stateMessage));
-      if (parsed.ok) observed = { state: parsed.state, receivedAtMs: atMs - ageMs };
-      else stateProblem = parsed.problem;
+      if (!parsed.ok) return inputInvalid(`line state of ${id}: ${parsed.problem}`);
+      observed.set(id, { ...parsed.observed, receivedAtMs: atMs - ageMs });
     }
+    const states: StateView = { latest: (deviceId) => observed.get(deviceId) };
+    const decision = evaluateCommand(
+      topicDeviceId === undefined ? { token } : { token, topicDeviceId },
+      { cell, replay: this.replay, states, releases: NO_RELEASES, bounds: this.bounds },
+      atMs,
+    );
+    return { line: lineNumber, ...decisionReport(decision) };
   }
-  if (stateProblem !== undefined) return inputInvalid(`line /state: ${stateProblem}`);
-  const states: StateView = { latest: (deviceId) => (observed !== undefined && deviceId === (topicDeviceId ?? audOf(token)) ? observed : undefined) };
-  const decision = evaluateCommand(
-    topicDeviceId === undefined ? { token } : { token, topicDeviceId },
-    { cell, replay, states },
-    atMs,
-  );
-  return { line: lineNumber, ...decisionReport(decision) };
 }
 
 /** Reads aud from a token without trusting it: only used to attach the supplied state to the right device. */
@@ -124,14 +145,13 @@ function audOf(token: string): string | undefined {
 
 /** Streams input lines to output lines. Blank lines are skipped but still counted for line numbers. */
 export async function runCheck(cell: LoadedCell, input: Readable, output: Writable, nowMs: () => number = Date.now): Promise<CheckSummary> {
-  const clock = { atMs: nowMs() };
-  const replay = new MemoryReplayGuard(() => clock.atMs);
+  const session = new CheckSession(cell, nowMs);
   const counts = { lines: 0, allow: 0, hold: 0, deny: 0 };
   let lineNumber = 0;
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
     lineNumber += 1;
     if (text.trim() === '') continue;
-    const result = checkLine(cell, replay, clock, text, lineNumber, nowMs);
+    const result = session.check(text, lineNumber);
     counts.lines += 1;
     counts[result.verdict] += 1;
     if (!output.write(`${JSON.stringify(result)}\n`)) await new Promise((resolve) => output.once('drain', resolve));

@@ -1,15 +1,12 @@
 // The one catalog of stable reason codes. Every deny, hold or note the interlock emits uses a code from here;
 // codes are part of the public contract (agents re-plan on them), so they are never renamed or reused.
 
-export type Stage = 'input' | 'envelope' | 'policy' | 'bounds' | 'decide' | 'audit' | 'internal';
+import { KIND_REASONS } from './kinds/index.js';
+import type { ReasonSpec, Stage } from './reasons-spec.js';
 
-export interface ReasonSpec {
-  readonly stage: Stage;
-  /** What the code means, in one sentence; the README's reason table is checked against these. */
-  readonly summary: string;
-}
+export type { ReasonSpec, Stage };
 
-export const REASON_CATALOG = {
+const BASE_REASONS = {
   INPUT_INVALID: {
     stage: 'input',
     summary: 'An input line or message could not be read as a command (not JSON, not a JWS, wrong shape).',
@@ -106,17 +103,17 @@ export const REASON_CATALOG = {
     stage: 'bounds',
     summary: 'The device\'s latest state is malformed (wrong joint count, non-finite values).',
   },
-  BOUNDS_JOINT_COUNT: {
+  BOUNDS_RATE_LIMIT: {
     stage: 'bounds',
-    summary: 'The command gives a different number of joint targets than the arm declares joints.',
+    summary: 'The agent, or all agents together for this device, sent more commands in the window than the declared rate allows.',
   },
-  BOUNDS_JOINT_POSITION: {
+  BOUNDS_SHARED_ZONE_OCCUPIED: {
     stage: 'bounds',
-    summary: 'A joint target lies outside the joint\'s declared position range.',
+    summary: 'The command would take the device into a shared zone that another device occupies or has been released into.',
   },
-  BOUNDS_JOINT_VELOCITY: {
+  BOUNDS_STATE_KIND_MISMATCH: {
     stage: 'bounds',
-    summary: 'The commanded joint velocity exceeds a moving joint\'s declared velocity limit.',
+    summary: 'The state held for the device is not of the device\'s kind (a driver or configuration fault).',
   },
   SAFE_STATE_COMMAND: {
     stage: 'decide',
@@ -131,6 +128,9 @@ export const REASON_CATALOG = {
     summary: 'An unexpected error occurred while checking the command; the interlock fails closed.',
   },
 } as const satisfies Record<string, ReasonSpec>;
+
+/** Every code: the ones above plus each device kind's own (src/core/kinds/). */
+export const REASON_CATALOG = { ...BASE_REASONS, ...KIND_REASONS } as const;
 
 export type ReasonCode = keyof typeof REASON_CATALOG;
 

@@ -6,12 +6,14 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import type { AgentDeclaration, AgentKey, ArmJointLimits, Declarations, DeviceDeclaration } from '../core/declarations.js';
+import type { AgentDeclaration, AgentKey, CommandLimits, Declarations, DeviceDeclaration, PeopleSources, SharedZone } from '../core/declarations.js';
+import { kindSpec, type DeviceKind } from '../core/kinds/index.js';
+import { convertQuantity, convertZone, type CommonDeviceDeclaration, type ConvertIssue, type RateLimit, type RawQuantity, type RawZone } from '../core/kinds/kind-spec.js';
+import type { Zone } from '../core/zones.js';
 import type { DeclarationProblem } from '../core/problems.js';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/cedar-policy.js';
 import { AGENTS_SCHEMA, CELL_SCHEMA, DEVICE_SCHEMA } from './schemas.js';
-import { toInternal, type Dimension } from './units.js';
 
 export interface LoadedCell {
   readonly directory: string;
@@ -30,7 +32,8 @@ export const CELL_LAYOUT = {
   cedarSchema: 'policies/schema.cedarschema',
 } as const;
 
-const ajv = new Ajv({ strict: true, allErrors: true });
+// discriminator: a device file is checked against its own kind's schema only, so errors name real fields.
+const ajv = new Ajv({ strict: true, allErrors: true, discriminator: true, verbose: true });
 const validators = {
   cell: ajv.compile(CELL_SCHEMA),
   device: ajv.compile(DEVICE_SCHEMA),
@@ -89,7 +92,7 @@ class CellReader {
     }
     const parsed: ParsedYaml = { file: relativePath, value, doc, lines };
     if (!validate(value)) {
-      for (const error of validate.errors ?? []) this.schemaProblem(parsed, error);
+      for (const error of compactErrors(validate.errors ?? [])) this.schemaProblem(parsed, error);
       return undefined;
     }
     return parsed;
@@ -107,11 +110,41 @@ class CellReader {
       path.push(extra);
     } else if (error.keyword === 'required') {
       detail = `missing required field "${(error.params as { missingProperty: string }).missingProperty}"`;
+    } else if (error.keyword === 'oneOf') {
+      detail = 'does not match any of the allowed forms';
+      const description = (error.parentSchema as { description?: string } | undefined)?.description;
+      if (description !== undefined) detail += ` (${description})`;
     } else if (error.keyword === 'enum') {
       detail = `${detail}: ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     }
     this.problem(parsed.file, where, detail, lineOf(parsed, path));
   }
+}
+
+/**
+ * When a value matches none of a oneOf's forms, ajv reports why each form failed. If exactly one form has the
+ * value's shape (no missing or unknown fields at that place), its errors are what the author needs ("unit must be
+ * one of ..."); otherwise one error for the oneOf, naming the allowed forms, is clearer than every form's details.
+ */
+function compactErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const oneOfs = errors.filter((e) => e.keyword === 'oneOf');
+  let result = [...errors];
+  for (const oneOf of oneOfs) {
+    const prefix = `${oneOf.schemaPath}/`;
+    const children = result.filter((e) => e.schemaPath.startsWith(prefix));
+    const branches = new Map<string, ErrorObject[]>();
+    for (const child of children) {
+      const branch = child.schemaPath.slice(prefix.length).split('/')[0] ?? '';
+      branches.set(branch, [...(branches.get(branch) ?? []), child]);
+    }
+    const shaped = [...branches.values()].filter(
+      (group) => !group.some((e) => (e.keyword === 'required' || e.keyword === 'additionalProperties') && e.instancePath === oneOf.instancePath),
+    );
+    result = result.filter((e) => !e.schemaPath.startsWith(prefix) && e !== oneOf);
+    if (shaped.length === 1) result.push(...(shaped[0] as ErrorObject[]));
+    else result.push(oneOf);
+  }
+  return result;
 }
 
 function lineOf(parsed: ParsedYaml, path: (string | number)[]): number | undefined {
@@ -121,13 +154,6 @@ function lineOf(parsed: ParsedYaml, path: (string | number)[]): number | undefin
     if (depth === 0 && parsed.doc.contents?.range) return parsed.lines.linePos(parsed.doc.contents.range[0]).line;
   }
   return undefined;
-}
-
-/** Converts a `{value, unit}` pair that the schema already checked; a failure here means schema and units disagree. */
-function convert(dimension: Dimension, value: number, unit: string): number {
-  const converted = toInternal(dimension, value, unit);
-  if (converted === undefined) throw new Error(`unit ${unit} is not a ${dimension} unit (schema and unit table disagree)`);
-  return converted;
 }
 
 function listFiles(reader: CellReader, relativeDir: string, suffix: string, alsoAllowed: readonly string[] = []): string[] {
@@ -145,41 +171,46 @@ function listFiles(reader: CellReader, relativeDir: string, suffix: string, also
   return names.filter((name) => name.endsWith(suffix)).map((name) => `${relativeDir}/${name}`);
 }
 
-function loadDevice(reader: CellReader, file: string): { device: DeviceDeclaration; idLine: number | undefined } | undefined {
+function pointerToPath(pointer: string): (string | number)[] {
+  return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function convertRate(raw: { commands: number; per: RawQuantity } | undefined): RateLimit | undefined {
+  return raw === undefined ? undefined : { commands: raw.commands, perMs: convertQuantity('duration', raw.per) };
+}
+
+interface RawCommonDevice {
+  readonly id: string;
+  readonly kind: DeviceKind;
+  readonly maxStateAge: RawQuantity;
+  readonly rateLimit?: { commands: number; per: RawQuantity };
+  readonly modes?: { reducedWhen?: { personInZones?: string[]; autonomyScopeAtMost?: number }; holdReduced?: RawQuantity };
+}
+
+/** Scope 3 and below get the reduced set unless a device says otherwise (AWS scoping matrix: scope 3 = reduced). */
+export const DEFAULT_REDUCED_FOR_SCOPE_AT_MOST = 3;
+
+function loadDevice(reader: CellReader, file: string): { device: DeviceDeclaration; idLine: number | undefined; parsed: ParsedYaml } | undefined {
   const parsed = reader.readYaml(file, validators.device);
   if (parsed === undefined) return undefined;
-  const raw = parsed.value as {
-    id: string;
-    kind: 'robot_arm';
-    maxStateAge: { value: number; unit: string };
-    joints: { name: string; position: { min: number; max: number; unit: string }; velocity: { max: number; unit: string } }[];
+  const raw = parsed.value as RawCommonDevice & Record<string, unknown>;
+  const rateLimit = convertRate(raw.rateLimit);
+  const common: CommonDeviceDeclaration = {
+    id: raw.id,
+    maxStateAgeMs: convertQuantity('duration', raw.maxStateAge),
+    ...(rateLimit === undefined ? {} : { rateLimit }),
+    modes: {
+      reducedWhenPersonInZones: raw.modes?.reducedWhen?.personInZones ?? [],
+      reducedForScopeAtMost: raw.modes?.reducedWhen?.autonomyScopeAtMost ?? DEFAULT_REDUCED_FOR_SCOPE_AT_MOST,
+      holdReducedForMs: raw.modes?.holdReduced === undefined ? 0 : convertQuantity('duration', raw.modes.holdReduced),
+    },
   };
-  const joints: ArmJointLimits[] = [];
-  const names = new Set<string>();
-  let valid = true;
-  raw.joints.forEach((joint, index) => {
-    if (names.has(joint.name)) {
-      reader.problem(file, `/joints/${index}/name`, `joint name "${joint.name}" is used twice`, lineOf(parsed, ['joints', index, 'name']));
-      valid = false;
-    }
-    names.add(joint.name);
-    // SAFETY: an empty or inverted range would deny everything or, worse, be read the other way round.
-    if (!(joint.position.min < joint.position.max)) {
-      reader.problem(file, `/joints/${index}/position`, `min (${joint.position.min}) must be less than max (${joint.position.max})`, lineOf(parsed, ['joints', index, 'position']));
-      valid = false;
-    }
-    joints.push({
-      name: joint.name,
-      positionMinRad: convert('angle', joint.position.min, joint.position.unit),
-      positionMaxRad: convert('angle', joint.position.max, joint.position.unit),
-      velocityMaxRadPerS: convert('angularVelocity', joint.velocity.max, joint.velocity.unit),
-    });
-  });
-  if (!valid) return undefined;
-  return {
-    device: { id: raw.id, kind: raw.kind, maxStateAgeMs: convert('duration', raw.maxStateAge.value, raw.maxStateAge.unit), joints },
-    idLine: lineOf(parsed, ['id']),
-  };
+  const converted = kindSpec(raw.kind).convert(raw, common);
+  if (!converted.ok) {
+    for (const issue of converted.issues) reader.problem(file, issue.path, issue.message, lineOf(parsed, pointerToPath(issue.path)));
+    return undefined;
+  }
+  return { device: converted.device, idLine: lineOf(parsed, ['id']), parsed };
 }
 
 function loadAgents(reader: CellReader): { agents: Map<string, AgentDeclaration>; keys: Map<string, AgentKey> } {
@@ -230,6 +261,65 @@ function escapesThroughLink(directory: string, path: string): boolean {
   return inside.startsWith('..') || isAbsolute(inside);
 }
 
+interface RawCell {
+  readonly cell: string;
+  readonly commands: Record<'maxTtl' | 'clockSkew' | 'maxTokenSize', RawQuantity> & { readonly ratePerAgent?: { commands: number; per: RawQuantity } };
+  readonly zones?: RawZone[];
+  readonly sharedZones?: { zone: string; devices: string[] }[];
+  readonly people?: { sources: string[]; maxAge: RawQuantity };
+}
+
+type CellLevel = Pick<Declarations, 'cellId' | 'commandLimits' | 'zones' | 'sharedZones' | 'people'>;
+
+/** cell.yaml's own sections, and every reference between files checked: zone ids and device ids must exist. */
+function loadCellLevel(
+  reader: CellReader,
+  parsed: ParsedYaml,
+  devices: ReadonlyMap<string, DeviceDeclaration>,
+  deviceYaml: ReadonlyMap<string, ParsedYaml>,
+): CellLevel | undefined {
+  const raw = parsed.value as RawCell;
+  const file = parsed.file;
+  const before = reader.problems.length;
+  const issues: ConvertIssue[] = [];
+  const zones = new Map<string, Zone>();
+  (raw.zones ?? []).forEach((rawZone, index) => {
+    if (zones.has(rawZone.id)) issues.push({ path: `/zones/${index}/id`, message: `zone id "${rawZone.id}" is used twice` });
+    else zones.set(rawZone.id, convertZone(rawZone, `/zones/${index}`, issues));
+  });
+  const sharedZones: SharedZone[] = (raw.sharedZones ?? []).map((shared, index) => {
+    if (!zones.has(shared.zone)) issues.push({ path: `/sharedZones/${index}/zone`, message: `no zone "${shared.zone}" is declared in zones` });
+    shared.devices.forEach((id, d) => {
+      if (!devices.has(id)) issues.push({ path: `/sharedZones/${index}/devices/${d}`, message: `no device "${id}" is declared` });
+    });
+    return { zoneId: shared.zone, devices: [...shared.devices] };
+  });
+  // SAFETY: with no people section, nobody reports people: person-dependent checks see "unknown" and fail safe.
+  const people: PeopleSources = { devices: raw.people?.sources ?? [], maxAgeMs: raw.people === undefined ? 0 : convertQuantity('duration', raw.people.maxAge) };
+  (raw.people?.sources ?? []).forEach((id, index) => {
+    if (!devices.has(id)) issues.push({ path: `/people/sources/${index}`, message: `no device "${id}" is declared` });
+  });
+  for (const issue of issues) reader.problem(file, issue.path, issue.message, lineOf(parsed, pointerToPath(issue.path)));
+  for (const [id, device] of devices) {
+    device.modes.reducedWhenPersonInZones.forEach((zoneId, index) => {
+      if (!zones.has(zoneId)) {
+        const deviceFile = deviceYaml.get(id);
+        const path = `/modes/reducedWhen/personInZones/${index}`;
+        reader.problem(deviceFile?.file ?? id, path, `no zone "${zoneId}" is declared in cell.yaml`, deviceFile && lineOf(deviceFile, pointerToPath(path)));
+      }
+    });
+  }
+  if (reader.problems.length > before) return undefined;
+  const ratePerAgent = convertRate(raw.commands.ratePerAgent);
+  const commandLimits: CommandLimits = {
+    maxTtlMs: convertQuantity('duration', raw.commands.maxTtl),
+    clockSkewMs: convertQuantity('duration', raw.commands.clockSkew),
+    maxTokenBytes: convertQuantity('size', raw.commands.maxTokenSize),
+    ...(ratePerAgent === undefined ? {} : { ratePerAgent }),
+  };
+  return { cellId: raw.cell, commandLimits, zones, sharedZones, people };
+}
+
 /** Loads and validates the cell folder `directory`. Reports every problem rather than stopping at the first. */
 export function loadCell(directory: string): LoadResult {
   const reader = new CellReader(resolve(directory));
@@ -239,10 +329,12 @@ export function loadCell(directory: string): LoadResult {
   const cellFile = reader.readYaml(CELL_LAYOUT.cell, validators.cell);
   const devices = new Map<string, DeviceDeclaration>();
   const deviceFiles = new Map<string, string>();
+  const deviceYaml = new Map<string, ParsedYaml>();
   for (const file of listFiles(reader, CELL_LAYOUT.devicesDir, '.yaml')) {
     const loaded = loadDevice(reader, file);
     if (loaded === undefined) continue;
     const { device, idLine } = loaded;
+    deviceYaml.set(device.id, loaded.parsed);
     if (devices.has(device.id)) reader.problem(file, '/id', `device id "${device.id}" is already declared in ${deviceFiles.get(device.id) ?? '?'}`, idLine);
     else {
       devices.set(device.id, device);
@@ -250,6 +342,7 @@ export function loadCell(directory: string): LoadResult {
     }
   }
   if (devices.size === 0 && reader.problems.length === 0) reader.problem(CELL_LAYOUT.devicesDir, '', 'no device declared (*.yaml)');
+  const cellLevel = cellFile === undefined ? undefined : loadCellLevel(reader, cellFile, devices, deviceYaml);
   const { agents, keys } = loadAgents(reader);
 
   const schemaText = reader.readText(CELL_LAYOUT.cedarSchema);
@@ -265,14 +358,10 @@ export function loadCell(directory: string): LoadResult {
     if (compiled.ok) policies = compiled.policies;
     else reader.problems.push(...compiled.problems);
   }
-  if (reader.problems.length > 0 || cellFile === undefined || policies === undefined) {
+  if (reader.problems.length > 0 || cellFile === undefined || cellLevel === undefined || policies === undefined) {
     return { ok: false, problems: reader.problems.length > 0 ? reader.problems : [{ file: directory, path: '', message: 'cell could not be loaded' }] };
   }
 
-  const cellRaw = cellFile.value as {
-    cell: string;
-    commands: Record<'maxTtl' | 'clockSkew' | 'maxTokenSize', { value: number; unit: string }>;
-  };
   const digest = createHash('sha256');
   for (const [file, fileDigest] of [...reader.fileDigests].sort(([a], [b]) => (a < b ? -1 : 1))) digest.update(`${file}\0${fileDigest}\n`);
   return {
@@ -281,13 +370,8 @@ export function loadCell(directory: string): LoadResult {
       directory: reader.directory,
       policies,
       declarations: {
-        cellId: cellRaw.cell,
+        ...cellLevel,
         digest: digest.digest('hex'),
-        commandLimits: {
-          maxTtlMs: convert('duration', cellRaw.commands.maxTtl.value, cellRaw.commands.maxTtl.unit),
-          clockSkewMs: convert('duration', cellRaw.commands.clockSkew.value, cellRaw.commands.clockSkew.unit),
-          maxTokenBytes: convert('size', cellRaw.commands.maxTokenSize.value, cellRaw.commands.maxTokenSize.unit),
-        },
         devices,
         agents,
         keys,

@@ -1,25 +1,23 @@
 // JSON Schemas for the declaration files, the single source for both the loader (ajv, strict) and the published
 // copies in safety-bounds/schema/ that editors use (regenerate with `npm run schemas`; a test keeps them equal).
 
-import { DEVICE_KIND_NAMES } from '../core/device-kinds.js';
-import { unitsOf, type Dimension } from './units.js';
+import { DEVICE_KIND_NAMES, KINDS } from '../core/kinds/index.js';
+import { IDENTIFIER_SCHEMA, quantitySchema, zoneSchema } from '../core/kinds/kind-spec.js';
 
 const SCHEMA_BASE = 'https://schemas.physical-ai-interlock.dev/declarations/v1';
 
-const identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } as const;
+const identifier = IDENTIFIER_SCHEMA;
+const quantity = quantitySchema;
 
-function quantity(dimension: Dimension, description: string, valueBounds: Record<string, number> = {}): Record<string, unknown> {
-  return {
-    type: 'object',
-    description,
-    additionalProperties: false,
-    required: ['value', 'unit'],
-    properties: {
-      value: { type: 'number', ...valueBounds },
-      unit: { enum: unitsOf(dimension), description: `A ${dimension} unit: ${unitsOf(dimension).join(', ')}.` },
-    },
-  };
-}
+const RATE_LIMIT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['commands', 'per'],
+  properties: {
+    commands: { type: 'integer', minimum: 1, description: 'How many commands are accepted per window.' },
+    per: quantity('duration', 'The window.', { exclusiveMinimum: 0 }),
+  },
+} as const;
 
 export const CELL_SCHEMA = {
   $id: `${SCHEMA_BASE}/cell.schema.json`,
@@ -39,7 +37,58 @@ export const CELL_SCHEMA = {
         maxTtl: quantity('duration', 'Longest allowed exp - iat of a command.', { exclusiveMinimum: 0 }),
         clockSkew: quantity('duration', 'How far in the future an iat may lie (agent clocks drift).', { minimum: 0 }),
         maxTokenSize: quantity('size', 'Largest signed command accepted.', { exclusiveMinimum: 0 }),
+        ratePerAgent: { ...RATE_LIMIT_SCHEMA, description: 'Commands one agent may send per window, over all devices.' },
       },
+    },
+    zones: {
+      type: 'array',
+      maxItems: 256,
+      description: 'Named regions of the cell frame (metres, z up), used by modes (person in zone) and shared zones.',
+      items: zoneSchema('A named region of the cell.'),
+    },
+    sharedZones: {
+      type: 'array',
+      description: 'Zones that at most one of the listed devices may occupy at a time.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['zone', 'devices'],
+        properties: { zone: identifier, devices: { type: 'array', minItems: 2, items: identifier } },
+      },
+    },
+    people: {
+      type: 'object',
+      description: 'Where the positions of people in the cell come from (the people field of these devices\' state).',
+      additionalProperties: false,
+      required: ['sources', 'maxAge'],
+      properties: {
+        sources: { type: 'array', items: identifier },
+        maxAge: quantity('duration', 'Older people reports do not count; with none fresh, people are unknown.', { exclusiveMinimum: 0 }),
+      },
+    },
+  },
+} as const;
+
+/** Properties every device file has, whatever its kind. */
+const COMMON_DEVICE_PROPERTIES = {
+  id: { ...identifier, description: 'The device id; also its topic segment and the commands\' aud.' },
+  description: { type: 'string' },
+  maxStateAge: quantity('duration', 'Older live state than this is stale: stateful checks deny.', { exclusiveMinimum: 0 }),
+  rateLimit: { ...RATE_LIMIT_SCHEMA, description: 'Commands this device accepts per window, from all agents together.' },
+  modes: {
+    type: 'object',
+    description: 'When the reduced limit set applies. Without this section: for agents of scope 3 or lower.',
+    additionalProperties: false,
+    properties: {
+      reducedWhen: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          personInZones: { type: 'array', items: identifier, description: 'Cell zone ids: a person inside any of them selects reduced.' },
+          autonomyScopeAtMost: { type: 'integer', minimum: 0, maximum: 4, description: 'Agents of this scope or lower get reduced (0: none).' },
+        },
+      },
+      holdReduced: quantity('duration', 'Hysteresis: reduced stays in force this long after its triggers clear.', { minimum: 0 }),
     },
   },
 } as const;
@@ -47,51 +96,17 @@ export const CELL_SCHEMA = {
 export const DEVICE_SCHEMA = {
   $id: `${SCHEMA_BASE}/device.schema.json`,
   title: 'Interlock device',
-  description: 'devices/*.yaml: one device, its kind and its physical safety bounds.',
+  description: `devices/*.yaml: one device, its kind (${DEVICE_KIND_NAMES.join(', ')}) and its physical safety bounds.`,
   type: 'object',
-  additionalProperties: false,
-  required: ['id', 'kind', 'maxStateAge', 'joints'],
-  properties: {
-    id: { ...identifier, description: 'The device id; also its topic segment and the commands\' aud.' },
-    kind: { enum: DEVICE_KIND_NAMES },
-    description: { type: 'string' },
-    maxStateAge: quantity('duration', 'Older live state than this is stale: stateful checks deny.', { exclusiveMinimum: 0 }),
-    joints: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 16,
-      description: 'The arm\'s joints, base first; command targets are given in this order.',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'position', 'velocity'],
-        properties: {
-          name: identifier,
-          position: {
-            type: 'object',
-            description: 'Allowed joint position range (inclusive).',
-            additionalProperties: false,
-            required: ['min', 'max', 'unit'],
-            properties: {
-              min: { type: 'number' },
-              max: { type: 'number' },
-              unit: { enum: unitsOf('angle') },
-            },
-          },
-          velocity: {
-            type: 'object',
-            description: 'Largest allowed joint speed (inclusive).',
-            additionalProperties: false,
-            required: ['max', 'unit'],
-            properties: {
-              max: { type: 'number', exclusiveMinimum: 0 },
-              unit: { enum: unitsOf('angularVelocity') },
-            },
-          },
-        },
-      },
-    },
-  },
+  required: ['kind'],
+  properties: { kind: { enum: DEVICE_KIND_NAMES } },
+  discriminator: { propertyName: 'kind' },
+  oneOf: DEVICE_KIND_NAMES.map((kind) => ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'kind', 'maxStateAge', ...KINDS[kind].deviceRequired],
+    properties: { ...COMMON_DEVICE_PROPERTIES, kind: { const: kind }, ...KINDS[kind].deviceProperties },
+  })),
 } as const;
 
 export const AGENTS_SCHEMA = {

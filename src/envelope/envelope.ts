@@ -4,7 +4,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { COMMAND_TOKEN_TYPE, type CommandClaims, type VerifiedCommand } from '../core/command.js';
 import type { Declarations } from '../core/declarations.js';
-import { actionSpec, DEVICE_KINDS, type DeviceKind } from '../core/device-kinds.js';
+import { actionSpec, DEVICE_KIND_NAMES, kindSpec } from '../core/kinds/index.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, type StageResult } from '../core/verdict.js';
 import { parseCompactJws, verifyJws } from '../crypto/jws.js';
@@ -39,8 +39,8 @@ const CLAIMS_SCHEMA = {
 const ajv = new Ajv({ strict: true, allErrors: false });
 const validateClaims = ajv.compile<CommandClaims>(CLAIMS_SCHEMA);
 const paramValidators = new Map<string, ValidateFunction>();
-for (const kind of Object.keys(DEVICE_KINDS) as DeviceKind[]) {
-  for (const [action, spec] of Object.entries(DEVICE_KINDS[kind].actions)) {
+for (const kind of DEVICE_KIND_NAMES) {
+  for (const [action, spec] of Object.entries(kindSpec(kind).actions)) {
     paramValidators.set(`${kind}/${action}`, ajv.compile(spec.paramsSchema));
   }
 }

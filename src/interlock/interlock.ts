@@ -10,7 +10,10 @@ import type { LoadedCell } from '../declarations/load.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import { BoundsMemory, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import type { LastRelease, ReleaseView } from '../core/device-state.js';
+import { stateTriggers } from '../bounds/modes.js';
+import { peopleInCell } from '../bounds/people.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { topicSet, type TopicSet } from '../transport/topics.js';
 import { parseDeviceState, StateStore } from './state-store.js';
@@ -42,6 +45,10 @@ export type DecisionListener = (event: DecisionEvent) => void;
 
 export class Interlock {
   readonly states = new StateStore();
+  /** Rate windows and mode hysteresis; `bounds.modes.setOperatorMode` is the operator's mode switch. */
+  readonly bounds = new BoundsMemory();
+  private readonly lastReleases = new Map<string, LastRelease>();
+  private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
   private readonly topics: TopicSet;
   private readonly log: Logger;
@@ -115,11 +122,23 @@ export class Interlock {
     const device = deviceId === undefined ? undefined : this.options.cell.declarations.devices.get(deviceId);
     if (deviceId === undefined || device === undefined) return; // not a device of this cell
     const parsed = parseDeviceState(device, payload);
-    if (parsed.ok) this.states.update(deviceId, parsed.state, this.options.clock.nowMs());
-    else {
+    if (parsed.ok) {
+      const nowMs = this.options.clock.nowMs();
+      this.states.update(deviceId, parsed.observed, nowMs);
+      if (parsed.observed.people !== undefined) this.observePeople(nowMs);
+    } else {
       // SAFETY: a garbled state message also voids the previous state; stateful checks then deny.
       this.states.discard(deviceId);
       this.log.warn(`state from ${deviceId} rejected: ${parsed.problem}`);
+    }
+  }
+
+  /** People moved: let each device's mode hysteresis see it now, not only when its next command arrives. */
+  private observePeople(nowMs: number): void {
+    const { declarations } = this.options.cell;
+    const people = peopleInCell(declarations.people, this.states, nowMs);
+    for (const device of declarations.devices.values()) {
+      this.bounds.modes.observe(device, stateTriggers(device, people, declarations.zones), nowMs);
     }
   }
 
@@ -132,7 +151,7 @@ export class Interlock {
     const { clock, cell } = this.options;
     let decision: Decision = evaluateCommand(
       { token: payload.toString('utf8'), topicDeviceId },
-      { cell, replay: this.replay, states: this.states },
+      { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds },
       clock.nowMs(),
     );
     let receipt: AuditReceipt | undefined;
@@ -195,6 +214,7 @@ export class Interlock {
     };
     try {
       await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });
+      this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
       return true;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -1,29 +1,41 @@
 // Keeps the latest valid state each device reported, stamped with the interlock's receive time. A malformed
 // state message discards the previous state too: a device that sends garbage has no known state.
 
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { DeviceDeclaration } from '../core/declarations.js';
-import type { DeviceState, ObservedState, StateView } from '../core/device-state.js';
+import type { ObservedState, StateView } from '../core/device-state.js';
+import { DEVICE_KIND_NAMES, kindSpec, type DeviceKind } from '../core/kinds/index.js';
+import type { Vec3 } from '../core/zones.js';
 
-/** The arm state message published by drivers on actuator/{device}/state. */
-export const ARM_STATE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['positionsRad'],
-  properties: {
-    positionsRad: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'number' } },
-    velocitiesRadPerS: { type: 'array', maxItems: 16, items: { type: 'number' } },
-    moving: { type: 'boolean' },
-    safeStopped: { type: 'boolean' },
-    lastCommandId: { type: ['string', 'null'], maxLength: 128 },
-    timeMs: { type: 'number' },
+/** Fields any device's state message may carry, whatever its kind. */
+export const COMMON_STATE_PROPERTIES = {
+  /** People the device's sensors see, in the cell frame: [x, y] or [x, y, z] in metres. */
+  people: {
+    type: 'array',
+    maxItems: 64,
+    items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'number' } },
   },
+  /** The device's own clock; informational only (freshness uses the interlock's receive time). */
+  timeMs: { type: 'number' },
 } as const;
 
-const ajv = new Ajv({ strict: true, allowUnionTypes: true });
-const validateArmState = ajv.compile<{ positionsRad: number[] }>(ARM_STATE_SCHEMA);
+/** The JSON Schema of a kind's state message: its own fields plus the common ones, nothing else. */
+export function stateSchemaOf(kind: DeviceKind): Record<string, unknown> {
+  const spec = kindSpec(kind);
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [...spec.stateRequired],
+    properties: { ...COMMON_STATE_PROPERTIES, ...spec.stateProperties },
+  };
+}
 
-export type StateParse = { readonly ok: true; readonly state: DeviceState } | { readonly ok: false; readonly problem: string };
+const ajv = new Ajv({ strict: true, allowUnionTypes: true });
+const validators = new Map<DeviceKind, ValidateFunction>(DEVICE_KIND_NAMES.map((kind) => [kind, ajv.compile(stateSchemaOf(kind))]));
+
+export type StateParse =
+  | { readonly ok: true; readonly observed: Omit<ObservedState, 'receivedAtMs'> }
+  | { readonly ok: false; readonly problem: string };
 
 /** Parses a state message for a declared device; bytes that are not valid JSON of the right shape are refused. */
 export function parseDeviceState(device: DeviceDeclaration, payload: Buffer | string): StateParse {
@@ -33,14 +45,19 @@ export function parseDeviceState(device: DeviceDeclaration, payload: Buffer | st
   } catch {
     return { ok: false, problem: 'state is not JSON' };
   }
-  if (!validateArmState(value)) {
-    const error = validateArmState.errors?.[0];
-    return { ok: false, problem: `state ${error?.instancePath || '/'} ${error?.message ?? 'invalid'}` };
+  const validate = validators.get(device.kind);
+  if (validate === undefined) return { ok: false, problem: `no state schema for kind ${device.kind}` };
+  if (!validate(value)) {
+    const error = validate.errors?.[0];
+    const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';
+    return { ok: false, problem: `state ${error?.instancePath || '/'} ${error?.message ?? 'invalid'}${extra}` };
   }
-  if (value.positionsRad.length !== device.joints.length) {
-    return { ok: false, problem: `state gives ${value.positionsRad.length} joint positions, ${device.id} has ${device.joints.length}` };
-  }
-  return { ok: true, state: { kind: 'robot_arm', positionsRad: [...value.positionsRad] } };
+  const message = value as Record<string, unknown> & { people?: number[][] };
+  const typed = kindSpec(device.kind).toState(device, message);
+  if (!typed.ok) return typed;
+  if (message.people === undefined) return { ok: true, observed: { state: typed.state } };
+  const people = message.people.map(([x, y, z]) => [x, y, z ?? 0] as unknown as Vec3);
+  return { ok: true, observed: { state: typed.state, people } };
 }
 
 export class StateStore implements StateView {
@@ -50,8 +67,8 @@ export class StateStore implements StateView {
     return this.states.get(deviceId);
   }
 
-  update(deviceId: string, state: DeviceState, receivedAtMs: number): void {
-    this.states.set(deviceId, { state, receivedAtMs });
+  update(deviceId: string, observed: Omit<ObservedState, 'receivedAtMs'>, receivedAtMs: number): void {
+    this.states.set(deviceId, { ...observed, receivedAtMs });
   }
 
   discard(deviceId: string): void {

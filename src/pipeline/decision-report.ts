@@ -1,6 +1,7 @@
 // The JSON shape of a decision as agents and tools see it: on interlock/{device}/decision and from
 // `interlock check`. Fields are always present (null when unknown) so consumers need no guessing.
 
+import type { Mode } from '../core/declarations.js';
 import type { Reason } from '../core/reasons.js';
 import type { Verdict } from '../core/verdict.js';
 import type { Decision } from './pipeline.js';
@@ -14,6 +15,8 @@ export interface DecisionReport {
   readonly deviceId: string | null;
   readonly action: string | null;
   readonly seq: number | null;
+  /** The limit set (normal/reduced) the bounds were checked in; null when bounds were not checked. */
+  readonly mode: Mode | null;
   readonly commandDigest: string;
   readonly declarationsDigest: string;
   readonly decidedAtMs: number;
@@ -29,6 +32,7 @@ export function decisionReport(decision: Decision): DecisionReport {
     deviceId: identity.deviceId ?? null,
     action: identity.action ?? null,
     seq: identity.seq ?? null,
+    mode: decision.mode ?? null,
     commandDigest: decision.commandDigest,
     declarationsDigest: decision.declarationsDigest,
     decidedAtMs: decision.decidedAtMs,

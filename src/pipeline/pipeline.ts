@@ -3,10 +3,11 @@
 
 import { createHash } from 'node:crypto';
 import type { VerifiedCommand } from '../core/command.js';
-import type { StateView } from '../core/device-state.js';
+import type { Mode } from '../core/declarations.js';
+import type { ReleaseView, StateView } from '../core/device-state.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { decide, type StageResult, type Verdict } from '../core/verdict.js';
-import { checkBounds } from '../bounds/bounds.js';
+import { BoundsMemory, checkBounds } from '../bounds/bounds.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { checkEnvelope, type EnvelopeIdentity } from '../envelope/envelope.js';
 import type { ReplayGuard } from '../envelope/replay-guard.js';
@@ -15,7 +16,16 @@ export interface PipelineContext {
   readonly cell: LoadedCell;
   readonly replay: ReplayGuard;
   readonly states: StateView;
+  /** The last command released to each device; offline, an empty view. */
+  readonly releases: ReleaseView;
+  /** Rate windows and mode hysteresis, kept across commands. */
+  readonly bounds: BoundsMemory;
 }
+
+/** A release view with nothing released, for offline checks and tests. */
+export const NO_RELEASES: ReleaseView = { last: () => undefined };
+
+export { BoundsMemory };
 
 export interface CommandInput {
   /** The exact command bytes as received (a JWS compact string). */
@@ -35,6 +45,8 @@ export interface Decision {
   readonly identity: EnvelopeIdentity;
   /** Set when the envelope passed: the command that was judged. */
   readonly command?: VerifiedCommand;
+  /** The limit set the bounds were checked in, when the bounds stage got that far. */
+  readonly mode?: Mode;
 }
 
 export function commandDigest(token: string): string {
@@ -58,7 +70,7 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
       action: command.action,
       seq: command.seq,
     };
-    let stages: StageResult[];
+    let stages: StageResult[] = [];
     if (command.safeState) {
       // SAFETY: stopping is always safe; an authenticated stop is never held back by policy or bounds.
       stages = [{ verdict: 'allow', reasons: [reason('SAFE_STATE_COMMAND', `${command.action} is a safe-state command`)] }];
@@ -68,8 +80,15 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
         device: { id: command.device.id, kind: command.device.kind, cellId: declarations.cellId },
         action: command.action,
       });
-      const bounds = checkBounds(command, context.states.latest(command.device.id), nowMs);
-      stages = [policy, bounds];
+      const bounds = checkBounds({
+        command,
+        declarations,
+        states: context.states,
+        releases: context.releases,
+        memory: context.bounds,
+        nowMs,
+      });
+      return { ...base, ...decide([policy, bounds]), identity, command, ...(bounds.mode === undefined ? {} : { mode: bounds.mode }) };
     }
     return { ...base, ...decide(stages), identity, command };
   } catch (error) {

@@ -8,15 +8,16 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
-import { checkArmMoveJoints, checkArmState } from '../../src/bounds/arm-bounds.js';
-import { checkBounds } from '../../src/bounds/bounds.js';
+import { checkArmMoveJoints } from '../../src/bounds/robot-arm-bounds.js';
+import { checkBounds, stateReasons } from '../../src/bounds/bounds.js';
+import { parseDeviceState } from '../../src/interlock/state-store.js';
 import type { VerifiedCommand } from '../../src/core/command.js';
-import type { ArmDeclaration } from '../../src/core/declarations.js';
+import type { ArmDeclaration } from '../../src/core/kinds/robot-arm.js';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
 import type { Reason } from '../../src/core/reasons.js';
 import type { StageResult } from '../../src/core/verdict.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
-import { evaluateCommand } from '../../src/pipeline/pipeline.js';
+import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -87,7 +88,7 @@ t.test('limits were converted from the YAML degrees', async (t) => {
     t.equal(declared?.name, joint.name);
     t.ok(Math.abs((declared?.positionMinRad ?? NaN) - joint.position.min * DEG) < 1e-12, `${joint.name} min`);
     t.ok(Math.abs((declared?.positionMaxRad ?? NaN) - joint.position.max * DEG) < 1e-12, `${joint.name} max`);
-    t.ok(Math.abs((declared?.velocityMaxRadPerS ?? NaN) - joint.velocity.max * DEG) < 1e-12, `${joint.name} velocity`);
+    t.ok(Math.abs((declared?.velocityMaxRadPerS.normal ?? NaN) - joint.velocity.max * DEG) < 1e-12, `${joint.name} velocity`);
   });
   t.equal(arm.maxStateAgeMs, MAX_STATE_AGE_MS);
 });
@@ -96,7 +97,7 @@ t.test('joint positions: exactly at min and max allowed; 1e-9 rad beyond, non-fi
   arm.joints.forEach((joint, index) => {
     const ruleId = `arm-1/joints/${joint.name}/position`;
     const path = `/params/positionsRad/${index}`;
-    const pos = (value: number): StageResult => checkArmMoveJoints(arm, { positionsRad: targetWith(index, value), velocityRadPerS: 0.5 }, observed(), NOW);
+    const pos = (value: number): StageResult => checkArmMoveJoints(arm, { positionsRad: targetWith(index, value), velocityRadPerS: 0.5 }, 'normal');
     const cases: { name: string; value: number; expected: Expected[] }[] = [
       { name: 'exactly at min', value: joint.positionMinRad, expected: [] },
       { name: 'exactly at max', value: joint.positionMaxRad, expected: [] },
@@ -116,25 +117,25 @@ t.test('joint positions: exactly at min and max allowed; 1e-9 rad beyond, non-fi
 
 t.test('degrees in the radian field: 90 for the elbow (limit ±160° ≈ 2.79 rad) is denied', async (t) => {
   const elbow = arm.joints.findIndex((j) => j.name === 'elbow');
-  const result = checkArmMoveJoints(arm, { positionsRad: targetWith(elbow, 90), velocityRadPerS: 0.5 }, observed(), NOW);
+  const result = checkArmMoveJoints(arm, { positionsRad: targetWith(elbow, 90), velocityRadPerS: 0.5 }, 'normal');
   assertReasons(t, result, [{ code: 'BOUNDS_JOINT_POSITION', ruleId: 'arm-1/joints/elbow/position', limit: 160 * DEG, actual: 90, unit: 'rad' }], 'elbow 90');
   // A whole pose in degrees: every joint whose range is below the number is denied.
   const degreesPose = [10, -45, 90, 0, 0, 0];
-  const all = checkArmMoveJoints(arm, { positionsRad: degreesPose, velocityRadPerS: 0.5 }, observed(), NOW);
+  const all = checkArmMoveJoints(arm, { positionsRad: degreesPose, velocityRadPerS: 0.5 }, 'normal');
   t.same(all.reasons.map((r) => r.ruleId), ['arm-1/joints/base/position', 'arm-1/joints/shoulder/position', 'arm-1/joints/elbow/position']);
   // 120 deg/s written as 120 rad/s.
-  const fast = checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS: 120 }, observed(), NOW);
+  const fast = checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS: 120 }, 'normal');
   t.equal(fast.verdict, 'deny');
   t.equal(fast.reasons.length, JOINT_COUNT, 'every joint reports its velocity limit');
 });
 
 t.test('velocity: at the slowest joint limit allowed; just over, zero, negative, NaN, Infinity denied', async (t) => {
-  const vel = (velocityRadPerS: number): StageResult => checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS }, observed(), NOW);
-  const slow = arm.joints.filter((j) => j.velocityMaxRadPerS === SLOWEST_RAD_PER_S || Math.abs(j.velocityMaxRadPerS - SLOWEST_RAD_PER_S) < 1e-15);
+  const vel = (velocityRadPerS: number): StageResult => checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS }, 'normal');
+  const slow = arm.joints.filter((j) => Math.abs(j.velocityMaxRadPerS.normal - SLOWEST_RAD_PER_S) < 1e-15);
   t.same(slow.map((j) => j.name), ['base', 'shoulder', 'elbow'], 'the slowest joints (120 deg/s)');
-  const limitOfSlowest = arm.joints[0]?.velocityMaxRadPerS as number;
-  const perJoint = (velocity: number, joints: readonly { name: string; velocityMaxRadPerS: number }[]): Expected[] =>
-    joints.map((j) => ({ code: 'BOUNDS_JOINT_VELOCITY', ruleId: `arm-1/joints/${j.name}/velocity`, path: '/params/velocityRadPerS', limit: j.velocityMaxRadPerS, actual: velocity, unit: 'rad/s' }));
+  const limitOfSlowest = arm.joints[0]?.velocityMaxRadPerS.normal as number;
+  const perJoint = (velocity: number, joints: readonly { name: string; velocityMaxRadPerS: { normal: number } }[]): Expected[] =>
+    joints.map((j) => ({ code: 'BOUNDS_JOINT_VELOCITY', ruleId: `arm-1/joints/${j.name}/velocity/normal`, path: '/params/velocityRadPerS', limit: j.velocityMaxRadPerS.normal, actual: velocity, unit: 'rad/s' }));
   const cases: { name: string; velocity: number; expected: Expected[] }[] = [
     { name: 'exactly the slowest limit', velocity: limitOfSlowest, expected: [] },
     { name: 'a tiny positive speed', velocity: Number.MIN_VALUE, expected: [] },
@@ -160,7 +161,7 @@ t.test('joint count must match the declaration', async (t) => {
   for (const c of cases) {
     assertReasons(
       t,
-      checkArmMoveJoints(arm, { positionsRad: c.positions, velocityRadPerS: 0.5 }, observed(), NOW),
+      checkArmMoveJoints(arm, { positionsRad: c.positions, velocityRadPerS: 0.5 }, 'normal'),
       [{ code: 'BOUNDS_JOINT_COUNT', ruleId: 'arm-1/joints', path: '/params/positionsRad', limit: JOINT_COUNT, actual: c.positions.length }],
       c.name,
     );
@@ -168,13 +169,12 @@ t.test('joint count must match the declaration', async (t) => {
   // A sparse array of the right length hides undefined targets: they are outside every range.
   const sparse = new Array<number>(JOINT_COUNT);
   sparse[0] = 0;
-  const result = checkArmMoveJoints(arm, { positionsRad: sparse, velocityRadPerS: 0.5 }, observed(), NOW);
+  const result = checkArmMoveJoints(arm, { positionsRad: sparse, velocityRadPerS: 0.5 }, 'normal');
   t.equal(result.verdict, 'deny', 'sparse array denied');
   t.equal(result.reasons.length, JOINT_COUNT - 1);
 });
 
-t.test('live state: missing, stale, from the future, malformed', async (t) => {
-  const move = { positionsRad: HOME, velocityRadPerS: 0.5 };
+t.test('live state: missing, stale, from the future (stateReasons, the bounds stage precondition)', async (t) => {
   const ruleId = 'arm-1/maxStateAge';
   const at = (receivedAtMs: number, positionsRad: readonly number[] = HOME): ObservedState => ({ state: { kind: 'robot_arm', positionsRad }, receivedAtMs });
   const cases: { name: string; state: ObservedState | undefined; expected: Expected[] }[] = [
@@ -188,25 +188,33 @@ t.test('live state: missing, stale, from the future, malformed', async (t) => {
     { name: 'NaN receivedAt', state: at(NaN), expected: [{ code: 'BOUNDS_STATE_STALE', ruleId, limit: MAX_STATE_AGE_MS, unit: 'ms' }] },
     { name: '+Infinity receivedAt', state: at(Infinity), expected: [{ code: 'BOUNDS_STATE_STALE', ruleId, limit: MAX_STATE_AGE_MS, actual: -Infinity, unit: 'ms' }] },
     { name: '-Infinity receivedAt', state: at(-Infinity), expected: [{ code: 'BOUNDS_STATE_STALE', ruleId, limit: MAX_STATE_AGE_MS, actual: Infinity, unit: 'ms' }] },
-    { name: 'state with 5 joints', state: at(NOW, [0, 0, 0, 0, 0]), expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
-    { name: 'state with 7 joints', state: at(NOW, [0, 0, 0, 0, 0, 0, 0]), expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
-    { name: 'state with no joints', state: at(NOW, []), expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
-    { name: 'state with a NaN position', state: at(NOW, [0, NaN, 0, 0, 0, 0]), expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
-    { name: 'state with an Infinity position', state: at(NOW, [0, 0, 0, 0, 0, Infinity]), expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
-    { name: 'state of another device kind', state: { state: { kind: 'conveyor', positionsRad: HOME } as unknown as ObservedState['state'], receivedAtMs: NOW }, expected: [{ code: 'BOUNDS_STATE_INVALID' }] },
+    { name: 'state of another device kind', state: { state: { kind: 'conveyor', positionsRad: HOME } as unknown as ObservedState['state'], receivedAtMs: NOW }, expected: [{ code: 'BOUNDS_STATE_KIND_MISMATCH' }] },
   ];
   for (const c of cases) {
-    assertReasons(t, checkArmMoveJoints(arm, move, c.state, NOW), c.expected, c.name);
-    t.same(checkArmState(arm, c.state, NOW).map((r) => r.code), c.expected.map((e) => e.code), `${c.name}: checkArmState agrees`);
+    const reasons = stateReasons(arm, { latest: () => c.state }, NOW);
+    assertReasons(t, { verdict: reasons.length === 0 ? 'allow' : 'deny', reasons }, c.expected, c.name);
   }
-  t.ok(Number.isNaN(checkArmState(arm, at(NaN), NOW)[0]?.actual), 'NaN age reported as NaN');
+  t.ok(Number.isNaN(stateReasons(arm, { latest: () => at(NaN) }, NOW)[0]?.actual), 'NaN age reported as NaN');
   // A broken clock (NaN now) makes every state stale rather than fresh.
-  assertReasons(t, checkArmMoveJoints(arm, move, at(NOW), NaN), [{ code: 'BOUNDS_STATE_STALE', ruleId, limit: MAX_STATE_AGE_MS, unit: 'ms' }], 'now NaN');
-  // State problems and target problems are all reported, not only the first.
-  const both = checkArmMoveJoints(arm, { positionsRad: targetWith(2, 3), velocityRadPerS: 10 }, undefined, NOW);
-  t.same(both.reasons.map((r) => r.code), ['BOUNDS_STATE_MISSING', 'BOUNDS_JOINT_VELOCITY', 'BOUNDS_JOINT_VELOCITY', 'BOUNDS_JOINT_POSITION', 'BOUNDS_JOINT_VELOCITY', 'BOUNDS_JOINT_VELOCITY', 'BOUNDS_JOINT_VELOCITY', 'BOUNDS_JOINT_VELOCITY']);
-  const stale = checkArmMoveJoints(arm, { positionsRad: [0], velocityRadPerS: 0.5 }, at(NOW - 1000), NOW);
-  t.same(stale.reasons.map((r) => r.code), ['BOUNDS_STATE_STALE', 'BOUNDS_JOINT_COUNT']);
+  t.same(stateReasons(arm, { latest: () => at(NOW) }, NaN).map((r) => r.code), ['BOUNDS_STATE_STALE'], 'now NaN');
+});
+
+t.test('malformed state messages are refused when parsed, so they never become state', async (t) => {
+  const cases: { name: string; message: string; problem: RegExp }[] = [
+    { name: '5 joints', message: JSON.stringify({ positionsRad: [0, 0, 0, 0, 0] }), problem: /5 joint positions/ },
+    { name: '7 joints', message: JSON.stringify({ positionsRad: [0, 0, 0, 0, 0, 0, 0] }), problem: /7 joint positions/ },
+    { name: 'no joints', message: JSON.stringify({ positionsRad: [] }), problem: /fewer than 1/ },
+    { name: 'Infinity (1e400)', message: '{"positionsRad":[0,0,0,0,0,1e400]}', problem: /must be number/ },
+    { name: 'a string position', message: '{"positionsRad":[0,0,0,0,0,"0"]}', problem: /must be number/ },
+    { name: 'an unknown field', message: '{"positionsRad":[0,0,0,0,0,0],"torque":1}', problem: /torque/ },
+    { name: 'not JSON', message: 'positions: 0', problem: /not JSON/ },
+  ];
+  for (const c of cases) {
+    const parsed = parseDeviceState(arm, c.message);
+    t.equal(parsed.ok, false, c.name);
+    if (!parsed.ok) t.match(parsed.problem, c.problem, c.name);
+  }
+  t.ok(parseDeviceState(arm, JSON.stringify({ positionsRad: HOME, people: [[1, 2]] })).ok, 'a well-formed message with people');
 });
 
 t.test('checkBounds: stop bypasses bounds with no state at all; move_joints needs it; undeclared actions deny', async (t) => {
@@ -224,19 +232,21 @@ t.test('checkBounds: stop bypasses bounds with no state at all; move_joints need
     issuedAtMs: NOW,
     expiresAtMs: NOW + 2000,
   });
-  const stop = checkBounds(command('stop', true, {}), undefined, NOW);
+  const bounds = (c: VerifiedCommand, state: ObservedState | undefined) =>
+    checkBounds({ command: c, declarations: loaded.declarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
+  const stop = bounds(command('stop', true, {}), undefined);
   t.equal(stop.verdict, 'allow', 'stop with no state');
   t.same(stop.reasons, []);
-  t.equal(checkBounds(command('stop', true, {}), observed(HOME, 10_000_000), NOW).verdict, 'allow', 'stop with very stale state');
-  assertReasons(t, checkBounds(command('move_joints', false, { positionsRad: HOME, velocityRadPerS: 0.5 }), undefined, NOW), [{ code: 'BOUNDS_STATE_MISSING' }], 'move with no state');
-  assertReasons(t, checkBounds(command('move_joints', false, { positionsRad: HOME, velocityRadPerS: 0.5 }), observed(), NOW), [], 'move in bounds');
-  assertReasons(t, checkBounds(command('wave', false, {}), observed(), NOW), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1' }], 'action without bounds');
+  t.equal(bounds(command('stop', true, {}), observed(HOME, 10_000_000)).verdict, 'allow', 'stop with very stale state');
+  assertReasons(t, bounds(command('move_joints', false, { positionsRad: HOME, velocityRadPerS: 0.5 }), undefined), [{ code: 'BOUNDS_STATE_MISSING' }], 'move with no state');
+  assertReasons(t, bounds(command('move_joints', false, { positionsRad: HOME, velocityRadPerS: 0.5 }), observed()), [], 'move in bounds');
+  assertReasons(t, bounds(command('wave', false, {}), observed()), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1' }], 'action without bounds');
 });
 
 t.test('stop passes through evaluateCommand with no state at all; a move does not', async (t) => {
   const signer = cell.signer('planner-1', () => NOW);
   const noStates: StateView = { latest: () => undefined };
-  const context = { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states: noStates };
+  const context = { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states: noStates, releases: NO_RELEASES, bounds: new BoundsMemory() };
   const stop = evaluateCommand({ token: signer.sign('arm-1', 'stop', {}), topicDeviceId: 'arm-1' }, context, NOW);
   t.equal(stop.verdict, 'allow');
   t.same(stop.reasons.map((r) => r.code), ['SAFE_STATE_COMMAND']);
@@ -244,6 +254,18 @@ t.test('stop passes through evaluateCommand with no state at all; a move does no
   t.equal(move.verdict, 'deny');
   t.same(move.reasons.map((r) => [r.code, r.ruleId]), [['BOUNDS_STATE_MISSING', 'arm-1/maxStateAge']]);
 });
+
+/** The whole bounds stage for a planner-1 move, with the arm's state received at `receivedAtMs`. */
+function checkWithState(move: { positionsRad: number[]; velocityRadPerS: number }, receivedAtMs: number): StageResult {
+  const agent = loaded.declarations.agents.get('planner-1');
+  if (agent === undefined) throw new Error('no planner-1');
+  const command: VerifiedCommand = {
+    commandId: 'cmd-00000001', kid: 'planner-1-k1', seq: 1, agent, device: arm, action: 'move_joints',
+    params: move, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000,
+  };
+  const state: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs };
+  return checkBounds({ command, declarations: loaded.declarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
+}
 
 t.test('property: every allow is within the YAML limits (computed here in degrees) with fresh state', async (t) => {
   // Independent oracle: limits straight from the YAML, converted with this file's own degree factor.
@@ -292,7 +314,7 @@ t.test('property: every allow is within the YAML limits (computed here in degree
       velocity,
       receivedAt,
       (positionsRad, velocityRadPerS, receivedAtMs) => {
-        const result = checkArmMoveJoints(arm, { positionsRad, velocityRadPerS }, { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs }, NOW);
+        const result = checkWithState({ positionsRad, velocityRadPerS }, receivedAtMs);
         if (result.verdict === 'allow') {
           allows += 1;
           return oracle(positionsRad, velocityRadPerS, receivedAtMs) && result.reasons.length === 0;
@@ -312,7 +334,7 @@ t.test('property: every allow is within the YAML limits (computed here in degree
       fc.double({ min: 1e-6, max: 120 * DEG - 1e-6, noNaN: true }),
       fc.integer({ min: 0, max: MAX_STATE_AGE_MS }),
       (positionsRad, velocityRadPerS, ageMs) =>
-        checkArmMoveJoints(arm, { positionsRad, velocityRadPerS }, { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs: NOW - ageMs }, NOW).verdict === 'allow',
+        checkWithState({ positionsRad, velocityRadPerS }, NOW - ageMs).verdict === 'allow',
     ),
     { numRuns: 2000, seed: 7 },
   );

@@ -100,7 +100,7 @@ t.test('the demo cell loads with its limits converted to internal units', async 
     t.equal(joint?.name, name);
     t.ok(Math.abs((joint?.positionMinRad ?? NaN) - (min * Math.PI) / 180) < 1e-12, `${name} min ${min} deg in rad`);
     t.ok(Math.abs((joint?.positionMaxRad ?? NaN) - (max * Math.PI) / 180) < 1e-12, `${name} max ${max} deg in rad`);
-    t.ok(Math.abs((joint?.velocityMaxRadPerS ?? NaN) - (velocity * Math.PI) / 180) < 1e-12, `${name} ${velocity} deg/s in rad/s`);
+    t.ok(Math.abs((joint?.velocityMaxRadPerS.normal ?? NaN) - (velocity * Math.PI) / 180) < 1e-12, `${name} ${velocity} deg/s in rad/s`);
   });
 });
 

@@ -12,7 +12,7 @@ import type { Reason } from '../../src/core/reasons.js';
 import { generateEd25519KeyPair, signCompactJws } from '../../src/crypto/jws.js';
 import { checkEnvelope, type EnvelopeOutcome } from '../../src/envelope/envelope.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
-import { evaluateCommand } from '../../src/pipeline/pipeline.js';
+import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 
 /** A fixed "now" on a whole second, so iat/exp in seconds convert to exact milliseconds. */
@@ -309,7 +309,7 @@ t.test('-0 in positions is treated like 0 (allowed, 0 is in every joint range)',
   const envelope = check(token);
   t.ok(envelope.ok, 'envelope passes');
   t.ok(envelope.ok && Object.is((envelope.command.params['positionsRad'] as number[])[1], -0), 'fixture really carries -0');
-  const decision = evaluateCommand({ token, topicDeviceId: 'arm-1' }, { cell: loaded, replay: freshGuard(), states: freshState() }, NOW);
+  const decision = evaluateCommand({ token, topicDeviceId: 'arm-1' }, { cell: loaded, replay: freshGuard(), states: freshState(), releases: NO_RELEASES, bounds: new BoundsMemory() }, NOW);
   t.equal(decision.verdict, 'allow');
   t.same(decision.reasons, []);
 });
@@ -394,7 +394,7 @@ t.test('replay and rollback', async (t) => {
     assertDenied(t, check(signed(claims({ seq: 21, jti: 'denied-action-1' })), { replay }), { code: 'ENVELOPE_REPLAYED' }, 'jti of the unknown-action command');
 
     // Denied later by bounds, through the whole pipeline.
-    const context = { cell: loaded, replay, states: freshState() };
+    const context = { cell: loaded, replay, states: freshState(), releases: NO_RELEASES, bounds: new BoundsMemory() };
     const outOfBounds = signed(claims({ seq: 30, jti: 'denied-bounds-1', params: { positionsRad: [0, -1, 3, 0, 0, 0], velocityRadPerS: 0.5 } }));
     const first = evaluateCommand({ token: outOfBounds, topicDeviceId: 'arm-1' }, context, NOW);
     t.equal(first.verdict, 'deny');
@@ -441,7 +441,7 @@ t.test('a broken clock (non-finite now) never makes an expired or future token v
     );
   }
   // Through the whole pipeline a move is still denied, but only because bounds find the state stale (defence in depth).
-  const move = evaluateCommand({ token: signed(claims({ iat: S - 60, exp: S - 58 })), topicDeviceId: 'arm-1' }, { cell: loaded, replay: freshGuard(), states: freshState() }, NaN);
+  const move = evaluateCommand({ token: signed(claims({ iat: S - 60, exp: S - 58 })), topicDeviceId: 'arm-1' }, { cell: loaded, replay: freshGuard(), states: freshState(), releases: NO_RELEASES, bounds: new BoundsMemory() }, NaN);
   t.equal(move.verdict, 'deny', 'pipeline: expired move with a NaN clock is denied');
 });
 

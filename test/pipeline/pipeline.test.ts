@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
-import { commandDigest, evaluateCommand, type PipelineContext } from '../../src/pipeline/pipeline.js';
+import { commandDigest, evaluateCommand, type PipelineContext, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -24,7 +24,7 @@ function freshStates(receivedAtMs = NOW - 20): StateView {
 }
 
 function context(states: StateView = freshStates()): PipelineContext {
-  return { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states };
+  return { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states, releases: NO_RELEASES, bounds: new BoundsMemory() };
 }
 
 t.test('an allowed command', async (t) => {
@@ -125,6 +125,8 @@ t.test('a stage that throws becomes an INTERNAL_ERROR deny', async (t) => {
       accept: () => undefined,
       lastSeq: () => undefined,
     },
+    releases: NO_RELEASES,
+    bounds: new BoundsMemory(),
   };
   const third = evaluateCommand({ token: signer.sign('arm-1', 'move_joints', IN_BOUNDS) }, brokenReplay, NOW);
   t.equal(third.verdict, 'deny');
@@ -170,21 +172,21 @@ t.test('stop from observer-1 (scope 1, forbidden by policy) passes as a safe-sta
   ];
   const replay = new MemoryReplayGuard(() => NOW);
   for (const c of cases) {
-    const decision = evaluateCommand({ token: observer.sign('arm-1', 'stop', {}), topicDeviceId: 'arm-1' }, { cell: loaded, replay, states: c.states }, NOW);
+    const decision = evaluateCommand({ token: observer.sign('arm-1', 'stop', {}), topicDeviceId: 'arm-1' }, { cell: loaded, replay, states: c.states, releases: NO_RELEASES, bounds: new BoundsMemory() }, NOW);
     t.equal(decision.verdict, 'allow', `${c.name}: verdict`);
     t.same(decision.reasons.map((r) => [r.stage, r.code]), [['decide', 'SAFE_STATE_COMMAND']], `${c.name}: reason`);
     t.equal(decision.identity.agentId, 'observer-1');
     t.equal(decision.command?.safeState, true);
   }
   // The same agent's move is still forbidden.
-  const move = evaluateCommand({ token: observer.sign('arm-1', 'move_joints', IN_BOUNDS), topicDeviceId: 'arm-1' }, { cell: loaded, replay, states: freshStates() }, NOW);
+  const move = evaluateCommand({ token: observer.sign('arm-1', 'move_joints', IN_BOUNDS), topicDeviceId: 'arm-1' }, { cell: loaded, replay, states: freshStates(), releases: NO_RELEASES, bounds: new BoundsMemory() }, NOW);
   t.same(move.reasons.map((r) => [r.code, r.ruleId]), [['POLICY_FORBIDDEN', 'scope-1-never-actuates']]);
 });
 
 t.test('a stop that is not authentic, fresh and unreplayed is denied', async (t) => {
   const observer = cell.signer('observer-1', () => NOW);
   const replay = new MemoryReplayGuard(() => NOW);
-  const ctx: PipelineContext = { cell: loaded, replay, states: freshStates() };
+  const ctx: PipelineContext = { cell: loaded, replay, states: freshStates(), releases: NO_RELEASES, bounds: new BoundsMemory() };
   const stop = observer.sign('arm-1', 'stop', {});
   const [h, p, s] = stop.split('.') as [string, string, string];
   // Flip one bit of the signature.

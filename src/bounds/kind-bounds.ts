@@ -1,0 +1,33 @@
+// The seam between the bounds stage and one device kind's checks. A kind checks its own limits given fresh state
+// and the mode; it also says where the device is and where a command would take it, for shared-zone checks.
+
+import type { Mode, Zone } from '../core/declarations.js';
+import type { LastRelease } from '../core/device-state.js';
+import type { StageResult } from '../core/verdict.js';
+import type { PeopleView } from './people.js';
+
+export interface KindCheckContext<S> {
+  /** The device's latest state, already known to be present, fresh and of this kind. */
+  readonly state: S;
+  readonly mode: Mode;
+  readonly nowMs: number;
+  /** The last command released to this device, for rate-of-change and step limits. */
+  readonly lastRelease: LastRelease | undefined;
+  readonly people: PeopleView;
+  readonly zones: ReadonlyMap<string, Zone>;
+}
+
+/** A command as the kind sees it: params already validated against the action's schema by the envelope. */
+export interface KindCommand {
+  readonly action: string;
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+export interface KindBounds<D, S> {
+  /** Every limit of this kind for a non-safe-state command. Returns every violation, not only the first. */
+  check(device: D, command: KindCommand, context: KindCheckContext<S>): StageResult;
+  /** The cell zones the device occupies now ('unknown' counts as every zone), and whether it is moving. */
+  occupancy(device: D, state: S, zones: ReadonlyMap<string, Zone>): { readonly zoneIds: readonly string[] | 'unknown'; readonly moving: boolean };
+  /** The cell zones the command would take the device into anywhere along its path ('unknown' fails closed). */
+  zonesEntered(device: D, command: KindCommand, state: S, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown';
+}

@@ -1,0 +1,73 @@
+// Picks each device's limit set, normal or reduced. Reduced whenever a trigger holds (a person in a listed zone,
+// people unknown, a low-scope agent, an operator), and, for state triggers, for holdReducedForMs after they clear.
+
+import type { AgentDeclaration, DeviceDeclaration, Mode, Zone } from '../core/declarations.js';
+import { zoneContains } from '../core/zones.js';
+import type { PeopleView } from './people.js';
+
+export interface ModeDecision {
+  readonly mode: Mode;
+  /** Why reduced applies (empty when normal); goes into decisions so an agent knows why limits are lower. */
+  readonly because: readonly string[];
+}
+
+/** Why the cell's state alone asks for reduced on this device now (person in zone, people unknown). */
+export function stateTriggers(device: DeviceDeclaration, people: PeopleView, zones: ReadonlyMap<string, Zone>): string[] {
+  const watched = device.modes.reducedWhenPersonInZones;
+  if (watched.length === 0) return [];
+  // SAFETY: when people are unknown, assume someone is there.
+  if (!people.known) return [`people unknown (${people.why})`];
+  const triggers: string[] = [];
+  for (const zoneId of watched) {
+    const zone = zones.get(zoneId);
+    if (zone === undefined) {
+      triggers.push(`zone ${zoneId} is not declared`);
+      continue;
+    }
+    const inside = people.positions.filter((p) => zoneContains(zone.shape, p)).length;
+    if (inside > 0) triggers.push(`${inside} person(s) in zone ${zoneId}`);
+  }
+  return triggers;
+}
+
+/**
+ * Remembers when each device last had a state trigger, so that reduced holds for a while after the trigger
+ * clears (hysteresis: a person stepping on the zone boundary does not make the limits flicker).
+ */
+export class ModeTracker {
+  private readonly lastTriggerMs = new Map<string, number>();
+  private readonly operatorModes = new Map<string, Mode>();
+
+  /** Records the state triggers seen now; call on every people update as well as on every command. */
+  observe(device: DeviceDeclaration, triggers: readonly string[], nowMs: number): void {
+    if (triggers.length > 0) this.lastTriggerMs.set(device.id, nowMs);
+  }
+
+  /** An operator's choice for a device; `undefined` clears it. Only ever makes limits stricter. */
+  setOperatorMode(deviceId: string, mode: Mode | undefined): void {
+    if (mode === undefined) this.operatorModes.delete(deviceId);
+    else this.operatorModes.set(deviceId, mode);
+  }
+
+  operatorMode(deviceId: string): Mode | undefined {
+    return this.operatorModes.get(deviceId);
+  }
+
+  resolve(device: DeviceDeclaration, agent: AgentDeclaration, people: PeopleView, zones: ReadonlyMap<string, Zone>, nowMs: number): ModeDecision {
+    const triggers = stateTriggers(device, people, zones);
+    this.observe(device, triggers, nowMs);
+    const because: string[] = [...triggers];
+    if (triggers.length === 0) {
+      const last = this.lastTriggerMs.get(device.id);
+      // SAFETY: "not provably past the hold" stays reduced, so a NaN or backwards clock cannot end it early.
+      if (last !== undefined && !(nowMs - last > device.modes.holdReducedForMs)) {
+        because.push(`holding reduced for ${device.modes.holdReducedForMs} ms after the last trigger (${nowMs - last} ms ago)`);
+      }
+    }
+    if (agent.autonomyScope <= device.modes.reducedForScopeAtMost) {
+      because.push(`agent ${agent.id} has autonomy scope ${agent.autonomyScope} (reduced at ${device.modes.reducedForScopeAtMost} or lower)`);
+    }
+    if (this.operatorModes.get(device.id) === 'reduced') because.push('an operator set reduced mode');
+    return { mode: because.length > 0 ? 'reduced' : 'normal', because };
+  }
+}
