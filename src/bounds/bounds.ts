@@ -11,11 +11,17 @@ import type { KindBounds } from './kind-bounds.js';
 import { ModeTracker } from './modes.js';
 import { peopleInCell, type PeopleView } from './people.js';
 import { RateMemory } from './rate-limits.js';
+import { CONVEYOR_BOUNDS } from './conveyor-bounds.js';
+import { MOBILE_ROBOT_BOUNDS } from './mobile-robot-bounds.js';
+import { PROCESS_UNIT_BOUNDS } from './process-unit-bounds.js';
 import { ROBOT_ARM_BOUNDS } from './robot-arm-bounds.js';
 
 /** Each kind's checks, keyed like the kind registry. */
 const KIND_BOUNDS: { readonly [K in DeviceKind]: KindBounds<Extract<DeviceDeclaration, { kind: K }>, Extract<DeviceState, { kind: K }>> } = {
   robot_arm: ROBOT_ARM_BOUNDS,
+  mobile_robot: MOBILE_ROBOT_BOUNDS,
+  conveyor: CONVEYOR_BOUNDS,
+  process_unit: PROCESS_UNIT_BOUNDS,
 };
 
 function boundsOf(kind: DeviceKind): KindBounds<DeviceDeclaration, DeviceState> {

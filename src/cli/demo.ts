@@ -50,7 +50,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const agentBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'demo-agent', log: busLog('demo-agent') });
   const attackerBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'attacker', log: busLog('attacker') });
   const device = runtime.cell.declarations.devices.get(DEVICE);
-  if (device === undefined) throw new Error(`the demo cell must declare ${DEVICE}`);
+  if (device?.kind !== 'robot_arm') throw new Error(`the demo cell must declare ${DEVICE} as a robot_arm`);
   const arm = new SimulatedArm({
     deviceId: DEVICE,
     transport: armBus,

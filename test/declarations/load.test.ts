@@ -6,6 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import type { ArmDeclaration } from '../../src/core/kinds/robot-arm.js';
 import type { DeclarationProblem } from '../../src/core/problems.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { loadCell, type LoadResult } from '../../src/declarations/load.js';
@@ -84,7 +85,7 @@ t.test('the demo cell loads with its limits converted to internal units', async 
   ]);
   t.same(policies.policyIds, ['arm-motion-scope-3-plus', 'scope-1-never-actuates']);
   t.same(declarations.commandLimits, { maxTtlMs: 5000, clockSkewMs: 1000, maxTokenBytes: 8192 });
-  const arm = declarations.devices.get('arm-1');
+  const arm = declarations.devices.get('arm-1') as ArmDeclaration | undefined;
   t.equal(arm?.maxStateAgeMs, 250);
   const expected: [string, number, number, number][] = [
     ['base', -170, 170, 120],
@@ -115,7 +116,7 @@ t.test('units other than the demo ones convert too (rad, rad/s, s, B)', async (t
   });
   t.ok(result.ok);
   if (!result.ok) return;
-  const arm = result.cell.declarations.devices.get('arm-1');
+  const arm = result.cell.declarations.devices.get('arm-1') as ArmDeclaration | undefined;
   t.equal(arm?.maxStateAgeMs, 500);
   t.equal(arm?.joints[0]?.positionMaxRad, 2.5);
   t.equal(result.cell.declarations.commandLimits.maxTokenBytes, 4000);
