@@ -7,7 +7,7 @@ import type { ReleaseView, StateView } from '../core/device-state.js';
 import type { DeviceKind } from '../core/kinds/index.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { decide, denyWith, PASS, type StageResult } from '../core/verdict.js';
-import type { KindBounds } from './kind-bounds.js';
+import type { DeviceMemory, KindBounds, KindCommand } from './kind-bounds.js';
 import { ModeTracker } from './modes.js';
 import { peopleInCell, type PeopleView } from './people.js';
 import { RateMemory } from './rate-limits.js';
@@ -28,10 +28,31 @@ function boundsOf(kind: DeviceKind): KindBounds<DeviceDeclaration, DeviceState> 
   return KIND_BOUNDS[kind] as unknown as KindBounds<DeviceDeclaration, DeviceState>;
 }
 
-/** What the bounds stage remembers between commands: rate windows and mode hysteresis. */
+/** What the bounds stage remembers between commands: rate windows, mode hysteresis, each kind's device memory. */
 export class BoundsMemory {
   readonly rates = new RateMemory();
   readonly modes = new ModeTracker();
+  private readonly devices = new Map<string, DeviceMemory>();
+
+  device(deviceId: string): DeviceMemory {
+    let memory = this.devices.get(deviceId);
+    if (memory === undefined) {
+      memory = new Map();
+      this.devices.set(deviceId, memory);
+    }
+    return memory;
+  }
+}
+
+/** Lets the device's kind see a new state message (e.g. to latch a trip the moment it happens). */
+export function observeDeviceState(device: DeviceDeclaration, state: DeviceState, memory: BoundsMemory, nowMs: number): void {
+  if (state.kind !== device.kind) return;
+  boundsOf(device.kind).observe?.(device, state, memory.device(device.id), nowMs);
+}
+
+/** Tells the device's kind that a command was released to it (e.g. an authorised trip reset clears the latch). */
+export function recordRelease(device: DeviceDeclaration, command: KindCommand, memory: BoundsMemory, nowMs: number): void {
+  boundsOf(device.kind).released?.(device, command, memory.device(device.id), nowMs);
 }
 
 export interface BoundsInput {
@@ -172,6 +193,8 @@ export function checkBounds(input: BoundsInput): BoundsResult {
   if (observed === undefined) return denyWith(...rate, ...stateReasons(device, states, nowMs));
   const kind = boundsOf(device.kind);
   const kindCommand = { action: command.action, params: command.params };
+  const deviceMemory = memory.device(device.id);
+  if (observed.state.kind === device.kind) kind.observe?.(device, observed.state, deviceMemory, nowMs);
   const own = kind.check(device, kindCommand, {
     state: observed.state,
     mode: mode.mode,
@@ -179,6 +202,7 @@ export function checkBounds(input: BoundsInput): BoundsResult {
     lastRelease: input.releases.last(device.id),
     people,
     zones: declarations.zones,
+    memory: deviceMemory,
   });
   const sharedForDevice = declarations.sharedZones.filter((z) => z.devices.includes(device.id));
   const shared = sharedForDevice.length === 0 ? [] : sharedZoneReasons(input, sharedForDevice, kind.zonesEntered(device, kindCommand, observed.state, declarations.zones));

@@ -6,6 +6,9 @@ import type { LastRelease } from '../core/device-state.js';
 import type { StageResult } from '../core/verdict.js';
 import type { PeopleView } from './people.js';
 
+/** What a kind remembers about one device between commands (latched trips, last setpoints); owned by the kind. */
+export type DeviceMemory = Map<string, unknown>;
+
 export interface KindCheckContext<S> {
   /** The device's latest state, already known to be present, fresh and of this kind. */
   readonly state: S;
@@ -15,6 +18,8 @@ export interface KindCheckContext<S> {
   readonly lastRelease: LastRelease | undefined;
   readonly people: PeopleView;
   readonly zones: ReadonlyMap<string, Zone>;
+  /** This device's memory; `observe` has already seen the current state. */
+  readonly memory: DeviceMemory;
 }
 
 /** A command as the kind sees it: params already validated against the action's schema by the envelope. */
@@ -30,4 +35,8 @@ export interface KindBounds<D, S> {
   occupancy(device: D, state: S, zones: ReadonlyMap<string, Zone>): { readonly zoneIds: readonly string[] | 'unknown'; readonly moving: boolean };
   /** The cell zones the command would take the device into anywhere along its path ('unknown' fails closed). */
   zonesEntered(device: D, command: KindCommand, state: S, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown';
+  /** Called on every valid state message of the device, and before every check: latch trips, keep history. */
+  observe?(device: D, state: S, memory: DeviceMemory, nowMs: number): void;
+  /** Called once a command to the device has been released (recorded and published): e.g. a trip reset. */
+  released?(device: D, command: KindCommand, memory: DeviceMemory, nowMs: number): void;
 }

@@ -12,6 +12,7 @@ import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
 import { BoundsMemory, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
+import { observeDeviceState, recordRelease } from '../bounds/bounds.js';
 import { stateTriggers } from '../bounds/modes.js';
 import { peopleInCell } from '../bounds/people.js';
 import type { Subscription, Transport } from '../transport/transport.js';
@@ -125,6 +126,7 @@ export class Interlock {
     if (parsed.ok) {
       const nowMs = this.options.clock.nowMs();
       this.states.update(deviceId, parsed.observed, nowMs);
+      observeDeviceState(device, parsed.observed.state, this.bounds, nowMs);
       if (parsed.observed.people !== undefined) this.observePeople(nowMs);
     } else {
       // SAFETY: a garbled state message also voids the previous state; stateful checks then deny.
@@ -215,6 +217,7 @@ export class Interlock {
     try {
       await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });
       this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
+      recordRelease(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
       return true;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
