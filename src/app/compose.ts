@@ -19,6 +19,11 @@ import type { Transport } from '../transport/transport.js';
 
 export interface RuntimeOptions {
   readonly cellDirectory: string;
+  /**
+   * The declarations digest the operator approved. When set and the loaded cell's digest differs, start-up is
+   * refused, as a robot controller refuses a safety configuration whose checksum does not match.
+   */
+  readonly expectedDigest?: string;
   /** Where the audit database and the interlock's key live (created if missing). */
   readonly stateDirectory: string;
   /** An external broker (mqtt://, mqtts://). Without it, an embedded broker is started. */
@@ -46,11 +51,26 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    directory: string,
+  ) {
+    super(`declarations digest of ${directory} is ${actual}, but ${expected} is expected: the declarations changed since they were approved`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { log } = options;
   const loaded = loadCell(options.cellDirectory);
   if (!loaded.ok) throw new DeclarationError(loaded.problems);
   const cell = loaded.cell;
+  if (options.expectedDigest !== undefined && options.expectedDigest !== cell.declarations.digest) {
+    throw new DigestMismatchError(options.expectedDigest, cell.declarations.digest, options.cellDirectory);
+  }
+  log.info(`declarations digest ${cell.declarations.digest}${options.expectedDigest === undefined ? ' (no expected digest configured)' : ' (matches the expected digest)'}`);
 
   const stateDirectory = resolve(options.stateDirectory);
   mkdirSync(stateDirectory, { recursive: true, mode: 0o700 });

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { DeclarationError, formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
-import { startRuntime } from '../app/compose.js';
+import { DigestMismatchError, startRuntime } from '../app/compose.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 
@@ -26,6 +26,8 @@ Commands:
              --broker <url>      external MQTT broker (mqtt://host:1883); default: embedded broker
              --port <n>          embedded broker port (default 1883)  --host <addr> (default 127.0.0.1)
              --prefix <p>        topic prefix (default none)
+             --expected-digest <sha256>  refuse to start unless the declarations have this digest
+                                 (print it with interlock validate)
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
   validate   Loads a cell folder and prints every problem; exit 1 if there is any.
              interlock validate [dir]
@@ -82,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
         port: { type: 'string' },
         host: { type: 'string' },
         prefix: { type: 'string' },
+        'expected-digest': { type: 'string' },
       },
     });
   } catch (error) {
@@ -127,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
           ...(values.host === undefined ? {} : { embeddedHost: values.host }),
           ...(values.broker === undefined ? {} : { brokerUrl: values.broker }),
           ...(values.prefix === undefined ? {} : { topicPrefix: values.prefix }),
+          ...(values['expected-digest'] === undefined ? {} : { expectedDigest: values['expected-digest'] }),
         });
         log.info(`running; drivers verify releases with ${runtime.interlockPublicKeyPath}; Ctrl-C stops`);
         await interruption();
@@ -163,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
         return usageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof DeclarationError) {
+    if (error instanceof DeclarationError || error instanceof DigestMismatchError) {
       process.stderr.write(`interlock: refusing to start: ${error.message}\n`);
       return 1;
     }
