@@ -10,6 +10,8 @@ import type { Transport } from '../src/transport/transport.js';
 
 export interface DemoStep {
   readonly agentId: string;
+  /** The device the step targets; defaults to the agent's default device (arm-1 in the demo). */
+  readonly deviceId?: string;
   readonly label: string;
   /** What the step is meant to show: the verdict the interlock should reach. */
   readonly expect: 'allow' | 'deny' | 'bypass';
@@ -103,6 +105,8 @@ export function rogueSigner(nowMs?: () => number): CommandSigner {
 
 export interface DemoAgentOptions {
   readonly transport: Transport;
+  /** Every device the steps may target, so that their decision topics are watched. */
+  readonly deviceIds?: readonly string[];
   /** A separate connection for bypass steps: a broker refuses the publish and may drop that connection. */
   readonly attackerTransport: Transport;
   readonly topics: TopicSet;
@@ -127,15 +131,18 @@ export class DemoAgent {
   constructor(private readonly options: DemoAgentOptions) {}
 
   async start(): Promise<void> {
-    await this.options.transport.subscribe(this.options.topics.decision(this.options.deviceId), (_topic, payload) => {
-      let report: DecisionReport;
-      try {
-        report = JSON.parse(payload.toString('utf8')) as DecisionReport;
-      } catch {
-        return;
-      }
-      this.waiting.get(report.commandDigest)?.(report);
-    });
+    const devices = new Set([this.options.deviceId, ...(this.options.deviceIds ?? [])]);
+    for (const deviceId of devices) {
+      await this.options.transport.subscribe(this.options.topics.decision(deviceId), (_topic, payload) => {
+        let report: DecisionReport;
+        try {
+          report = JSON.parse(payload.toString('utf8')) as DecisionReport;
+        } catch {
+          return;
+        }
+        this.waiting.get(report.commandDigest)?.(report);
+      });
+    }
   }
 
   /** Digest and label of the token a step will send, so a live view can label decisions. */
@@ -144,7 +151,8 @@ export class DemoAgent {
   }
 
   async run(step: DemoStep, onSent?: (token: string, digest: string) => void): Promise<StepOutcome> {
-    const { transport, topics, deviceId } = this.options;
+    const { transport, topics } = this.options;
+    const deviceId = step.deviceId ?? this.options.deviceId;
     const context: StepContext = { signers: this.options.signers, deviceId, sent: this.sent, nowMs: (this.options.nowMs ?? Date.now)() };
     const token = step.token(context);
     const digest = DemoAgent.digestOf(token);
