@@ -3,7 +3,7 @@
 // a problem naming file, JSON pointer and line; several broken files are reported together. Real files only.
 
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ArmDeclaration } from '../../src/core/kinds/robot-arm.js';
@@ -74,7 +74,10 @@ t.test('the demo cell loads with its limits converted to internal units', async 
   const { declarations, policies } = result.cell;
   t.equal(declarations.cellId, 'demo-cell');
   t.match(declarations.digest, /^[0-9a-f]{64}$/);
-  t.same([...declarations.devices.keys()], ['arm-1']);
+  // Every device file of the demo cell is loaded, in file-name order.
+  const deviceFiles = readdirSync(join(DEMO_CELL, 'devices')).filter((name) => name.endsWith('.yaml')).sort();
+  t.equal(declarations.devices.size, deviceFiles.length);
+  t.ok(declarations.devices.has('arm-1'));
   t.same([...declarations.agents.keys()], ['planner-1', 'trainee-1', 'observer-1']);
   t.same([...declarations.agents.values()].map((a) => a.autonomyScope), [4, 2, 1]);
   t.same([...declarations.keys.keys()], ['planner-1-k1', 'trainee-1-k1', 'observer-1-k1']);
@@ -83,7 +86,10 @@ t.test('the demo cell loads with its limits converted to internal units', async 
     ['trainee-1', 'ed25519'],
     ['observer-1', 'ed25519'],
   ]);
-  t.same(policies.policyIds, ['arm-motion-scope-3-plus', 'scope-1-never-actuates']);
+  // The arm policies are there, with their stable ids; other kinds' policy files add their own.
+  t.ok(policies.policyIds.includes('arm-motion-scope-3-plus'));
+  t.ok(policies.policyIds.includes('scope-1-never-actuates'));
+  t.equal(new Set(policies.policyIds).size, policies.policyIds.length, 'ids are unique');
   t.same(declarations.commandLimits, { maxTtlMs: 5000, clockSkewMs: 1000, maxTokenBytes: 8192 });
   const arm = declarations.devices.get('arm-1') as ArmDeclaration | undefined;
   t.equal(arm?.maxStateAgeMs, 250);
@@ -312,7 +318,14 @@ t.test('device set problems', async (t) => {
     [{ file: 'devices/zz-arm.yaml', path: '/id', line: lineOf(DEVICE, 'id: arm-1'), message: /already declared in devices\/arm-1\.yaml/ }],
     'duplicate device ids',
   );
-  assertProblems(t, withCell(t, { 'devices/arm-1.yaml': null }), [{ file: 'devices', path: '', message: /no device declared/ }], 'empty devices folder');
+  assertProblems(
+    t,
+    withCell(t, {}, (cell) => {
+      for (const name of readdirSync(join(cell.cellDir, 'devices'))) rmSync(join(cell.cellDir, 'devices', name));
+    }),
+    [{ file: 'devices', path: '', message: /no device declared/ }],
+    'empty devices folder',
+  );
   assertProblems(t, withCell(t, { 'cell.yaml': null }), [{ file: 'cell.yaml', path: '', message: /file not found/ }], 'missing cell.yaml');
   assertProblems(
     t,
