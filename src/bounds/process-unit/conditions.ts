@@ -1,0 +1,33 @@
+// Evaluates a permissive or trip condition against a process unit's state, three-valued: a missing or
+// non-finite measurement is "unknown", never true or false. Callers decide what unknown means (always the safe side).
+
+import type { ProcessCondition, ProcessUnitState } from '../../core/kinds/process-unit.js';
+
+export type ConditionOutcome =
+  | { readonly holds: true; readonly actual: number | boolean }
+  | { readonly holds: false; readonly actual: number | boolean }
+  | { readonly holds: 'unknown'; readonly why: string };
+
+/** The measurement's value, or undefined when the state does not carry it as an own property. */
+export function measurementOf(state: ProcessUnitState, name: string): number | boolean | undefined {
+  return Object.hasOwn(state.measurements, name) ? state.measurements[name] : undefined;
+}
+
+export function evaluateCondition(condition: ProcessCondition, state: ProcessUnitState): ConditionOutcome {
+  const actual = measurementOf(state, condition.measurement);
+  if (actual === undefined) return { holds: 'unknown', why: `measurement ${condition.measurement} is missing from the state` };
+  if (condition.test === 'equals') {
+    if (typeof actual !== 'boolean') return { holds: 'unknown', why: `measurement ${condition.measurement} is not true or false` };
+    return actual === condition.expected ? { holds: true, actual } : { holds: false, actual };
+  }
+  // SAFETY: NaN and ±Infinity are not measurements; they make the condition unknown, not false.
+  if (typeof actual !== 'number' || !Number.isFinite(actual)) return { holds: 'unknown', why: `measurement ${condition.measurement} is not a finite number` };
+  const holds = condition.test === 'atLeast' ? actual >= condition.limit : actual <= condition.limit;
+  return holds ? { holds: true, actual } : { holds: false, actual };
+}
+
+/** How a condition reads in a message: "discharge_pressure >= 800000 Pa". */
+export function describeCondition(condition: ProcessCondition): string {
+  if (condition.test === 'equals') return `${condition.measurement} == ${condition.expected}`;
+  return `${condition.measurement} ${condition.test === 'atLeast' ? '>=' : '<='} ${condition.limit} ${condition.unit}`;
+}

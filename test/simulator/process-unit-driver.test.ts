@@ -1,0 +1,364 @@
+// The simulated pump acts only on releases signed by the interlock for it, re-checks what it is told, goes to its
+// safe state on go_safe and when the heartbeat stops, trips itself on a pressure spike, and, driven through the
+// real interlock, shows a trip latching and being reset. In-memory bus (no sockets); bounded waits, no sleeps.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { sign, type KeyObject } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { ProcessUnitDeclaration } from '../../src/core/kinds/process-unit.js';
+import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
+import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { parseDeviceState } from '../../src/interlock/state-store.js';
+import { Interlock, type DecisionEvent } from '../../src/interlock/interlock.js';
+import { commandDigest } from '../../src/pipeline/pipeline.js';
+import { topicMatches, topicSet } from '../../src/transport/topics.js';
+import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import {
+  PRESSURE_SWITCH_TRIP,
+  PUMP_MODEL,
+  SimulatedProcessUnit,
+  type ProcessStateMessage,
+  type SimulatedProcessUnitOptions,
+} from '../../simulator/process-unit-driver.js';
+import { makeTestCell } from '../helpers/test-cell.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const DEVICE = 'pump-1';
+const PHYSICS_MS = 5;
+const STATE_MS = 10;
+const RPM = (2 * Math.PI) / 60;
+const topics = topicSet();
+const interlockKeys = generateEd25519KeyPair();
+const otherKeys = generateEd25519KeyPair();
+
+/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
+class InMemoryBus implements Transport {
+  readonly name = 'in-memory';
+  failPublish = false;
+  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.#subscribers.clear();
+  }
+  isConnected(): boolean {
+    return true;
+  }
+  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
+    if (this.failPublish) throw new Error('bus refused the message');
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    for (const subscriber of [...this.#subscribers]) {
+      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
+    }
+  }
+  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
+    const entry = { filter, handler };
+    this.#subscribers.add(entry);
+    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
+  }
+  onConnectionChange(): () => void {
+    return () => {};
+  }
+}
+
+let nextSeq = 1;
+function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+  const nowMs = Date.now();
+  const seq = nextSeq++;
+  return {
+    commandId: `cmd-${seq}`,
+    agentId: 'agent-a',
+    deviceId: DEVICE,
+    action: 'set_setpoint',
+    params: { name: 'discharge_valve', value: 0.05, unit: 'fraction' },
+    safeState: false,
+    auditSeq: seq,
+    auditHash: 'h'.repeat(64),
+    releasedAtMs: nowMs,
+    expiresAtMs: nowMs + 5000,
+    ...overrides,
+  };
+}
+
+const signed = (command: ReleasedCommand, key: KeyObject = interlockKeys.privateKey): string => signReleasedCommand(command, key);
+
+/** Signs raw payload text, so a test can carry JSON that JSON.stringify would never produce (e.g. 1e999). */
+function signedRaw(payloadJson: string): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: INTERLOCK_KID, typ: RELEASED_COMMAND_TYPE })).toString('base64url');
+  const payload = Buffer.from(payloadJson, 'utf8').toString('base64url');
+  const signature = sign(null, Buffer.from(`${header}.${payload}`, 'ascii'), interlockKeys.privateKey).toString('base64url');
+  return `${header}.${payload}.${signature}`;
+}
+
+interface Rig {
+  readonly bus: InMemoryBus;
+  readonly unit: SimulatedProcessUnit;
+  readonly states: ProcessStateMessage[];
+  readonly logs: string[];
+  /** Publishes and waits until the unit has recorded it; returns the record. */
+  deliver(token: string): Promise<SimulatedProcessUnit['received'][number]>;
+}
+
+async function rig(t: Test, options: Partial<SimulatedProcessUnitOptions> = {}): Promise<Rig> {
+  const bus = new InMemoryBus();
+  const logs: string[] = [];
+  const states: ProcessStateMessage[] = [];
+  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(JSON.parse(payload.toString('utf8')) as ProcessStateMessage));
+  const unit = new SimulatedProcessUnit({
+    deviceId: DEVICE,
+    transport: bus,
+    interlockPublicKey: interlockKeys.publicKey,
+    physicsPeriodMs: PHYSICS_MS,
+    statePeriodMs: STATE_MS,
+    heartbeatTimeoutMs: 0,
+    log: (msg) => logs.push(msg),
+    ...options,
+  });
+  t.teardown(async () => {
+    await unit.stop();
+    await bus.stop();
+  });
+  await unit.start();
+  return {
+    bus,
+    unit,
+    states,
+    logs,
+    async deliver(token) {
+      const before = unit.received.length;
+      await bus.publish(topics.actuatorCommand(DEVICE), token);
+      await waitFor(() => unit.received.length > before, 'the unit to record the release', 1000, 2);
+      return unit.received[before] as SimulatedProcessUnit['received'][number];
+    },
+  };
+}
+
+const latest = (states: readonly ProcessStateMessage[]): ProcessStateMessage | undefined => states.at(-1);
+
+t.test('state is published periodically, in SI, and parses against pump-1.yaml', async (t) => {
+  const cell = makeTestCell();
+  t.teardown(() => cell.cleanup());
+  const pump = cell.load().declarations.devices.get(DEVICE) as ProcessUnitDeclaration;
+  const { states } = await rig(t, { safeState: pump.safeState });
+  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  const first = states[0] as ProcessStateMessage;
+  t.same(Object.keys(first).sort(), ['lastCommandId', 'measurements', 'running', 'safeStopped', 'setpoints', 'timeMs', 'trips']);
+  t.same(first.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 }, 'starts at the declared safe state');
+  t.equal(first.running, false);
+  t.same(first.trips, []);
+  const head = (PUMP_MODEL.tankElevationM + 2) * PUMP_MODEL.densityKgPerM3 * PUMP_MODEL.gravityMPerS2;
+  t.ok(Math.abs(first.measurements.suction_pressure - head) < 1, `suction pressure is the tank head in Pa (${first.measurements.suction_pressure})`);
+  t.equal(first.measurements.suction_valve_open, true);
+  for (let i = 1; i < states.length; i++) t.ok((states[i]?.timeMs ?? 0) >= (states[i - 1]?.timeMs ?? Infinity), 'time does not run backwards');
+  const parsed = parseDeviceState(pump, JSON.stringify(first));
+  t.equal(parsed.ok, true, `the interlock accepts the driver's state (${parsed.ok ? 'ok' : parsed.problem})`);
+});
+
+t.test('a release is acted on only if it is the interlock\'s, for this unit, fresh, in order and well-formed', async (t) => {
+  const { unit, deliver } = await rig(t);
+  const cases: { name: string; token: () => string; problem: RegExp }[] = [
+    { name: 'signed by another key', token: () => signed(release(), otherKeys.privateKey), problem: /signature/ },
+    { name: 'for another device', token: () => signed(release({ deviceId: 'pump-2' })), problem: /addressed to pump-2/ },
+    { name: 'expired', token: () => signed(release({ expiresAtMs: Date.now() - 1 })), problem: /expired/ },
+    { name: 'not a JWS', token: () => 'hello', problem: /./ },
+    { name: 'an unknown setpoint', token: () => signed(release({ params: { name: 'bypass', value: 0, unit: 'fraction' } })), problem: /unknown setpoint/ },
+    { name: 'percent instead of fraction', token: () => signed(release({ params: { name: 'discharge_valve', value: 5, unit: '%' } })), problem: /takes fraction/ },
+    { name: 'rpm instead of rad/s', token: () => signed(release({ params: { name: 'pump_speed', value: 600, unit: 'rpm' } })), problem: /takes rad\/s/ },
+    { name: 'beyond the physical range', token: () => signed(release({ params: { name: 'discharge_valve', value: 1.5, unit: 'fraction' } })), problem: /\[0, 1\]/ },
+    { name: 'a numeric string', token: () => signed(release({ params: { name: 'discharge_valve', value: '0.5', unit: 'fraction' } })), problem: /must be a number/ },
+    {
+      name: 'Infinity (1e999 in the JSON)',
+      token: () => signedRaw(JSON.stringify(release()).replace('"value":0.05', '"value":1e999')),
+      problem: /must be a number/,
+    },
+    { name: 'an action the unit does not know', token: () => signed(release({ action: 'open_bypass', params: {} })), problem: /unknown action/ },
+    { name: 'a "safe-state" set_setpoint', token: () => signed(release({ safeState: true, auditSeq: 0 })), problem: /only stop and go_safe/ },
+  ];
+  for (const c of cases) {
+    const record = await deliver(c.token());
+    t.equal(record.accepted, false, `${c.name}: refused`);
+    t.match(record.problem ?? '', c.problem, `${c.name}: why`);
+  }
+  t.same(unit.executed, [], 'nothing executed');
+  const good = release();
+  t.equal((await deliver(signed(good))).accepted, true, 'a good release is accepted');
+  t.equal((await deliver(signed(good))).accepted, false, 'the same release replayed is refused');
+  t.match(unit.received.at(-1)?.problem ?? '', /replayed/);
+  t.same(unit.executed.map((c) => c.commandId), [good.commandId]);
+});
+
+t.test('setpoints move the valves at stroke speed; start spins the pump up; stop and go_safe act', async (t) => {
+  const { unit, states, deliver } = await rig(t);
+  // 2000 rpm: enough head to lift against the 2.5 bar receiver (at 600 rpm the pump only churns).
+  t.equal((await deliver(signed(release({ params: { name: 'pump_speed', value: 2000 * RPM, unit: 'rad/s' } })))).accepted, true);
+  t.equal((await deliver(signed(release({ params: { name: 'discharge_valve', value: 0.5, unit: 'fraction' } })))).accepted, true);
+  const start = release({ action: 'start', params: {} });
+  t.equal((await deliver(signed(start))).accepted, true, 'start accepted');
+  await waitFor(() => (latest(states)?.measurements.pump_speed ?? 0) >= 2000 * RPM - 1e-9, 'the pump to reach 2000 rpm (drive ramp 1000 rpm/s)', 5000, 2);
+  await waitFor(() => (latest(states)?.measurements.discharge_valve_position ?? 0) >= 0.5, 'the discharge valve to open to 50 %', 4000, 2);
+  const running = latest(states) as ProcessStateMessage;
+  t.ok(running.measurements.discharge_flow > 0, `flow (${running.measurements.discharge_flow} m^3/s)`);
+  t.ok(running.measurements.discharge_pressure > running.measurements.suction_pressure, 'the pump raises the pressure');
+  t.equal(running.running, true);
+  t.ok(states.every((s) => s.measurements.pump_speed <= 2000 * RPM + 1e-9), 'never above the setpoint');
+
+  const stop = release({ action: 'stop', params: {}, safeState: true });
+  t.equal((await deliver(signed(stop))).accepted, true, 'stop accepted');
+  t.equal(unit.pumpRunning, false);
+  await waitFor(() => latest(states)?.measurements.pump_speed === 0 && latest(states)?.lastCommandId === stop.commandId, 'the pump to coast to 0', 5000, 2);
+  t.equal(latest(states)?.setpoints.discharge_valve, 0.5, 'stop leaves the setpoints');
+
+  // go_safe, even without an audit record (seq 0): discharge closes, suction stays open, pump stays off.
+  const safe = release({ action: 'go_safe', params: {}, safeState: true, auditSeq: 0, auditHash: '' });
+  t.equal((await deliver(signed(safe))).accepted, true, 'go_safe accepted');
+  await waitFor(() => latest(states)?.measurements.discharge_valve_position === 0, 'the discharge valve to close', 4000, 2);
+  t.same(latest(states)?.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 });
+});
+
+t.test('the watchdog drives to the safe state; a returning heartbeat does not resume operation', async (t) => {
+  const timeoutMs = 150;
+  const { unit, bus, states, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs });
+  const beat = (): void => void bus.publish(topics.heartbeat, '{}').catch(() => {});
+  let beating = setInterval(beat, 10);
+  t.teardown(() => clearInterval(beating));
+  await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
+  await deliver(signed(release({ action: 'start', params: {} })));
+  await waitFor(() => (latest(states)?.measurements.pump_speed ?? 0) > 100 * RPM, 'the pump to spin up', 2000, 2);
+  t.equal(unit.safeStopped, false, 'no safe stop while heartbeats flow');
+
+  clearInterval(beating);
+  await waitFor(() => unit.safeStopped, 'the watchdog to trip', 2000, 2);
+  t.match(unit.safeStopReason ?? '', /no heartbeat for 150 ms/);
+  t.equal(unit.pumpRunning, false, 'pump off');
+  await waitFor(() => latest(states)?.safeStopped === true, 'a state saying so', 1000, 2);
+  t.same(latest(states)?.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 }, 'the safe state');
+  const refused = await deliver(signed(release({ action: 'start', params: {} })));
+  t.equal(refused.accepted, false, 'no start while the interlock is silent');
+  t.match(refused.problem ?? '', /safe-stopped/);
+
+  beating = setInterval(beat, 10);
+  await waitFor(() => !unit.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
+  const clearedAt = unit.physicsTimeMs;
+  await waitFor(() => unit.physicsTimeMs >= clearedAt + 6 * PHYSICS_MS, 'time to pass', 1000, 2);
+  t.equal(unit.pumpRunning, false, 'the pump did not restart by itself');
+});
+
+t.test('a pressure spike trips the driver\'s own pressure switch; reset only once the pressure is down', async (t) => {
+  const { unit, states, deliver } = await rig(t, { pressureSwitchPa: 9e5 });
+  await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
+  await deliver(signed(release({ action: 'start', params: {} })));
+  unit.injectPressureSpike(10e5, 60_000);
+  t.same(unit.trips, [PRESSURE_SWITCH_TRIP], 'tripped at once');
+  t.equal(unit.pumpRunning, false, 'the trip stops the pump');
+  await waitFor(() => latest(states)?.trips.includes(PRESSURE_SWITCH_TRIP) === true, 'a state reporting the trip', 1000, 2);
+  t.ok((latest(states)?.measurements.discharge_pressure ?? 0) >= 9e5, 'and showing the pressure');
+  const startRefused = await deliver(signed(release({ action: 'start', params: {} })));
+  t.match(startRefused.problem ?? '', /tripped/, 'no start while tripped');
+  const early = await deliver(signed(release({ action: 'reset_trip', params: { trip: PRESSURE_SWITCH_TRIP } })));
+  t.match(early.problem ?? '', /still active/, 'no reset while the pressure is high');
+  unit.injectPressureSpike(0, 0);
+  const reset = await deliver(signed(release({ action: 'reset_trip', params: { trip: PRESSURE_SWITCH_TRIP } })));
+  t.equal(reset.accepted, true, 'reset once the pressure is down');
+  t.same(unit.trips, []);
+  await waitFor(() => latest(states)?.trips.length === 0, 'a state without the trip', 1000, 2);
+});
+
+t.test('options that cannot describe the unit are refused at construction', async (t) => {
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey };
+  t.throws(() => new SimulatedProcessUnit({ ...base, deviceId: 'pump/#' }), /invalid device id/);
+  t.throws(() => new SimulatedProcessUnit({ ...base, safeState: { running: false, setpoints: { pump_speed: 0, suction_valve: 1 } } }), /discharge_valve/);
+  t.throws(() => new SimulatedProcessUnit({ ...base, initialSetpoints: { suction_valve: 2 } }), /initialSetpoints/);
+  t.throws(() => new SimulatedProcessUnit({ ...base, statePeriodMs: 0 }), /statePeriodMs/);
+  t.throws(() => new SimulatedProcessUnit({ ...base, heartbeatTimeoutMs: NaN }), /heartbeatTimeoutMs/);
+  t.throws(() => new SimulatedProcessUnit({ ...base, initialTankLevelM: -1 }), /initialTankLevelM/);
+  // A spike before start() acts at once and does not integrate from the epoch.
+  const idle = new SimulatedProcessUnit(base);
+  idle.injectPressureSpike(10e5, 10);
+  t.same(idle.trips, [PRESSURE_SWITCH_TRIP], 'a spike before start trips the pressure switch');
+  t.throws(() => idle.injectPressureSpike(NaN, 10), /addPa/);
+});
+
+t.test('through the real interlock: a spike latches the trip, only go_safe passes, reset after the pressure is down', async (t) => {
+  const cell = makeTestCell();
+  const stateDir = mkdtempSync(join(tmpdir(), 'interlock-pump-'));
+  const loaded = cell.load();
+  const pump = loaded.declarations.devices.get(DEVICE) as ProcessUnitDeclaration;
+  const bus = new InMemoryBus();
+  const audit = openSqliteAuditLog(join(stateDir, 'audit.db'));
+  const interlock = new Interlock({ cell: loaded, transport: bus, audit, signingKey: interlockKeys.privateKey, clock: systemClock, heartbeatPeriodMs: 20 });
+  const unit = new SimulatedProcessUnit({ deviceId: DEVICE, transport: bus, interlockPublicKey: interlockKeys.publicKey, safeState: pump.safeState, statePeriodMs: STATE_MS, physicsPeriodMs: PHYSICS_MS });
+  t.teardown(async () => {
+    await unit.stop();
+    await interlock.stop();
+    audit.close();
+    await bus.stop();
+    cell.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  const decisions = new Map<string, DecisionEvent>();
+  interlock.onDecision((event) => decisions.set(event.report.commandDigest, event));
+  await interlock.start();
+  await unit.start();
+  await waitFor(() => interlock.states.latest(DEVICE) !== undefined, 'the pump state to reach the interlock', 2000, 2);
+
+  const planner = cell.signer('planner-1');
+  const send = async (action: string, params: Record<string, unknown>): Promise<DecisionEvent> => {
+    const token = planner.sign(DEVICE, action, params);
+    await bus.publish(topics.command(DEVICE), token);
+    const digest = commandDigest(token);
+    await waitFor(() => decisions.has(digest), `the decision on ${action}`, 2000, 2);
+    return decisions.get(digest) as DecisionEvent;
+  };
+  const codes = (event: DecisionEvent): unknown[] => event.report.reasons.map((r) => [r.code, r.ruleId ?? null]);
+  /** The discharge pressure in the latest state the interlock holds. */
+  const pressureSeen = (): number => {
+    const state = interlock.states.latest(DEVICE)?.state;
+    return state?.kind === 'process_unit' ? (state.measurements['discharge_pressure'] as number) : NaN;
+  };
+
+  const speed = await send('set_setpoint', { name: 'pump_speed', value: 600 * RPM, unit: 'rad/s' });
+  t.equal(speed.report.verdict, 'allow', 'a first speed within maxStep from rest');
+  t.equal(speed.released, true);
+  const start = await send('start', {});
+  t.equal(start.report.verdict, 'allow', `start: every permissive holds (${JSON.stringify(codes(start))})`);
+  await waitFor(() => unit.pumpRunning, 'the pump to run', 2000, 2);
+
+  unit.injectPressureSpike(8.5e5, 60_000);
+  // The interlock latches on the first state it receives that shows 8 bar or more.
+  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the spike', 2000, 2);
+  unit.injectPressureSpike(0, 0);
+  t.ok(unit.snapshot().measurements.discharge_pressure < 8e5, 'the pressure is back to normal on the device');
+
+  const denied = await send('set_setpoint', { name: 'pump_speed', value: 600 * RPM, unit: 'rad/s' });
+  t.same(codes(denied), [['BOUNDS_TRIP_LATCHED', 'pump-1/trips/high_discharge_pressure']], 'latched although the pressure is normal again');
+  t.equal(denied.released, false);
+  const safe = await send('go_safe', {});
+  t.equal(safe.report.verdict, 'allow', 'go_safe passes while latched');
+  t.equal(safe.released, true);
+  await waitFor(() => unit.executed.some((c) => c.action === 'go_safe'), 'the driver to execute go_safe', 2000, 2);
+  t.equal(unit.pumpRunning, false, 'the pump is off');
+
+  unit.injectPressureSpike(8.5e5, 60_000);
+  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the pressure high again', 2000, 2);
+  const early = await send('reset_trip', { trip: 'high_discharge_pressure' });
+  t.same(codes(early), [['BOUNDS_TRIP_ACTIVE', 'pump-1/trips/high_discharge_pressure']], 'reset denied while the pressure is high');
+
+  unit.injectPressureSpike(0, 0);
+  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure down', 2000, 2);
+  const reset = await send('reset_trip', { trip: 'high_discharge_pressure' });
+  t.equal(reset.report.verdict, 'allow', 'reset allowed once the pressure is down');
+  t.equal(reset.released, true, 'and released');
+  // go_safe released the safe setpoints, so reopening the valve now would be a rate violation; start is not.
+  const after = await send('start', {});
+  t.equal(after.report.verdict, 'allow', `commands pass again (${JSON.stringify(codes(after))})`);
+  await waitFor(() => unit.executed.some((c) => c.commandId === after.report.commandId), 'the driver to execute it', 2000, 2);
+  t.ok(unit.received.every((r) => r.accepted), 'the driver accepted every release it got (all verified)');
+  t.same(
+    unit.executed.map((c) => c.action),
+    ['set_setpoint', 'start', 'go_safe', 'reset_trip', 'start'],
+    'exactly the allowed commands reached the pump, in order',
+  );
+});
