@@ -290,7 +290,12 @@ function loadCellLevel(
   const sharedZones: SharedZone[] = (raw.sharedZones ?? []).map((shared, index) => {
     if (!zones.has(shared.zone)) issues.push({ path: `/sharedZones/${index}/zone`, message: `no zone "${shared.zone}" is declared in zones` });
     shared.devices.forEach((id, d) => {
-      if (!devices.has(id)) issues.push({ path: `/sharedZones/${index}/devices/${d}`, message: `no device "${id}" is declared` });
+      const device = devices.get(id);
+      if (device === undefined) issues.push({ path: `/sharedZones/${index}/devices/${d}`, message: `no device "${id}" is declared` });
+      // SAFETY: a kind that cannot say where it is would never count as occupying the zone: refuse it here.
+      else if (kindSpec(device.kind).occupiesZones !== true) {
+        issues.push({ path: `/sharedZones/${index}/devices/${d}`, message: `${id} is a ${device.kind}, which does not report where it is in the cell, so it cannot share a zone` });
+      }
     });
     return { zoneId: shared.zone, devices: [...shared.devices] };
   });

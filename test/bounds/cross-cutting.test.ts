@@ -292,3 +292,23 @@ t.test('start-up is refused when the declarations digest differs from the expect
   await runtime.stop();
   t.pass('the matching digest starts');
 });
+
+t.test('only kinds that can place themselves may be listed in a shared zone', async (t) => {
+  const cell = makeTestCell({
+    'cell.yaml': `cell: demo-cell
+commands:
+  maxTtl: { value: 5, unit: s }
+  clockSkew: { value: 1, unit: s }
+  maxTokenSize: { value: 8, unit: KiB }
+zones:
+  - id: table
+    box: { min: [0, 0, 0], max: [1, 1, 1], unit: m }
+sharedZones:
+  - { zone: table, devices: [arm-1, conveyor-1] }
+`,
+  });
+  t.teardown(() => cell.cleanup());
+  const result = loadCell(cell.cellDir);
+  const texts = result.ok ? [] : result.problems.map((p) => `${p.file}:${p.line ?? '?'} ${p.path} ${p.message}`);
+  t.ok(texts.some((p) => /^cell\.yaml:10 \/sharedZones\/0\/devices\/1 conveyor-1 is a conveyor, which does not report where it is in the cell/.test(p)), 'a conveyor in a shared zone is refused', { texts });
+});

@@ -62,6 +62,11 @@ export interface ActionSpec {
 
 export interface KindSpec<D extends CommonDeviceDeclaration & { readonly kind: string }, S extends { readonly kind: string }> {
   readonly kind: D['kind'];
+  /**
+   * True for kinds that can say where they are in the cell (arms, mobile robots). Only they may be listed in a
+   * cell's shared zones: a device that cannot place itself would never block anyone there.
+   */
+  readonly occupiesZones?: true;
   /** JSON Schema properties of the kind-specific part of a device file; merged with the common ones. */
   readonly deviceProperties: Readonly<Record<string, unknown>>;
   readonly deviceRequired: readonly string[];
