@@ -1,13 +1,129 @@
-// Bounds for robot arms: joint position ranges and joint velocity limits (per mode), against fresh live state.
+// Bounds for robot arms: joint limits, step per command, measured effort / force / payload, and the whole swept
+// path (keep-in, keep-out, tool orientation, TCP speed, IK for linear moves) against fresh live state.
 // It allows or denies; it never edits a command. Every comparison is written so that NaN fails it.
 
-import type { ArmDeclaration, ArmMoveJoints, ArmState } from '../core/kinds/robot-arm.js';
+import type { ArmDeclaration, ArmMoveJoints, ArmMoveLinear, ArmState } from '../core/kinds/robot-arm.js';
 import { limitIn, type Mode } from '../core/kinds/kind-spec.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
-import type { KindBounds } from './kind-bounds.js';
+import type { Zone } from '../core/zones.js';
+import type { KindBounds, KindCommand } from './kind-bounds.js';
+import { compiledArm, type CompiledArm } from './robot-arm/compiled-arm.js';
+import { forwardKinematics, pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
+import { checkPoseWorkspace, Finding, findingReason, fmt, WorkspaceFindings, workspaceReasons } from './robot-arm/path-checks.js';
+import { jointPathIntervals, MAX_PATH_SAMPLES, sampleJointPath, sampleLinearPath, type SampleOutcome } from './robot-arm/swept-path.js';
+import { signedDistance } from './robot-arm/workspace.js';
 
-export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, mode: Mode): StageResult {
+// ---- checks that need no path ----
+
+/** Measurements the state must carry, and the effort / force / payload they report. */
+function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode, commandPayloadKg: number | undefined): Reason[] {
+  const reasons: Reason[] = [];
+  for (const measurement of device.stateMustReport) {
+    if (state[measurement] === undefined) {
+      reasons.push(
+        reason('BOUNDS_ARM_MEASUREMENT_MISSING', `the state of ${device.id} does not report ${measurement}, which its declaration requires for motion`, {
+          ruleId: `${device.id}/stateMustReport/${measurement}`,
+        }),
+      );
+    }
+  }
+  const efforts = state.effortsNm;
+  if (efforts !== undefined) {
+    device.joints.forEach((joint, index) => {
+      if (joint.effortMaxNm === undefined) return;
+      const limit = limitIn(joint.effortMaxNm, mode);
+      const actual = Math.abs(efforts[index] as number);
+      // SAFETY: an arm already pushing harder than its limit (in contact, overloaded) gets no new motion.
+      if (!(actual <= limit)) {
+        reasons.push(
+          reason('BOUNDS_JOINT_EFFORT', `joint ${joint.name} reports ${fmt(actual, 2)} N*m, over its ${mode} effort limit ${fmt(limit, 2)} N*m`, {
+            ruleId: `${device.id}/jointDynamics/${joint.name}/effort/${mode}`,
+            limit,
+            actual,
+            unit: 'N*m',
+          }),
+        );
+      }
+    });
+  }
+  const forceLimit = device.tcp.forceMaxN;
+  if (forceLimit !== undefined && state.toolForceN !== undefined) {
+    const limit = limitIn(forceLimit, mode);
+    if (!(state.toolForceN <= limit)) {
+      reasons.push(
+        reason('BOUNDS_TCP_FORCE', `the tool reports ${fmt(state.toolForceN, 2)} N, over the ${mode} TCP force limit ${fmt(limit, 2)} N`, {
+          ruleId: `${device.id}/tcp/force/${mode}`,
+          limit,
+          actual: state.toolForceN,
+          unit: 'N',
+        }),
+      );
+    }
+  }
+  const payloadLimit = device.tcp.payloadMaxKg;
+  if (payloadLimit !== undefined) {
+    // SAFETY: a negative or NaN payload is not a payload; both fail the range test.
+    if (commandPayloadKg !== undefined && !(commandPayloadKg >= 0 && commandPayloadKg <= payloadLimit)) {
+      reasons.push(
+        reason('BOUNDS_PAYLOAD', `the command's payload ${fmt(commandPayloadKg)} kg exceeds the payload limit ${fmt(payloadLimit)} kg`, {
+          ruleId: `${device.id}/tcp/payload`,
+          path: '/params/payloadKg',
+          limit: payloadLimit,
+          actual: commandPayloadKg,
+          unit: 'kg',
+        }),
+      );
+    }
+    if (state.payloadKg !== undefined && !(state.payloadKg <= payloadLimit)) {
+      reasons.push(
+        reason('BOUNDS_PAYLOAD', `the state reports a payload of ${fmt(state.payloadKg)} kg, over the payload limit ${fmt(payloadLimit)} kg`, {
+          ruleId: `${device.id}/tcp/payload`,
+          limit: payloadLimit,
+          actual: state.payloadKg,
+          unit: 'kg',
+        }),
+      );
+    }
+  } else if (commandPayloadKg !== undefined) {
+    reasons.push(reason('BOUNDS_PAYLOAD', `the command gives a payload but ${device.id} declares no payload limit to check it against`, { ruleId: `${device.id}/tcp/payload`, path: '/params/payloadKg' }));
+  }
+  return reasons;
+}
+
+function stepReason(device: ArmDeclaration, index: number, travel: number, limit: number, mode: Mode, path: string): Reason {
+  const joint = device.joints[index];
+  return reason('BOUNDS_JOINT_STEP', `joint ${joint?.name ?? index} would move ${fmt(travel)} rad from its state position, over the ${mode} max step ${fmt(limit)} rad`, {
+    ruleId: `${device.id}/maxStep/${mode}`,
+    path,
+    limit,
+    actual: travel,
+    unit: 'rad',
+  });
+}
+
+function pathOutcomeReasons(device: ArmDeclaration, outcome: SampleOutcome, path: string): Reason[] {
+  if (outcome.ok) return [];
+  if (outcome.why === 'too-long') {
+    return [
+      reason('BOUNDS_ARM_PATH_TOO_LONG', `the path needs ${outcome.samples} samples at the declared resolution; at most ${MAX_PATH_SAMPLES} are checked (split the move)`, {
+        ruleId: `${device.id}/workspace/resolution`,
+        path,
+        limit: MAX_PATH_SAMPLES,
+        actual: outcome.samples,
+      }),
+    ];
+  }
+  return [reason('BOUNDS_IK_UNREACHABLE', `the straight line cannot be followed at s=${fmt(outcome.s)}: ${outcome.detail}`, { ruleId: `${device.id}/kinematics`, path })];
+}
+
+// ---- move_joints ----
+
+/**
+ * move_joints from the state position: target count and ranges, velocity and acceleration (each joint's limit, as
+ * any joint may lead), measurements, then - only for a valid target - the max step and the swept path.
+ */
+export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, state: ArmState, mode: Mode): StageResult {
   const reasons: Reason[] = [];
   if (move.positionsRad.length !== device.joints.length) {
     return denyWith(
@@ -19,10 +135,12 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
       }),
     );
   }
+  let targetValid = true;
   device.joints.forEach((joint, index) => {
     const target = move.positionsRad[index] as number;
     // SAFETY: written as "not inside" so that NaN (which fails every comparison) is outside.
     if (!(target >= joint.positionMinRad && target <= joint.positionMaxRad)) {
+      targetValid = false;
       const below = target < joint.positionMinRad;
       reasons.push(
         reason(
@@ -38,35 +156,337 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
         ),
       );
     }
-    // The leading joint moves at the commanded speed and any joint may lead, so each joint's limit applies.
+  });
+  const velocity = move.velocityRadPerS;
+  let velocityValid = true;
+  device.joints.forEach((joint) => {
+    // The leading joint moves at the commanded speed and, with the arm possibly still moving when the command
+    // arrives, any joint may lead: each joint's limit applies to the commanded speed.
     const limit = limitIn(joint.velocityMaxRadPerS, mode);
-    if (!(move.velocityRadPerS > 0 && move.velocityRadPerS <= limit)) {
+    if (!(velocity > 0 && velocity <= limit)) {
+      velocityValid = false;
       reasons.push(
-        reason('BOUNDS_JOINT_VELOCITY', `velocity ${move.velocityRadPerS} rad/s exceeds joint ${joint.name}'s ${mode} limit ${limit} rad/s`, {
+        reason('BOUNDS_JOINT_VELOCITY', `velocity ${velocity} rad/s exceeds joint ${joint.name}'s ${mode} limit ${limit} rad/s`, {
           ruleId: `${device.id}/joints/${joint.name}/velocity/${mode}`,
           path: '/params/velocityRadPerS',
           limit,
-          actual: move.velocityRadPerS,
+          actual: velocity,
           unit: 'rad/s',
         }),
       );
     }
   });
+  const acceleration = move.accelerationRadPerS2;
+  // Absent: the driver ramps with the declared reduced-mode acceleration, which is within every mode's limit.
+  if (acceleration !== undefined) {
+    for (const joint of device.joints) {
+      if (joint.accelerationMaxRadPerS2 === undefined) {
+        reasons.push(
+          reason('BOUNDS_JOINT_ACCELERATION', `the command gives an acceleration but joint ${joint.name} declares no acceleration limit (jointDynamics)`, {
+            ruleId: `${device.id}/jointDynamics`,
+            path: '/params/accelerationRadPerS2',
+          }),
+        );
+        break;
+      }
+      const limit = limitIn(joint.accelerationMaxRadPerS2, mode);
+      if (!(acceleration > 0 && acceleration <= limit)) {
+        reasons.push(
+          reason('BOUNDS_JOINT_ACCELERATION', `acceleration ${acceleration} rad/s^2 exceeds joint ${joint.name}'s ${mode} limit ${fmt(limit)} rad/s^2`, {
+            ruleId: `${device.id}/jointDynamics/${joint.name}/acceleration/${mode}`,
+            path: '/params/accelerationRadPerS2',
+            limit,
+            actual: acceleration,
+            unit: 'rad/s^2',
+          }),
+        );
+      }
+    }
+  }
+  reasons.push(...measurementReasons(device, state, mode, move.payloadKg));
+  // SAFETY: a target outside its range (or not a number) is denied on that alone: a path toward it describes motion
+  // the arm must never make, so its step, speed and workspace numbers would only add noise to the reasons.
+  if (!targetValid) return denyWith(...reasons);
+
+  const q0 = state.positionsRad;
+  const q1 = move.positionsRad;
+  if (device.maxStepRad !== undefined) {
+    const limit = limitIn(device.maxStepRad, mode);
+    for (let j = 0; j < q1.length; j++) {
+      const travel = Math.abs((q1[j] as number) - (q0[j] as number));
+      if (!(travel <= limit)) reasons.push(stepReason(device, j, travel, limit, mode, `/params/positionsRad/${j}`));
+    }
+  }
+  const arm = compiledArm(device);
+  if (arm !== undefined) reasons.push(...jointPathReasons(arm, q0, q1, velocityValid ? velocity : undefined, mode));
   return reasons.length === 0 ? PASS : denyWith(...reasons);
+}
+
+/** The swept joint line: workspace and orientation at every sample, and the TCP speed |J dq| / T. */
+function jointPathReasons(arm: CompiledArm, q0: readonly number[], q1: readonly number[], velocity: number | undefined, mode: Mode): Reason[] {
+  const device = arm.device;
+  const findings = new WorkspaceFindings(device);
+  const speed = new Finding(true);
+  const speedLimit = device.tcp.speedMaxMPerS === undefined ? undefined : limitIn(device.tcp.speedMaxMPerS, mode);
+  let leading = 0;
+  for (let j = 0; j < q1.length; j++) leading = Math.max(leading, Math.abs((q1[j] as number) - (q0[j] as number)));
+  // T = max |dq| / v is the shortest time the move can take; with any ramp ds/dt stays at or below 1 / T, so
+  // |dp/ds| / T bounds the TCP speed at that sample. No motion (leading 0) means no speed to check.
+  const durationS = velocity === undefined || leading === 0 ? undefined : leading / velocity;
+  const tcpIndex = arm.pose.tcpIndex;
+  const dq = arm.scratch.dq;
+  // The tool axis turns by at most sum |dq_j| over the whole line, so by that over N between two samples.
+  let totalTurnRad = 0;
+  for (let j = 0; j < q1.length; j++) totalTurnRad += Math.abs((q1[j] as number) - (q0[j] as number));
+  findings.orientationMarginRad = totalTurnRad / jointPathIntervals(arm, q0, q1) / 2;
+  const outcome = sampleJointPath(arm, q0, q1, (s, _q, pose) => {
+    checkPoseWorkspace(arm, pose, s, findings);
+    if (speedLimit !== undefined && durationS !== undefined) {
+      const tcpSpeed = pointSpeed(pose, tcpIndex, dq) / durationS;
+      if (!(tcpSpeed <= speedLimit)) speed.record(s, tcpSpeed, 'tcp');
+    }
+    return true;
+  });
+  const path = '/params/positionsRad';
+  const reasons = [...pathOutcomeReasons(device, outcome, path), ...workspaceReasons(arm, findings, path)];
+  if (speed.hit && speedLimit !== undefined) {
+    reasons.push(
+      findingReason('BOUNDS_TCP_SPEED', speed, `with the leading joint at ${velocity} rad/s the TCP moves at`, {
+        ruleId: `${device.id}/tcp/speed/${mode}`,
+        path: '/params/velocityRadPerS',
+        limit: speedLimit,
+        unit: 'm/s',
+      }),
+    );
+  }
+  return reasons;
+}
+
+// ---- move_linear ----
+
+/**
+ * move_linear from the state position: TCP speed and acceleration, measurements, then the straight TCP line by IK
+ * sample by sample: joint ranges, derived joint velocities and accelerations, max step, workspace, orientation.
+ */
+export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, state: ArmState, mode: Mode): StageResult {
+  const arm = compiledArm(device);
+  if (arm === undefined) {
+    return denyWith(reason('BOUNDS_NOT_DECLARED', `${device.id} declares no kinematics, so a linear move cannot be checked`, { ruleId: `${device.id}/kinematics` }));
+  }
+  const reasons: Reason[] = [];
+  const speed = move.speedMPerS;
+  const speedLimit = device.tcp.speedMaxMPerS === undefined ? undefined : limitIn(device.tcp.speedMaxMPerS, mode);
+  // Without a declared TCP speed limit the speed must still be a positive number; its joint speeds are checked below.
+  if (!(speed > 0 && speed <= (speedLimit ?? Infinity))) {
+    reasons.push(
+      reason('BOUNDS_TCP_SPEED', `TCP speed ${speed} m/s is not within (0, ${speedLimit ?? 'unlimited'}] m/s (${mode})`, {
+        ruleId: `${device.id}/tcp/speed/${mode}`,
+        path: '/params/speedMPerS',
+        ...(speedLimit === undefined ? {} : { limit: speedLimit }),
+        actual: speed,
+        unit: 'm/s',
+      }),
+    );
+  }
+  const accelerationLimit = device.tcp.accelerationMaxMPerS2;
+  const acceleration = move.accelerationMPerS2;
+  if (acceleration !== undefined) {
+    const limit = accelerationLimit === undefined ? undefined : limitIn(accelerationLimit, mode);
+    if (limit === undefined || !(acceleration > 0 && acceleration <= limit)) {
+      reasons.push(
+        reason(
+          'BOUNDS_TCP_ACCELERATION',
+          limit === undefined ? `the command gives a TCP acceleration but ${device.id} declares no TCP acceleration limit` : `TCP acceleration ${acceleration} m/s^2 exceeds the ${mode} limit ${limit} m/s^2`,
+          { ruleId: `${device.id}/tcp/acceleration${limit === undefined ? '' : `/${mode}`}`, path: '/params/accelerationMPerS2', ...(limit === undefined ? {} : { limit }), actual: acceleration, unit: 'm/s^2' },
+        ),
+      );
+    }
+  }
+  reasons.push(...measurementReasons(device, state, mode, move.payloadKg));
+  const target = move.positionM;
+  if (target.length !== 3 || !target.every((v) => Number.isFinite(v))) {
+    reasons.push(reason('BOUNDS_IK_UNREACHABLE', 'the target position is not three finite coordinates', { ruleId: `${device.id}/kinematics`, path: '/params/positionM' }));
+    return denyWith(...reasons);
+  }
+  // Absent acceleration: the driver ramps with the declared reduced-mode TCP acceleration (within every mode's
+  // limit). An invalid one is already a reason above; the joint ramps are then derived from the default too.
+  const validAcceleration = acceleration !== undefined && acceleration > 0 && Number.isFinite(acceleration) ? acceleration : undefined;
+  const rampMPerS2 = validAcceleration ?? (accelerationLimit === undefined ? 0 : accelerationLimit.reduced);
+  reasons.push(...linearPathReasons(arm, state.positionsRad, target, speed > 0 && Number.isFinite(speed) ? speed : undefined, rampMPerS2, mode));
+  return reasons.length === 0 ? PASS : denyWith(...reasons);
+}
+
+function linearPathReasons(arm: CompiledArm, q0: readonly number[], target: readonly number[], speed: number | undefined, rampMPerS2: number, mode: Mode): Reason[] {
+  const device = arm.device;
+  const n = device.joints.length;
+  const findings = new WorkspaceFindings(device);
+  const position = device.joints.map(() => new Finding(true));
+  const velocity = device.joints.map(() => new Finding(true));
+  const accelerationFindings = device.joints.map(() => new Finding(true));
+  const worstPosition = new Float64Array(n);
+  const travel = new Float64Array(n);
+  const gradient = new Float64Array(n);
+  let previousStepM = 0;
+  const velocityLimits = device.joints.map((j) => limitIn(j.velocityMaxRadPerS, mode));
+  const accelerationLimits = device.joints.map((j) => (j.accelerationMaxRadPerS2 === undefined ? undefined : limitIn(j.accelerationMaxRadPerS2, mode)));
+  const outcome = sampleLinearPath(arm, q0, target, (s, q, pose: ArmPose, qPrev, stepM) => {
+    checkPoseWorkspace(arm, pose, s, findings);
+    for (let j = 0; j < n; j++) {
+      const joint = device.joints[j] as ArmDeclaration['joints'][number];
+      const qj = q[j] as number;
+      // SAFETY: every sample's joint positions, including the start, must lie in range.
+      if (!(qj >= joint.positionMinRad && qj <= joint.positionMaxRad)) {
+        if (position[j]?.record(s, Math.max(joint.positionMinRad - qj, qj - joint.positionMaxRad), 'joint')) worstPosition[j] = qj;
+      }
+      travel[j] = Math.max(travel[j] as number, Math.abs(qj - (q0[j] as number)));
+      if (stepM > 0) {
+        const dqdl = (qj - (qPrev[j] as number)) / stepM; // rad per metre of TCP travel
+        if (speed !== undefined) {
+          const jointSpeed = Math.abs(dqdl) * speed;
+          if (!(jointSpeed <= (velocityLimits[j] as number))) velocity[j]?.record(s, jointSpeed, 'joint');
+          const accelerationLimit = accelerationLimits[j];
+          if (accelerationLimit !== undefined) {
+            // q'' = (d2q/dl2) v^2 + (dq/dl) a: the path's curvature in joint space at cruise speed, plus the ramp.
+            const curvature = previousStepM > 0 ? Math.abs(dqdl - (gradient[j] as number)) / ((stepM + previousStepM) / 2) : 0;
+            const jointAcceleration = curvature * speed * speed + Math.abs(dqdl) * rampMPerS2;
+            if (!(jointAcceleration <= accelerationLimit)) accelerationFindings[j]?.record(s, jointAcceleration, 'joint');
+          }
+        }
+        gradient[j] = dqdl;
+      }
+    }
+    if (stepM > 0) previousStepM = stepM;
+    return true;
+  });
+  const path = '/params/positionM';
+  const reasons: Reason[] = [];
+  device.joints.forEach((joint, j) => {
+    const f = position[j] as Finding;
+    if (f.hit) {
+      const actual = worstPosition[j] as number;
+      const below = actual < joint.positionMinRad;
+      reasons.push(
+        reason('BOUNDS_JOINT_POSITION', `joint ${joint.name} reaches ${fmt(actual, 4)} rad ${f.span}, ${below ? 'below its min' : 'above its max'} ${fmt(below ? joint.positionMinRad : joint.positionMaxRad, 4)} rad`, {
+          ruleId: `${device.id}/joints/${joint.name}/position`,
+          path,
+          limit: below ? joint.positionMinRad : joint.positionMaxRad,
+          actual,
+          unit: 'rad',
+        }),
+      );
+    }
+  });
+  device.joints.forEach((joint, j) => {
+    const f = velocity[j] as Finding;
+    if (f.hit) {
+      reasons.push(
+        findingReason('BOUNDS_JOINT_VELOCITY', f, `at ${speed} m/s along the line joint ${joint.name} needs`, {
+          ruleId: `${device.id}/joints/${joint.name}/velocity/${mode}`,
+          path: '/params/speedMPerS',
+          limit: velocityLimits[j] as number,
+          unit: 'rad/s',
+        }),
+      );
+    }
+  });
+  device.joints.forEach((joint, j) => {
+    const f = accelerationFindings[j] as Finding;
+    if (f.hit) {
+      reasons.push(
+        findingReason('BOUNDS_JOINT_ACCELERATION', f, `along the line joint ${joint.name} needs`, {
+          ruleId: `${device.id}/jointDynamics/${joint.name}/acceleration/${mode}`,
+          path: '/params/speedMPerS',
+          limit: accelerationLimits[j] as number,
+          unit: 'rad/s^2',
+        }),
+      );
+    }
+  });
+  if (device.maxStepRad !== undefined) {
+    const limit = limitIn(device.maxStepRad, mode);
+    for (let j = 0; j < n; j++) if (!((travel[j] as number) <= limit)) reasons.push(stepReason(device, j, travel[j] as number, limit, mode, path));
+  }
+  reasons.push(...workspaceReasons(arm, findings, path), ...pathOutcomeReasons(device, outcome, path));
+  return reasons;
+}
+
+// ---- where the arm is, for shared zones ----
+
+function validPositions(device: ArmDeclaration, positions: readonly number[]): boolean {
+  return positions.length === device.joints.length && positions.every((p) => Number.isFinite(p));
+}
+
+/** Adds to `into` every cell zone that a body point of `pose` is within `clearance` of (NaN counts as inside). */
+function collectZones(arm: CompiledArm, pose: ArmPose, zones: ReadonlyMap<string, Zone>, clearance: number, into: Set<string>): void {
+  for (const [id, zone] of zones) {
+    if (into.has(id)) continue;
+    for (const body of arm.bodyPoints) {
+      const k = body.index * 3;
+      const distance = signedDistance(zone.shape, pose.points[k] as number, pose.points[k + 1] as number, pose.points[k + 2] as number);
+      // SAFETY: "not provably clear" counts as inside, so a shared zone is never entered unnoticed.
+      if (!(distance > clearance)) {
+        into.add(id);
+        break;
+      }
+    }
+  }
+}
+
+function isMoving(state: ArmState): boolean {
+  if (state.moving === undefined && state.velocitiesRadPerS === undefined) return true; // unknown: assume moving
+  return state.moving === true || (state.velocitiesRadPerS ?? []).some((v) => v !== 0);
+}
+
+function occupiedZones(device: ArmDeclaration, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
+  const arm = compiledArm(device);
+  if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
+  forwardKinematics(arm.chain, state.positionsRad, arm.pose);
+  const found = new Set<string>();
+  collectZones(arm, arm.pose, zones, device.workspace?.marginM ?? 0, found);
+  return [...found];
+}
+
+function enteredZones(device: ArmDeclaration, command: KindCommand, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
+  const arm = compiledArm(device);
+  if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
+  if (command.action === 'stop') return occupiedZones(device, state, zones);
+  const found = new Set<string>();
+  if (zones.size === 0) return [];
+  let outcome: SampleOutcome;
+  if (command.action === 'move_joints') {
+    const target = (command.params as unknown as ArmMoveJoints).positionsRad;
+    if (!Array.isArray(target) || !validPositions(device, target)) return 'unknown';
+    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose) => {
+      collectZones(arm, pose, zones, arm.clearanceM, found);
+      return found.size < zones.size;
+    });
+  } else if (command.action === 'move_linear') {
+    const target = (command.params as unknown as ArmMoveLinear).positionM;
+    if (!Array.isArray(target) || target.length !== 3 || !target.every((v) => Number.isFinite(v))) return 'unknown';
+    outcome = sampleLinearPath(arm, state.positionsRad, target, (_s, _q, pose) => {
+      collectZones(arm, pose, zones, arm.clearanceM, found);
+      return found.size < zones.size;
+    });
+  } else {
+    return 'unknown';
+  }
+  // SAFETY: a path that could not be sampled to its end may go anywhere.
+  return outcome.ok ? [...found] : 'unknown';
 }
 
 export const ROBOT_ARM_BOUNDS: KindBounds<ArmDeclaration, ArmState> = {
   check(device, command, context) {
     const positions = context.state.positionsRad;
     // SAFETY: the state parser already refuses these; checked again because a wrong state here means a wrong path.
-    if (positions.length !== device.joints.length || !positions.every(Number.isFinite)) {
+    if (!validPositions(device, positions)) {
       return denyWith(reason('BOUNDS_STATE_INVALID', `state of ${device.id} does not give ${device.joints.length} finite joint positions`));
     }
-    if (command.action === 'move_joints') return checkArmMoveJoints(device, command.params as unknown as ArmMoveJoints, context.mode);
+    if (command.action === 'move_joints') return checkArmMoveJoints(device, command.params as unknown as ArmMoveJoints, context.state, context.mode);
+    if (command.action === 'move_linear') return checkArmMoveLinear(device, command.params as unknown as ArmMoveLinear, context.state, context.mode);
     return denyWith(reason('BOUNDS_NOT_DECLARED', `no bounds cover ${command.action} on robot_arm ${device.id}`, { ruleId: device.id }));
   },
-  // SAFETY: without kinematics the arm's place in the cell is unknown, so a shared zone it is listed in is
-  // treated as occupied by it and entered by every move: fail closed.
-  occupancy: () => ({ zoneIds: 'unknown', moving: true }),
-  zonesEntered: () => 'unknown',
+  // SAFETY: without kinematics the arm's place in the cell is unknown, so a shared zone it is listed in is treated
+  // as occupied by it and entered by every move: fail closed. Unknown motion counts as moving.
+  occupancy: (device, state, zones) => ({ zoneIds: occupiedZones(device, state, zones), moving: isMoving(state) }),
+  zonesEntered: enteredZones,
 };

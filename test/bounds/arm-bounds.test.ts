@@ -1,7 +1,8 @@
-// Adversarial unit tests for the arm bounds: every joint's position range at and just beyond its edges, velocity
-// limits, non-finite values, unit mix-ups, joint count, and the live-state preconditions (missing, stale,
-// from the future, malformed). A property test cross-checks every allow against limits computed here from the
-// YAML (degrees), independently of the engine's unit conversion. Real demo-cell declarations; fixed clock.
+// Adversarial unit tests for the arm's joint-space bounds: every joint's position range at and just beyond its
+// edges, velocity limits, non-finite values, unit mix-ups, joint count, and the live-state preconditions
+// (missing, stale, from the future, malformed). A property test cross-checks every allow against limits computed
+// here from the YAML (degrees), independently of the engine's unit conversion. Real demo-cell declarations;
+// fixed clock. Path, workspace, TCP and measurement bounds are in test/bounds/robot-arm/.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { checkArmMoveJoints } from '../../src/bounds/robot-arm-bounds.js';
 import { checkBounds, stateReasons } from '../../src/bounds/bounds.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import type { VerifiedCommand } from '../../src/core/command.js';
-import type { ArmDeclaration } from '../../src/core/kinds/robot-arm.js';
+import type { ArmDeclaration, ArmState } from '../../src/core/kinds/robot-arm.js';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
 import type { Reason } from '../../src/core/reasons.js';
 import type { StageResult } from '../../src/core/verdict.js';
@@ -26,6 +27,10 @@ const cell = makeTestCell();
 t.teardown(() => cell.cleanup());
 const loaded = cell.load();
 const arm = loaded.declarations.devices.get('arm-1') as ArmDeclaration;
+// The demo arm without its kinematics, workspace and max step: isolates the joint-range and velocity rules here
+// (with the full arm, a far target would also trip the step and path rules, tested in test/bounds/robot-arm/).
+const { kinematics: _k, workspace: _w, maxStepRad: _m, ...jointsOnlyFields } = arm;
+const JOINTS_ONLY: ArmDeclaration = jointsOnlyFields;
 
 // The YAML as an operator wrote it, read here without the engine's loader or unit table.
 interface YamlJoint {
@@ -46,6 +51,8 @@ const JOINT_COUNT = yamlArm.joints.length;
 const MAX_STATE_AGE_MS = yamlArm.maxStateAge.value;
 const SLOWEST_RAD_PER_S = Math.min(...yamlArm.joints.map((j) => j.velocity.max * DEG));
 const HOME = [0, -Math.PI / 2, 0, 0, 0, 0];
+
+const AT_HOME: ArmState = { kind: 'robot_arm', positionsRad: HOME };
 
 function observed(positionsRad: readonly number[] = HOME, ageMs = 10): ObservedState {
   return { state: { kind: 'robot_arm', positionsRad }, receivedAtMs: NOW - ageMs };
@@ -97,7 +104,7 @@ t.test('joint positions: exactly at min and max allowed; 1e-9 rad beyond, non-fi
   arm.joints.forEach((joint, index) => {
     const ruleId = `arm-1/joints/${joint.name}/position`;
     const path = `/params/positionsRad/${index}`;
-    const pos = (value: number): StageResult => checkArmMoveJoints(arm, { positionsRad: targetWith(index, value), velocityRadPerS: 0.5 }, 'normal');
+    const pos = (value: number): StageResult => checkArmMoveJoints(JOINTS_ONLY, { positionsRad: targetWith(index, value), velocityRadPerS: 0.5 }, AT_HOME, 'normal');
     const cases: { name: string; value: number; expected: Expected[] }[] = [
       { name: 'exactly at min', value: joint.positionMinRad, expected: [] },
       { name: 'exactly at max', value: joint.positionMaxRad, expected: [] },
@@ -117,20 +124,20 @@ t.test('joint positions: exactly at min and max allowed; 1e-9 rad beyond, non-fi
 
 t.test('degrees in the radian field: 90 for the elbow (limit ±160° ≈ 2.79 rad) is denied', async (t) => {
   const elbow = arm.joints.findIndex((j) => j.name === 'elbow');
-  const result = checkArmMoveJoints(arm, { positionsRad: targetWith(elbow, 90), velocityRadPerS: 0.5 }, 'normal');
+  const result = checkArmMoveJoints(JOINTS_ONLY, { positionsRad: targetWith(elbow, 90), velocityRadPerS: 0.5 }, AT_HOME, 'normal');
   assertReasons(t, result, [{ code: 'BOUNDS_JOINT_POSITION', ruleId: 'arm-1/joints/elbow/position', limit: 160 * DEG, actual: 90, unit: 'rad' }], 'elbow 90');
   // A whole pose in degrees: every joint whose range is below the number is denied.
   const degreesPose = [10, -45, 90, 0, 0, 0];
-  const all = checkArmMoveJoints(arm, { positionsRad: degreesPose, velocityRadPerS: 0.5 }, 'normal');
+  const all = checkArmMoveJoints(arm, { positionsRad: degreesPose, velocityRadPerS: 0.5 }, AT_HOME, 'normal');
   t.same(all.reasons.map((r) => r.ruleId), ['arm-1/joints/base/position', 'arm-1/joints/shoulder/position', 'arm-1/joints/elbow/position']);
   // 120 deg/s written as 120 rad/s.
-  const fast = checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS: 120 }, 'normal');
+  const fast = checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS: 120 }, AT_HOME, 'normal');
   t.equal(fast.verdict, 'deny');
   t.equal(fast.reasons.length, JOINT_COUNT, 'every joint reports its velocity limit');
 });
 
 t.test('velocity: at the slowest joint limit allowed; just over, zero, negative, NaN, Infinity denied', async (t) => {
-  const vel = (velocityRadPerS: number): StageResult => checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS }, 'normal');
+  const vel = (velocityRadPerS: number): StageResult => checkArmMoveJoints(arm, { positionsRad: HOME, velocityRadPerS }, AT_HOME, 'normal');
   const slow = arm.joints.filter((j) => Math.abs(j.velocityMaxRadPerS.normal - SLOWEST_RAD_PER_S) < 1e-15);
   t.same(slow.map((j) => j.name), ['base', 'shoulder', 'elbow'], 'the slowest joints (120 deg/s)');
   const limitOfSlowest = arm.joints[0]?.velocityMaxRadPerS.normal as number;
@@ -161,7 +168,7 @@ t.test('joint count must match the declaration', async (t) => {
   for (const c of cases) {
     assertReasons(
       t,
-      checkArmMoveJoints(arm, { positionsRad: c.positions, velocityRadPerS: 0.5 }, 'normal'),
+      checkArmMoveJoints(arm, { positionsRad: c.positions, velocityRadPerS: 0.5 }, AT_HOME, 'normal'),
       [{ code: 'BOUNDS_JOINT_COUNT', ruleId: 'arm-1/joints', path: '/params/positionsRad', limit: JOINT_COUNT, actual: c.positions.length }],
       c.name,
     );
@@ -169,7 +176,7 @@ t.test('joint count must match the declaration', async (t) => {
   // A sparse array of the right length hides undefined targets: they are outside every range.
   const sparse = new Array<number>(JOINT_COUNT);
   sparse[0] = 0;
-  const result = checkArmMoveJoints(arm, { positionsRad: sparse, velocityRadPerS: 0.5 }, 'normal');
+  const result = checkArmMoveJoints(arm, { positionsRad: sparse, velocityRadPerS: 0.5 }, AT_HOME, 'normal');
   t.equal(result.verdict, 'deny', 'sparse array denied');
   t.equal(result.reasons.length, JOINT_COUNT - 1);
 });
@@ -255,16 +262,19 @@ t.test('stop passes through evaluateCommand with no state at all; a move does no
   t.same(move.reasons.map((r) => [r.code, r.ruleId]), [['BOUNDS_STATE_MISSING', 'arm-1/maxStateAge']]);
 });
 
+/** The cell with the joints-only arm, so the property below is about joint limits and state freshness alone. */
+const jointsOnlyDeclarations = { ...loaded.declarations, devices: new Map([['arm-1', JOINTS_ONLY]]) };
+
 /** The whole bounds stage for a planner-1 move, with the arm's state received at `receivedAtMs`. */
 function checkWithState(move: { positionsRad: number[]; velocityRadPerS: number }, receivedAtMs: number): StageResult {
   const agent = loaded.declarations.agents.get('planner-1');
   if (agent === undefined) throw new Error('no planner-1');
   const command: VerifiedCommand = {
-    commandId: 'cmd-00000001', kid: 'planner-1-k1', seq: 1, agent, device: arm, action: 'move_joints',
+    commandId: 'cmd-00000001', kid: 'planner-1-k1', seq: 1, agent, device: JOINTS_ONLY, action: 'move_joints',
     params: move, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000,
   };
   const state: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs };
-  return checkBounds({ command, declarations: loaded.declarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
+  return checkBounds({ command, declarations: jointsOnlyDeclarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
 }
 
 t.test('property: every allow is within the YAML limits (computed here in degrees) with fresh state', async (t) => {

@@ -1,5 +1,7 @@
-// The simulated arm moves only on releases signed by the interlock for it, at the commanded speed, and halts on
-// stop and when the interlock's heartbeat goes silent. Runs against an in-memory bus (no sockets).
+// The simulated arm moves only on releases signed by the interlock for it: joint moves synchronised (the leading
+// joint at the commanded speed, all arriving together), straight TCP moves by IK, ramps when asked; it publishes
+// efforts, tool force and payload, and halts on stop and when the interlock's heartbeat goes silent.
+// Runs against an in-memory bus (no sockets).
 
 import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -8,7 +10,9 @@ import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type Release
 import { topicMatches, topicSet } from '../../src/transport/topics.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
-import { SimulatedArm, type ArmStateMessage, type SimulatedArmOptions } from '../../simulator/arm-driver.js';
+import { SimulatedArm, trapezoidPosition, type ArmStateMessage, type SimulatedArmOptions } from '../../simulator/arm-driver.js';
+import { ArmPose, compileChain, forwardKinematics } from '../../src/bounds/robot-arm/kinematics.js';
+import type { ArmKinematics } from '../../src/core/kinds/robot-arm.js';
 
 const DEVICE = 'arm-1';
 const JOINTS = 6;
@@ -131,10 +135,37 @@ async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}): Promise
 
 const EPS = 1e-9;
 
-t.test('a signed move runs at the commanded speed and stops exactly on target', async (t) => {
+const DEG = Math.PI / 180;
+/** UR5e DH (Universal Robots' published values), base at the origin of the cell frame, a 150 mm tool. */
+const UR5E: ArmKinematics = {
+  dh: [
+    [0, 0.1625, 90],
+    [-0.425, 0, 0],
+    [-0.3922, 0, 0],
+    [0, 0.1333, 90],
+    [0, 0.0997, -90],
+    [0, 0.0996, 0],
+  ].map(([a, d, alpha]) => ({ aM: a as number, dM: d as number, alphaRad: (alpha as number) * DEG, thetaOffsetRad: 0 })),
+  basePositionM: [0, 0, 0],
+  baseYawRad: 0,
+  toolOffsetM: [0, 0, 0.15],
+};
+const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
+const chain = compileChain(UR5E);
+
+function tcpOf(positionsRad: readonly number[]): { point: number[]; toolAxis: number[] } {
+  const pose = new ArmPose(6);
+  forwardKinematics(chain, positionsRad, pose);
+  const k = pose.tcpIndex * 3;
+  return { point: [pose.points[k] ?? NaN, pose.points[k + 1] ?? NaN, pose.points[k + 2] ?? NaN], toolAxis: [pose.rotation[2] ?? NaN, pose.rotation[5] ?? NaN, pose.rotation[8] ?? NaN] };
+}
+
+
+t.test('a signed move runs synchronised: the leading joint at the commanded speed, all joints arriving together', async (t) => {
   const { arm, states, deliver } = await rig(t);
   const speed = 1;
   const target = [0.4, -0.25, 0, 0.03, 0, 0.1];
+  const leading = 0.4; // joint 0 travels farthest, so it moves at the commanded speed; the rest in proportion
   const move = release({ params: { positionsRad: target, velocityRadPerS: speed } });
   await deliver(signed(move));
   const record = arm.received[0];
@@ -144,36 +175,37 @@ t.test('a signed move runs at the commanded speed and stops exactly on target', 
   t.same(arm.targetsRad, target);
   const atMs = record?.atMs ?? NaN;
 
-  // After N physics ticks of dt each, every joint has covered speed * N * dt, or sits on its target if nearer.
+  // After N physics ticks every joint has covered the same fraction s = v t / leading of its own travel.
   await waitFor(() => arm.physicsTimeMs - atMs >= 12 * PHYSICS_MS, '12 physics ticks', 2000, 2);
   const elapsedS = (arm.physicsTimeMs - atMs) / 1000;
   const sample = arm.positionsRad;
-  t.ok(elapsedS < 0.4, `sampled while joint 0 is still moving (${elapsedS} s)`);
-  t.ok(Math.abs((sample[0] ?? NaN) - speed * elapsedS) < EPS, `joint 0 advanced v*N*dt (${sample[0]} vs ${speed * elapsedS})`);
+  t.ok(elapsedS < 0.4, `sampled while still moving (${elapsedS} s)`);
+  const fraction = Math.min(1, (speed * elapsedS) / leading);
+  t.ok(Math.abs((sample[0] ?? NaN) - speed * elapsedS) < EPS, `joint 0 (leading) advanced v*t (${sample[0]} vs ${speed * elapsedS})`);
   for (let j = 0; j < JOINTS; j++) {
-    const goal = target[j] ?? NaN;
-    const expected = Math.sign(goal) * Math.min(Math.abs(goal), speed * elapsedS);
-    t.ok(Math.abs((sample[j] ?? NaN) - expected) < EPS, `joint ${j} at ${sample[j]}, expected ${expected}`);
+    const expected = (target[j] ?? NaN) * fraction;
+    t.ok(Math.abs((sample[j] ?? NaN) - expected) < EPS, `joint ${j} at ${sample[j]}, expected ${expected} (same fraction of its travel)`);
   }
-  t.equal(sample[3], 0.03, 'joint 3 (30 ms away) reached its target exactly and stayed');
+  t.ok((sample[3] ?? 1) < 0.03, 'joint 3 (short travel) has not arrived early: it moves slower, not sooner');
 
   await waitFor(() => !arm.moving, 'the motion to finish', 2000, 2);
   t.same(arm.positionsRad, target, 'on target exactly');
   await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state showing the arm at rest', 1000, 2);
 
-  // Every state published during the motion: never beyond the target, never faster than commanded.
+  // Every state published during the motion: on the straight joint line, never beyond the target, no joint
+  // faster than its share of the commanded speed.
   const during = states.filter((s) => s.timeMs >= atMs);
   t.ok(during.length >= 5, `enough state samples (${during.length})`);
   for (const state of during) {
     const elapsed = (state.timeMs - atMs) / 1000;
+    const s = (state.positionsRad[0] ?? NaN) / leading;
     for (let j = 0; j < JOINTS; j++) {
       const p = state.positionsRad[j] ?? NaN;
       const goal = target[j] ?? NaN;
-      const lo = Math.min(0, goal);
-      const hi = Math.max(0, goal);
-      if (p < lo - EPS || p > hi + EPS) t.fail(`joint ${j} at ${p} overshot [${lo}, ${hi}]`);
-      if (Math.abs(p) > speed * elapsed + EPS) t.fail(`joint ${j} at ${p} after ${elapsed}s is faster than ${speed} rad/s`);
-      if (Math.abs(state.velocitiesRadPerS[j] ?? NaN) > speed + EPS) t.fail(`joint ${j} velocity ${state.velocitiesRadPerS[j]} over speed`);
+      if (Math.abs(p - s * goal) > EPS) t.fail(`joint ${j} at ${p} is off the joint-space line (s=${s})`);
+      if (Math.abs(p) > Math.abs(goal) + EPS) t.fail(`joint ${j} at ${p} overshot ${goal}`);
+      if (Math.abs(p) > (speed * elapsed * Math.abs(goal)) / leading + EPS) t.fail(`joint ${j} at ${p} after ${elapsed}s is faster than its share of ${speed} rad/s`);
+      if (Math.abs(state.velocitiesRadPerS[j] ?? NaN) > (speed * Math.abs(goal)) / leading + EPS) t.fail(`joint ${j} velocity ${state.velocitiesRadPerS[j]} over its share`);
     }
   }
   const lastMoving = during.filter((s) => s.moving).at(-1);
@@ -321,7 +353,10 @@ t.test('state is published periodically with the documented shape', async (t) =>
   const { arm, states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
   await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
   const first = states[0];
-  t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'moving', 'positionsRad', 'safeStopped', 'timeMs', 'velocitiesRadPerS']);
+  // Without kinematics the driver cannot compute joint torques, so effortsNm is left out.
+  t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'moving', 'payloadKg', 'positionsRad', 'safeStopped', 'timeMs', 'toolForceN', 'velocitiesRadPerS']);
+  t.equal(first?.payloadKg, 0);
+  t.equal(first?.toolForceN, 0);
   t.same(first?.positionsRad, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
   t.same(first?.velocitiesRadPerS, [0, 0, 0, 0, 0, 0]);
   t.equal(first?.moving, false);
@@ -419,4 +454,112 @@ t.test('options that cannot describe an arm are refused at construction', async 
   t.throws(() => new SimulatedArm({ ...base, initialPositionsRad: [0, 0, 0, 0, 0, NaN] }), /initialPositionsRad/);
   t.throws(() => new SimulatedArm({ ...base, physicsPeriodMs: 0 }), /physicsPeriodMs/);
   t.throws(() => new SimulatedArm({ ...base, heartbeatTimeoutMs: -1 }), /heartbeatTimeoutMs/);
+  t.throws(() => new SimulatedArm({ ...base, jointCount: 5 , kinematics: UR5E }), /DH rows/);
+  t.throws(() => new SimulatedArm({ ...base, defaultAccelerationRadPerS2: 0 }), /accelerations/);
+});
+
+// ---- ramps, linear moves, measurements ----
+
+t.test('trapezoidPosition: ramps, cruise, triangle, the end, and no motion for bad times', async (t) => {
+  const cases: { name: string; args: [number, number, number, number]; expected: number }[] = [
+    { name: 'no ramp: v t', args: [1, 2, Infinity, 0.25], expected: 0.5 },
+    { name: 'no ramp: capped at the distance', args: [1, 2, Infinity, 10], expected: 1 },
+    { name: 'in the ramp: a t^2 / 2', args: [10, 2, 4, 0.25], expected: 0.125 },
+    { name: 'cruising: ramp distance + v (t - t_ramp)', args: [10, 2, 4, 1], expected: 0.5 + 2 * 0.5 },
+    { name: 'braking: distance - a (T - t)^2 / 2', args: [10, 2, 4, 5.5 - 0.25], expected: 10 - 0.125 },
+    { name: 'the end', args: [10, 2, 4, 6], expected: 10 },
+    { name: 'too short to cruise: triangle, half-way at the peak', args: [1, 10, 4, 0.5], expected: 0.5 },
+    { name: 'time 0', args: [1, 2, 4, 0], expected: 0 },
+    { name: 'negative time (clock went back)', args: [1, 2, 4, -1], expected: 0 },
+    { name: 'NaN time', args: [1, 2, 4, NaN], expected: 0 },
+  ];
+  for (const c of cases) t.ok(Math.abs(trapezoidPosition(...c.args) - c.expected) < 1e-12, `${c.name}: ${trapezoidPosition(...c.args)} vs ${c.expected}`);
+});
+
+t.test('a move_joints with an acceleration ramps up: the leading joint covers a t^2 / 2 at first', async (t) => {
+  const { arm, deliver } = await rig(t);
+  const acceleration = 2;
+  await deliver(signed(release({ params: { positionsRad: [1, 0.5, 0, 0, 0, 0], velocityRadPerS: 1, accelerationRadPerS2: acceleration } })));
+  const atMs = arm.received[0]?.atMs ?? NaN;
+  t.equal(arm.received[0]?.accepted, true);
+  await waitFor(() => arm.physicsTimeMs - atMs >= 8 * PHYSICS_MS, 'a few ticks', 1000, 2);
+  const elapsedS = (arm.physicsTimeMs - atMs) / 1000;
+  const sample = arm.positionsRad;
+  t.ok(elapsedS < 0.5, 'still in the ramp (it lasts v / a = 0.5 s)');
+  t.ok(Math.abs((sample[0] ?? NaN) - 0.5 * acceleration * elapsedS * elapsedS) < EPS, `joint 0 at ${sample[0]} = a t^2 / 2`);
+  t.ok(Math.abs((sample[1] ?? NaN) - (sample[0] ?? NaN) / 2) < EPS, 'joint 1 keeps to its half share');
+  await waitFor(() => !arm.moving, 'the move to finish', 3000, 2);
+  t.same(arm.positionsRad, [1, 0.5, 0, 0, 0, 0]);
+});
+
+t.test('a move_linear drives the TCP on the straight line at the commanded speed, keeping the tool orientation', async (t) => {
+  const { arm, states, deliver } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
+  const start = tcpOf(HOME);
+  const target = [start.point[0] ?? NaN, (start.point[1] ?? NaN) - 0.1, (start.point[2] ?? NaN) + 0.05];
+  const speed = 0.5;
+  await deliver(signed(release({ action: 'move_linear', params: { positionM: target, speedMPerS: speed, payloadKg: 1.2 } })));
+  t.equal(arm.received[0]?.accepted, true, 'accepted');
+  const atMs = arm.received[0]?.atMs ?? NaN;
+  t.equal(arm.payloadKg, 1.2, 'the payload named in the move is what the arm now reports');
+  await waitFor(() => !arm.moving, 'the linear move to finish', 3000, 2);
+  const end = tcpOf(arm.positionsRad);
+  t.ok(Math.hypot(...end.point.map((v, i) => v - (target[i] ?? NaN))) < 1e-6, `the TCP reached the target (${end.point})`);
+  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state at rest', 1000, 2);
+  const length = Math.hypot(0.1, 0.05);
+  for (const state of states.filter((s) => s.timeMs >= atMs)) {
+    const { point, toolAxis } = tcpOf(state.positionsRad);
+    const offset = point.map((v, i) => v - (start.point[i] ?? NaN));
+    const along = (offset[1] ?? NaN) / -0.1; // fraction of the line from the y component
+    const off = Math.hypot(offset[0] ?? NaN, (offset[1] ?? NaN) - along * -0.1, (offset[2] ?? NaN) - along * 0.05);
+    if (!(off < 1e-6)) t.fail(`TCP ${point} is ${off} m off the line`);
+    if (!(along * length <= speed * ((state.timeMs - atMs) / 1000) + 1e-6)) t.fail(`TCP ahead of the commanded speed at ${state.timeMs - atMs} ms`);
+    const tilt = Math.acos(Math.min(1, toolAxis.reduce((sum, v, i) => sum + v * (start.toolAxis[i] ?? NaN), 0)));
+    if (!(tilt < 1e-6)) t.fail(`tool axis turned by ${tilt} rad`);
+    t.equal(state.payloadKg, 1.2);
+  }
+  t.pass('every published state lay on the line, no faster than commanded, with the tool orientation kept');
+});
+
+t.test('a move_linear is refused without kinematics, and malformed linear params are refused', async (t) => {
+  const bare = await rig(t);
+  await bare.deliver(signed(release({ action: 'move_linear', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0.1 } })));
+  t.equal(bare.arm.received[0]?.accepted, false);
+  t.match(bare.arm.received[0]?.problem ?? '', /no kinematics/);
+
+  const { arm, deliver } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
+  const cases: { name: string; params: Record<string, unknown>; problem: RegExp }[] = [
+    { name: 'two coordinates', params: { positionM: [0.1, 0.2], speedMPerS: 0.1 }, problem: /3 finite numbers/ },
+    { name: 'a null (NaN) coordinate', params: { positionM: [0.1, NaN, 0.2], speedMPerS: 0.1 }, problem: /3 finite numbers/ },
+    { name: 'zero speed', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0 }, problem: /speedMPerS/ },
+    { name: 'negative acceleration', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0.1, accelerationMPerS2: -1 }, problem: /accelerationMPerS2/ },
+    { name: 'negative payload', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0.1, payloadKg: -1 }, problem: /payloadKg/ },
+  ];
+  for (const c of cases) {
+    const before = arm.received.length;
+    await deliver(signed(release({ action: 'move_linear', params: c.params })));
+    t.equal(arm.received[before]?.accepted, false, `${c.name}: refused`);
+    t.match(arm.received[before]?.problem ?? '', c.problem, `${c.name}: says why`);
+  }
+  const before = arm.received.length;
+  await deliver(signed(release({ params: { positionsRad: HOME, velocityRadPerS: 1, accelerationRadPerS2: 0 } })));
+  t.match(arm.received[before]?.problem ?? '', /accelerationRadPerS2/, 'a zero joint acceleration is refused');
+  t.same(arm.positionsRad, HOME, 'nothing moved');
+});
+
+t.test('the state reports payload, tool force and the joint torques they cause (J^T F)', async (t) => {
+  const { arm, states } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
+  arm.setPayloadKg(2);
+  arm.setExternalToolForceN([30, 0, 40]);
+  const from = states.length;
+  await waitFor(() => states.length > from + 1, 'a fresh state', 1000, 2);
+  const state = states.at(-1) as ArmStateMessage;
+  t.equal(state.payloadKg, 2);
+  t.ok(Math.abs(state.toolForceN - 50) < 1e-12, 'the force magnitude (|(30, 0, 40)| = 50 N)');
+  t.equal(state.effortsNm?.length, 6);
+  // Independent: the base joint turns about the vertical through the origin, so the weight (vertical) gives it no
+  // torque; the x force at the TCP gives tau = (z x r) . F = -r_y * F_x.
+  const { point } = tcpOf(HOME);
+  t.ok(Math.abs((state.effortsNm?.[0] ?? NaN) - -(point[1] ?? NaN) * 30) < 1e-9, `base torque ${state.effortsNm?.[0]}`);
+  t.throws(() => arm.setPayloadKg(-1), /payload/);
+  t.throws(() => arm.setExternalToolForceN([NaN, 0, 0]), /finite/);
 });

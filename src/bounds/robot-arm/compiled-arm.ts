@@ -1,0 +1,75 @@
+// Per-declaration precomputation for the arm checks: the compiled DH chain, scratch buffers and the body points,
+// built once per loaded declaration and cached. Holds no state between commands that could change a decision.
+
+import type { ArmBodyPoint, ArmDeclaration } from '../../core/kinds/robot-arm.js';
+import { ArmPose, compileChain, IkSolver, type ArmChain } from './kinematics.js';
+
+export interface CompiledArm {
+  readonly device: ArmDeclaration;
+  readonly chain: ArmChain;
+  readonly pose: ArmPose;
+  readonly ik: IkSolver;
+  /** The points the workspace and cell-zone checks follow (the declared ones, or every frame origin and the TCP). */
+  readonly bodyPoints: readonly ArmBodyPoint[];
+  /** margin + resolution / 2: a point between two samples is never farther than resolution / 2 from one of them. */
+  readonly clearanceM: number;
+  readonly resolutionM: number;
+  /** Scratch joint vectors, overwritten by every check (checks are synchronous and never nested). */
+  readonly scratch: {
+    readonly q: Float64Array;
+    readonly q0: Float64Array;
+    readonly q1: Float64Array;
+    readonly dq: Float64Array;
+    readonly qPrev: Float64Array;
+    /** dq/ds of the last accepted linear step, to start IK from an extrapolated guess. */
+    readonly rate: Float64Array;
+    readonly rotation: Float64Array;
+    readonly start: Float64Array;
+    readonly target: Float64Array;
+    readonly point: Float64Array;
+  };
+}
+
+/** Without a declared workspace, sampling still needs a resolution for cell zones: 1 cm. */
+export const DEFAULT_RESOLUTION_M = 0.01;
+
+const cache = new WeakMap<ArmDeclaration, CompiledArm | null>();
+
+/** The compiled arm, or undefined when the declaration has no kinematics (the arm's place in the cell is unknown). */
+export function compiledArm(device: ArmDeclaration): CompiledArm | undefined {
+  const cached = cache.get(device);
+  if (cached !== undefined) return cached ?? undefined;
+  const kinematics = device.kinematics;
+  if (kinematics === undefined) {
+    cache.set(device, null);
+    return undefined;
+  }
+  const n = device.joints.length;
+  const chain = compileChain(kinematics);
+  const bodyPoints: ArmBodyPoint[] =
+    device.workspace?.bodyPoints.slice() ?? [...device.joints.map((j, index) => ({ name: j.name, index })), { name: 'flange', index: n }, { name: 'tcp', index: n + 1 }];
+  const resolutionM = device.workspace?.resolutionM ?? DEFAULT_RESOLUTION_M;
+  const compiled: CompiledArm = {
+    device,
+    chain,
+    pose: new ArmPose(n),
+    ik: new IkSolver(chain),
+    bodyPoints,
+    resolutionM,
+    clearanceM: (device.workspace?.marginM ?? 0) + resolutionM / 2,
+    scratch: {
+      q: new Float64Array(n),
+      q0: new Float64Array(n),
+      q1: new Float64Array(n),
+      dq: new Float64Array(n),
+      qPrev: new Float64Array(n),
+      rate: new Float64Array(n),
+      rotation: new Float64Array(9),
+      start: new Float64Array(3),
+      target: new Float64Array(3),
+      point: new Float64Array(3),
+    },
+  };
+  cache.set(device, compiled);
+  return compiled;
+}
