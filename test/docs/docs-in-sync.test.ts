@@ -2,7 +2,7 @@
 // documented, and the published JSON Schemas equal the ones the loader uses.
 
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REASON_CATALOG, REASON_CODES } from '../../src/core/reasons.js';
 import { USAGE } from '../../src/cli/main.js';
@@ -24,6 +24,20 @@ t.test('every reason code is documented in the README table with its stage', asy
   }
   const documented = [...readme.matchAll(/^\| `([A-Z_]+)` \| [a-z]+ \|/gm)].map((m) => m[1]);
   t.same(documented.filter((code) => !REASON_CODES.includes(code as never)), [], 'the README lists no code that does not exist');
+});
+
+t.test('no reason code is defined twice (the catalog merges each kind\'s codes; a duplicate would silently win)', async (t) => {
+  const sources = ['src/core/reasons.ts', ...readdirSync(join(REPO_ROOT, 'src/core/kinds')).map((f) => `src/core/kinds/${f}`)];
+  const seen = new Map<string, string>();
+  for (const source of sources) {
+    const text = readFileSync(join(REPO_ROOT, source), 'utf8');
+    for (const match of text.matchAll(/^ {2}([A-Z][A-Z0-9_]+): \{$/gm)) {
+      const code = match[1] as string;
+      t.notOk(seen.has(code), `${code} is defined in ${source}${seen.has(code) ? ` and in ${seen.get(code) ?? ''}` : ''}`);
+      seen.set(code, source);
+    }
+  }
+  t.same([...seen.keys()].sort(), [...REASON_CODES].sort(), 'the catalog holds exactly the codes defined in the sources');
 });
 
 t.test('every CLI command in the usage text is documented in the README', async (t) => {

@@ -573,6 +573,7 @@ function convertArm(rawDevice: Readonly<Record<string, unknown>>, common: Common
   const device: ArmDeclaration = {
     ...common,
     kind: 'robot_arm',
+  occupiesZones: true,
     joints,
     tcp,
     stateMustReport,
