@@ -573,7 +573,6 @@ function convertArm(rawDevice: Readonly<Record<string, unknown>>, common: Common
   const device: ArmDeclaration = {
     ...common,
     kind: 'robot_arm',
-  occupiesZones: true,
     joints,
     tcp,
     stateMustReport,
@@ -594,6 +593,8 @@ function numbersOfLength(message: Readonly<Record<string, unknown>>, field: stri
 const PAYLOAD_SCHEMA = { type: 'number', minimum: 0, description: 'The payload carried during the move (kg); checked against tcp.payload.' } as const;
 
 export const ROBOT_ARM: KindSpec<ArmDeclaration, ArmState> = {
+  // An arm with kinematics knows where its body is, so it can take part in shared zones.
+  occupiesZones: true,
   kind: 'robot_arm',
   deviceProperties: DEVICE_PROPERTIES,
   deviceRequired: ['joints'],
