@@ -17,6 +17,10 @@ import { MemoryReplayGuard } from '../src/envelope/replay-guard.js';
 import { Interlock } from '../src/interlock/interlock.js';
 import { ensureCellAgentKeys } from '../src/keys/cell-agent-keys.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../src/pipeline/pipeline.js';
+import { checkBounds } from '../src/bounds/bounds.js';
+import type { VerifiedCommand } from '../src/core/command.js';
+import type { LoadedCell } from '../src/declarations/load.js';
+import { parseDeviceState } from '../src/interlock/state-store.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
@@ -35,6 +39,92 @@ function stats(samplesMs: number[]): { p50: number; p99: number; mean: number } 
 }
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
+
+const BOUNDS_RUNS = 5000;
+
+interface BoundsSample {
+  readonly label: string;
+  readonly deviceId: string;
+  readonly action: string;
+  readonly params: Record<string, unknown>;
+  /** State messages by device id, as drivers publish them (people, neighbours included). */
+  readonly states: Record<string, Record<string, unknown>>;
+  readonly agentId?: string;
+}
+
+/** One representative allowed command per kind, against the demo cell's example devices. */
+function boundsSamples(nowMs: number): BoundsSample[] {
+  void nowMs;
+  const pumpState = {
+    measurements: {
+      suction_pressure: 50_000,
+      discharge_pressure: 300_000,
+      discharge_flow: 0.002,
+      tank_level: 1.2,
+      pump_speed: 100,
+      suction_valve_position: 1,
+      discharge_valve_position: 0.5,
+      suction_valve_open: true,
+    },
+    setpoints: { pump_speed: 100, suction_valve: 1, discharge_valve: 0.5 },
+    running: true,
+    trips: [],
+  };
+  return [
+    {
+      label: 'conveyor set_speed',
+      deviceId: 'conveyor-1',
+      action: 'set_speed',
+      params: { speedMPerS: 0.3 },
+      states: { 'conveyor-1': { speedMPerS: 0.2, permissives: { guardClosed: true, estopReleased: true, downstreamReady: true }, running: true } },
+    },
+    {
+      label: 'process unit set_setpoint',
+      deviceId: 'pump-1',
+      action: 'set_setpoint',
+      params: { name: 'pump_speed', value: 110, unit: 'rad/s' },
+      states: { 'pump-1': pumpState },
+    },
+  ];
+}
+
+/** Times checkBounds for one sample; every run must be an allow, or the bench measures the wrong path. */
+function benchBounds(cell: LoadedCell, sample: BoundsSample, nowMs: number): number[] {
+  const device = cell.declarations.devices.get(sample.deviceId);
+  const agent = cell.declarations.agents.get(sample.agentId ?? 'planner-1');
+  if (device === undefined || agent === undefined) throw new Error(`bench: ${sample.deviceId} or its agent is not declared`);
+  const observed = new Map<string, ObservedState>();
+  for (const [id, message] of Object.entries(sample.states)) {
+    const target = cell.declarations.devices.get(id);
+    if (target === undefined) throw new Error(`bench: no device ${id}`);
+    const parsed = parseDeviceState(target, JSON.stringify(message));
+    if (!parsed.ok) throw new Error(`bench: state of ${id}: ${parsed.problem}`);
+    observed.set(id, { ...parsed.observed, receivedAtMs: nowMs });
+  }
+  const states = { latest: (id: string) => observed.get(id) };
+  const command: VerifiedCommand = {
+    commandId: 'bench-0001',
+    kid: 'bench',
+    seq: 1,
+    agent,
+    device,
+    action: sample.action,
+    params: sample.params,
+    safeState: false,
+    issuedAtMs: nowMs,
+    expiresAtMs: nowMs + 2000,
+  };
+  // A fresh memory per command: the demo devices' rate limits would otherwise deny the thousandth command.
+  const memories = Array.from({ length: BOUNDS_RUNS }, () => new BoundsMemory());
+  const samples: number[] = [];
+  for (const memory of memories) {
+    const start = performance.now();
+    const result = checkBounds({ command, declarations: cell.declarations, states, releases: NO_RELEASES, memory, nowMs });
+    samples.push(performance.now() - start);
+    if (result.verdict !== 'allow') throw new Error(`bench: ${sample.label} was not allowed: ${JSON.stringify(result.reasons)}`);
+  }
+  return samples;
+}
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'interlock-bench-'));
@@ -91,6 +181,17 @@ async function main(): Promise<void> {
   console.log(`| Ed25519 verify only (the floor) | ${us(v.p50)} | ${us(v.p99)} | ${(1000 / v.mean).toFixed(0)} |`);
   console.log(`| evaluateCommand | ${us(p.p50)} | ${us(p.p99)} | ${(1000 / p.mean).toFixed(0)} |`);
   console.log(`ratio pipeline / verify (p50): ${(p.p50 / v.p50).toFixed(2)}x\n`);
+
+  // 3. The bounds stage alone, per device kind: the physical checks for one allowed command, with live state.
+  console.log(`## 3. bounds stage per device kind (checkBounds; ${BOUNDS_RUNS} allowed commands each, fresh memory per command)`);
+  console.log(`| device kind / command | p50 | p99 | checks/s (1 core) |`);
+  console.log(`|---|---|---|---|`);
+  for (const sample of boundsSamples(benchNowMs)) {
+    const samples = benchBounds(cell, sample, benchNowMs);
+    const b = stats(samples);
+    console.log(`| ${sample.label} | ${us(b.p50)} | ${us(b.p99)} | ${(1000 / b.mean).toFixed(0)} |`);
+  }
+  console.log('');
 
   // 2. End to end over the embedded broker: an agent's command to the actuator, without and with the interlock.
   const broker = new EmbeddedBroker({ log: () => undefined });

@@ -90,6 +90,28 @@ export const DEMO_STEPS: readonly DemoStep[] = [
   { agentId: 'attacker', label: 'publishes straight to the actuator topic', expect: 'bypass', token: () => 'forged-release' },
   { agentId: 'observer-1', label: 'stop: safe state passes for any authenticated agent', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
   { agentId: 'planner-1', label: 'back to the home pose', expect: 'allow', token: (c) => move(c, 'planner-1', HOME, 1.0) },
+  // The infeed conveyor.
+  { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'start the belt at 0.2 m/s', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.2 }) },
+  { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'reverse the belt while it runs', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: -0.1 }) },
+  { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'jump to 0.9 m/s', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.9 }) },
+  { agentId: 'observer-1', deviceId: 'conveyor-1', label: 'stop the belt (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
+  // The transfer pump.
+  { agentId: 'planner-1', deviceId: 'pump-1', label: 'start the pump (permissives hold)', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'start', {}) },
+  {
+    agentId: 'planner-1',
+    deviceId: 'pump-1',
+    label: 'pump speed 0 -> 150 rad/s in one step',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_setpoint', { name: 'pump_speed', value: 150, unit: 'rad/s' }),
+  },
+  {
+    agentId: 'planner-1',
+    deviceId: 'pump-1',
+    label: 'pump speed given in rpm, not rad/s',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_setpoint', { name: 'pump_speed', value: 30, unit: 'rpm' }),
+  },
+  { agentId: 'planner-1', deviceId: 'pump-1', label: 'pump to its declared safe state', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_safe', {}) },
 ];
 
 function unsignedToken(claims: Record<string, unknown>): string {

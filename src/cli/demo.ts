@@ -4,6 +4,8 @@
 import { join, resolve } from 'node:path';
 import { DemoAgent, DEMO_STEPS, rogueSigner, type StepOutcome } from '../../simulator/demo-agent.js';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
+import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
+import { SimulatedProcessUnit } from '../../simulator/process-unit-driver.js';
 import { CommandSigner } from '../agent-sdk/command-signer.js';
 import { startRuntime, type Runtime } from '../app/compose.js';
 import type { Logger } from '../core/log.js';
@@ -58,6 +60,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     jointCount: device.joints.length,
     initialPositionsRad: [0, -1.571, 1.571, -1.571, -1.571, 0],
   });
+  const devicesBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'sim-devices', log: busLog('sim-devices') });
+  const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, defaultRampMPerS2: 0.25,
+    permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
+  });
+  const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey });
   const labels = new Map<string, string>();
   const outcomes: StepOutcome[] = [];
   let surprises = 0;
@@ -67,12 +74,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await armBus.start();
     await agentBus.start();
     await attackerBus.start();
+    await devicesBus.start();
     await arm.start();
-    const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey })]));
+    await conveyor.start();
+    await pump.start();
+    const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey, ttlMs: 4000 })]));
     signers.set('rogue-1', rogueSigner());
-    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, topics, deviceId: DEVICE, signers });
+    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
     await agent.start();
-    await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 3000);
+    await waitFor(() => ['arm-1', 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
@@ -114,6 +124,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     await runtime.interlock.idle();
     await arm.stop();
+    await conveyor.stop();
+    await pump.stop();
+    await devicesBus.stop();
     await agentBus.stop();
     await attackerBus.stop();
     await armBus.stop();
@@ -132,7 +145,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   const verify = audit.verify();
   audit.close();
-  const unauthorisedExecutions = arm.executed.filter((c) => !allowed.has(c.commandId)).length;
+  const executed = [...arm.executed, ...conveyor.executed, ...pump.executed];
+  const unauthorisedExecutions = executed.filter((c) => !allowed.has(c.commandId)).length;
 
   const decided = outcomes.filter((o) => o.decision !== undefined);
   const counts = { allow: 0, hold: 0, deny: 0 };
@@ -145,7 +159,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held.`);
   out(`Deny reasons given (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
   const rejected = arm.received.filter((r) => !r.accepted);
-  out(`${DEVICE} executed ${arm.executed.length} released commands; ${unauthorisedExecutions} without an allow record; it rejected ${rejected.length} unverifiable messages.`);
+  out(`The simulated devices executed ${executed.length} released commands (arm ${arm.executed.length}, conveyor ${conveyor.executed.length}, pump ${pump.executed.length}); ${unauthorisedExecutions} without an allow record; the arm rejected ${rejected.length} unverifiable messages.`);
   out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);
   if (surprises > 0) out(`${surprises} step(s) did not get the expected verdict.`);
   const example = decided.find((o) => o.decision?.verdict === 'deny' && o.decision.reasons[0]?.stage === 'bounds')?.decision?.reasons[0];

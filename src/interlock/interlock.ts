@@ -49,6 +49,7 @@ export class Interlock {
   /** Rate windows and mode hysteresis; `bounds.modes.setOperatorMode` is the operator's mode switch. */
   readonly bounds = new BoundsMemory();
   private readonly lastReleases = new Map<string, LastRelease>();
+  private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
   private readonly topics: TopicSet;
@@ -131,8 +132,17 @@ export class Interlock {
     } else {
       // SAFETY: a garbled state message also voids the previous state; stateful checks then deny.
       this.states.discard(deviceId);
-      this.log.warn(`state from ${deviceId} rejected: ${parsed.problem}`);
+      this.warnStateProblem(deviceId, parsed.problem);
     }
+  }
+
+  /** A driver sending bad state does so 50 times a second: log a problem when it changes, or every 10 s. */
+  private warnStateProblem(deviceId: string, problem: string): void {
+    const nowMs = this.options.clock.nowMs();
+    const last = this.lastStateWarnings.get(deviceId);
+    if (last !== undefined && last.problem === problem && nowMs - last.atMs < 10_000) return;
+    this.lastStateWarnings.set(deviceId, { problem, atMs: nowMs });
+    this.log.warn(`state from ${deviceId} rejected (the device has no usable state until a valid one arrives): ${problem}`);
   }
 
   /** People moved: let each device's mode hysteresis see it now, not only when its next command arrives. */
