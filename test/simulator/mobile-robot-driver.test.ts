@@ -1,0 +1,419 @@
+// The simulated mobile robot moves only on releases signed by the interlock for it: straight segments for go_to and
+// follow_path, ramped twists that end for set_velocity, braking on stop and on heartbeat loss; its state carries
+// seeded walking people. Runs against an in-memory bus (no sockets); waits are bounded, never fixed sleeps.
+
+import { sign, type KeyObject } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
+import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { topicMatches, topicSet } from '../../src/transport/topics.js';
+import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import { parseDeviceState } from '../../src/interlock/state-store.js';
+import { makeTestCell } from '../helpers/test-cell.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { SimulatedMobileRobot, type MobileRobotStateMessage, type SimulatedMobileRobotOptions } from '../../simulator/mobile-robot-driver.js';
+import { seededRandom, SimulatedPeople } from '../../simulator/people.js';
+
+const DEVICE = 'amr-1';
+const PHYSICS_MS = 5;
+const STATE_MS = 10;
+const topics = topicSet();
+const interlockKeys = generateEd25519KeyPair();
+const otherKeys = generateEd25519KeyPair();
+// Brisk dynamics so that motions finish quickly in tests.
+const DYNAMICS = { defaultAccelerationMPerS2: 4, defaultAngularAccelerationRadPerS2: 8, turnRateRadPerS: 6, brakingDecelerationMPerS2: 4, angularBrakingRadPerS2: 16 };
+
+/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
+class InMemoryBus implements Transport {
+  readonly name = 'in-memory';
+  failPublish = false;
+  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.#subscribers.clear();
+  }
+  isConnected(): boolean {
+    return true;
+  }
+  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
+    if (this.failPublish) throw new Error('bus refused the message');
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    for (const subscriber of [...this.#subscribers]) {
+      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
+    }
+  }
+  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
+    const entry = { filter, handler };
+    this.#subscribers.add(entry);
+    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
+  }
+  onConnectionChange(): () => void {
+    return () => {};
+  }
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+}
+
+let nextSeq = 1;
+function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+  const nowMs = Date.now();
+  const seq = nextSeq++;
+  return {
+    commandId: `cmd-${seq}`,
+    agentId: 'agent-a',
+    deviceId: DEVICE,
+    action: 'go_to',
+    params: { xM: 0.2, yM: 0, speedMPerS: 1 },
+    safeState: false,
+    auditSeq: seq,
+    auditHash: 'h'.repeat(64),
+    releasedAtMs: nowMs,
+    expiresAtMs: nowMs + 5000,
+    ...overrides,
+  };
+}
+
+function signed(command: ReleasedCommand, key: KeyObject = interlockKeys.privateKey): string {
+  return signReleasedCommand(command, key);
+}
+
+/** Signs raw payload text, so a test can carry JSON that JSON.stringify would never produce (e.g. 1e999). */
+function signedRaw(payloadJson: string, key: KeyObject = interlockKeys.privateKey): string {
+  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: INTERLOCK_KID, typ: RELEASED_COMMAND_TYPE })).toString('base64url');
+  const payload = Buffer.from(payloadJson, 'utf8').toString('base64url');
+  const signature = sign(null, Buffer.from(`${header}.${payload}`, 'ascii'), key).toString('base64url');
+  return `${header}.${payload}.${signature}`;
+}
+
+interface Rig {
+  readonly bus: InMemoryBus;
+  readonly robot: SimulatedMobileRobot;
+  readonly states: MobileRobotStateMessage[];
+  readonly logs: string[];
+  /** Publishes and waits until the robot has recorded it. */
+  deliver(token: string): Promise<void>;
+}
+
+async function rig(t: Test, options: Partial<SimulatedMobileRobotOptions> = {}): Promise<Rig> {
+  const bus = new InMemoryBus();
+  const logs: string[] = [];
+  const states: MobileRobotStateMessage[] = [];
+  await bus.start();
+  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(JSON.parse(payload.toString('utf8')) as MobileRobotStateMessage));
+  const robot = new SimulatedMobileRobot({
+    deviceId: DEVICE,
+    transport: bus,
+    interlockPublicKey: interlockKeys.publicKey,
+    dynamics: DYNAMICS,
+    physicsPeriodMs: PHYSICS_MS,
+    statePeriodMs: STATE_MS,
+    heartbeatTimeoutMs: 0,
+    log: (msg) => logs.push(msg),
+    ...options,
+  });
+  t.teardown(async () => {
+    await robot.stop();
+    await bus.stop();
+  });
+  await robot.start();
+  return {
+    bus,
+    robot,
+    states,
+    logs,
+    async deliver(token) {
+      const before = robot.received.length;
+      await bus.publish(topics.actuatorCommand(DEVICE), token);
+      await waitFor(() => robot.received.length > before, 'the robot to record the release', 1000, 2);
+    },
+  };
+}
+
+/** Distance from (x, y) to the polyline through `points`. */
+function distanceToPolyline(x: number, y: number, points: readonly (readonly [number, number])[]): number {
+  let best = Infinity;
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [ax, ay] = points[i] as readonly [number, number];
+    const [bx, by] = points[i + 1] as readonly [number, number];
+    const ex = bx - ax;
+    const ey = by - ay;
+    const len2 = ex * ex + ey * ey;
+    const s = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((x - ax) * ex + (y - ay) * ey) / len2));
+    best = Math.min(best, Math.hypot(x - (ax + s * ex), y - (ay + s * ey)));
+  }
+  return best;
+}
+
+const EPS = 1e-9;
+
+t.test('go_to drives the straight line at no more than the commanded speed and stops exactly on the target', async (t) => {
+  const { robot, states, deliver } = await rig(t);
+  const move = release({ params: { xM: 0.5, yM: 0, speedMPerS: 1 } });
+  await deliver(signed(move));
+  t.equal(robot.received[0]?.accepted, true, robot.received[0]?.problem ?? '');
+  await waitFor(() => !robot.moving, 'the robot to arrive', 3000, 2);
+  t.same(robot.pose, { xM: 0.5, yM: 0, yawRad: 0 });
+  const during = states.filter((s) => s.lastCommandId === move.commandId);
+  t.ok(during.length > 0, 'state was published during the move');
+  t.ok(during.every((s) => Math.abs(s.pose.yM) < EPS && s.pose.xM <= 0.5 + EPS), 'on the segment, never past the target');
+  t.ok(during.every((s) => s.velocity.linearMPerS <= 1 + EPS), 'never faster than commanded');
+  t.same(robot.executed.map((c) => c.commandId), [move.commandId]);
+});
+
+t.test('follow_path turns in place at each waypoint and never leaves the checked segments', async (t) => {
+  const { robot, states, deliver } = await rig(t);
+  const waypoints: [number, number][] = [[0.3, 0], [0.3, 0.3], [0, 0.3]];
+  const move = release({ action: 'follow_path', params: { waypoints, speedMPerS: 1.5 } });
+  const seen: { x: number; y: number }[] = [];
+  const sampler = setInterval(() => seen.push({ x: robot.pose.xM, y: robot.pose.yM }), 1);
+  t.teardown(() => clearInterval(sampler));
+  await deliver(signed(move));
+  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the path to finish', 3000, 2);
+  clearInterval(sampler);
+  const pose = robot.pose;
+  t.ok(Math.abs(pose.xM) < EPS && Math.abs(pose.yM - 0.3) < EPS, `ends on the last waypoint (${pose.xM}, ${pose.yM})`);
+  const polyline: [number, number][] = [[0, 0], ...waypoints];
+  const worst = Math.max(...seen.map((p) => distanceToPolyline(p.x, p.y, polyline)), ...states.map((s) => distanceToPolyline(s.pose.xM, s.pose.yM, polyline)));
+  t.ok(worst < 1e-9, `every observed pose on the path (worst ${worst} m)`);
+  t.ok(states.every((s) => s.velocity.linearMPerS <= 1.5 + EPS));
+});
+
+t.test('go_to with a final heading turns to it after arriving', async (t) => {
+  const { robot, deliver } = await rig(t);
+  await deliver(signed(release({ params: { xM: 0, yM: 0.2, yawRad: Math.PI, speedMPerS: 1 } })));
+  await waitFor(() => !robot.moving, 'the robot to arrive and turn', 3000, 2);
+  t.ok(Math.abs(robot.pose.yM - 0.2) < EPS && Math.abs(robot.pose.xM) < EPS);
+  t.ok(Math.abs(Math.abs(robot.pose.yawRad) - Math.PI) < 1e-9, `heading ${robot.pose.yawRad}`);
+});
+
+t.test('set_velocity ramps at its acceleration, holds the twist, and brakes to rest after durationMs', async (t) => {
+  const { robot, states, deliver } = await rig(t);
+  const twist = release({ action: 'set_velocity', params: { linearMPerS: 0.5, angularRadPerS: 0, durationMs: 300, accelerationMPerS2: 4 } });
+  await deliver(signed(twist));
+  const startedAt = robot.received[0]?.atMs ?? 0;
+  await waitFor(() => robot.velocity.linearMPerS === 0.5, 'the twist to be reached', 1000, 1);
+  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the twist to end', 2000, 2);
+  t.ok(Date.now() - startedAt >= 300, 'it lasted at least durationMs');
+  const traveled = robot.pose.xM;
+  // At most 0.5 m/s for 0.3 s, plus braking from 0.5 m/s at 4 m/s^2 (0.03125 m); the ramp only shortens it.
+  t.ok(traveled > 0.1 && traveled <= 0.5 * 0.3 + 0.03125 + 1e-6, `traveled ${traveled} m`);
+  t.ok(Math.abs(robot.pose.yM) < EPS, 'straight ahead');
+  const during = states.filter((s) => s.lastCommandId === twist.commandId);
+  t.ok(during.every((s) => s.velocity.linearMPerS <= 0.5 + EPS), 'never faster than commanded');
+  for (let i = 1; i < during.length; i++) {
+    const dv = (during[i]?.velocity.linearMPerS ?? 0) - (during[i - 1]?.velocity.linearMPerS ?? 0);
+    const dt = ((during[i]?.timeMs ?? 0) - (during[i - 1]?.timeMs ?? 0)) / 1000;
+    if (dv > 4 * dt + 4 * (PHYSICS_MS / 1000) + EPS) t.fail(`sped up ${dv} m/s in ${dt} s: faster than the 4 m/s^2 ramp`);
+  }
+});
+
+t.test('set_velocity with a turn rate drives an arc; a zero-speed twist turns in place', async (t) => {
+  const { robot, deliver } = await rig(t);
+  await deliver(signed(release({ action: 'set_velocity', params: { linearMPerS: 0, angularRadPerS: 1, durationMs: 100 } })));
+  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the turn to end', 2000, 2);
+  t.same([robot.pose.xM, robot.pose.yM], [0, 0], 'turning in place does not move the disc');
+  t.ok(robot.pose.yawRad > 0, 'it turned left');
+  await deliver(signed(release({ action: 'set_velocity', params: { linearMPerS: 0.4, angularRadPerS: 1, durationMs: 150 } })));
+  await waitFor(() => robot.executed.length === 2 && !robot.moving, 'the arc to end', 2000, 2);
+  t.ok(robot.pose.xM > 0 && robot.pose.yM > 0, `an arc to the left (${robot.pose.xM}, ${robot.pose.yM})`);
+});
+
+t.test('releases that are not authentic, not for this robot, expired, replayed or malformed are refused and recorded', async (t) => {
+  const { robot, deliver } = await rig(t);
+  const cases: { name: string; token: () => string; problem: RegExp }[] = [
+    { name: 'signed by another key', token: () => signed(release(), otherKeys.privateKey), problem: /signature/ },
+    { name: 'for another device', token: () => signed(release({ deviceId: 'amr-2' })), problem: /addressed to amr-2/ },
+    { name: 'expired', token: () => signed(release({ expiresAtMs: Date.now() - 1 })), problem: /expired/ },
+    { name: 'not a JWS', token: () => 'hello', problem: /./ },
+    { name: 'a safe-state go_to', token: () => signed(release({ safeState: true })), problem: /only stop is a safe state/ },
+    { name: 'a fractional audit seq', token: () => signed(release({ auditSeq: 1e6 + 0.5 })), problem: /not an integer/ },
+    { name: 'a NaN-free but infinite speed (1e999)', token: () => signedRaw(JSON.stringify(release()).replace('"speedMPerS":1', '"speedMPerS":1e999')), problem: /speedMPerS/ },
+    { name: 'go_to without a y', token: () => signed(release({ params: { xM: 1, speedMPerS: 1 } })), problem: /finite xM, yM/ },
+    { name: 'a path with a bad waypoint', token: () => signed(release({ action: 'follow_path', params: { waypoints: [[1, 0], [1]], speedMPerS: 1 } })), problem: /waypoint 1/ },
+    { name: 'a set_velocity without a duration', token: () => signed(release({ action: 'set_velocity', params: { linearMPerS: 0.2, angularRadPerS: 0 } })), problem: /durationMs/ },
+    { name: 'a set_velocity with zero acceleration', token: () => signed(release({ action: 'set_velocity', params: { linearMPerS: 0.2, angularRadPerS: 0, durationMs: 100, accelerationMPerS2: 0 } })), problem: /accelerations/ },
+    { name: 'an unknown action', token: () => signed(release({ action: 'dance', params: {} })), problem: /unknown action "dance"/ },
+  ];
+  for (const c of cases) {
+    const before = robot.received.length;
+    await deliver(c.token());
+    const record = robot.received[before];
+    t.equal(record?.accepted, false, `${c.name}: refused`);
+    t.match(record?.problem ?? '', c.problem, `${c.name}: ${record?.problem ?? ''}`);
+  }
+  t.same(robot.executed, [], 'nothing executed');
+  t.same(robot.pose, { xM: 0, yM: 0, yawRad: 0 }, 'nothing moved');
+
+  const first = release({ params: { xM: 0.05, yM: 0, speedMPerS: 1 } });
+  await deliver(signed(first));
+  t.equal(robot.received.at(-1)?.accepted, true);
+  await deliver(signed(first));
+  t.equal(robot.received.at(-1)?.accepted, false, 'the same release again is a replay');
+  t.match(robot.received.at(-1)?.problem ?? '', /replayed/);
+  await deliver(signed(release({ auditSeq: first.auditSeq - 1 })));
+  t.match(robot.received.at(-1)?.problem ?? '', /replayed/, 'an older seq too');
+  const { safeState: _omitted, ...withoutFlag } = release();
+  await deliver(signedRaw(JSON.stringify(withoutFlag)));
+  t.match(robot.received.at(-1)?.problem ?? '', /safeState/);
+});
+
+t.test('stop brakes a motion in progress to rest and it stays there', async (t) => {
+  const { robot, states, deliver } = await rig(t);
+  await deliver(signed(release({ params: { xM: 3, yM: 0, speedMPerS: 1 } })));
+  await waitFor(() => robot.velocity.linearMPerS > 0.5, 'speed to build up', 2000, 1);
+  const stop = release({ action: 'stop', params: {} });
+  await deliver(signed(stop));
+  t.equal(robot.received.at(-1)?.accepted, true);
+  await waitFor(() => !robot.moving, 'the robot to come to rest', 1000, 1);
+  const halted = robot.pose;
+  t.ok(halted.xM < 3, 'stopped well short of the old target');
+  const stoppedAt = robot.physicsTimeMs;
+  await waitFor(() => robot.physicsTimeMs >= stoppedAt + 6 * PHYSICS_MS && states.some((s) => s.timeMs > stoppedAt + STATE_MS), 'time to pass', 1000, 2);
+  t.same(robot.pose, halted, 'does not creep after stop');
+  const after = states.filter((s) => s.timeMs > stoppedAt);
+  t.ok(after.every((s) => !s.moving && s.velocity.linearMPerS === 0 && s.lastCommandId === stop.commandId), 'state shows it at rest, naming the stop');
+});
+
+t.test('a new path while moving: the robot brakes along its heading first, then follows the new path', async (t) => {
+  const { robot, deliver } = await rig(t);
+  await deliver(signed(release({ params: { xM: 3, yM: 0, speedMPerS: 1 } })));
+  await waitFor(() => robot.velocity.linearMPerS >= 1, 'cruise speed', 2000, 1);
+  const at = robot.pose.xM;
+  let farthest = at;
+  const sampler = setInterval(() => (farthest = Math.max(farthest, robot.pose.xM)), 1);
+  t.teardown(() => clearInterval(sampler));
+  await deliver(signed(release({ params: { xM: 0, yM: 0, speedMPerS: 1 } })));
+  await waitFor(() => !robot.moving, 'the robot to come back', 3000, 2);
+  clearInterval(sampler);
+  // Braking from 1 m/s at 4 m/s^2 runs out 0.125 m (plus the time the release took to arrive).
+  t.ok(farthest - at <= 0.125 + 0.05, `ran out ${farthest - at} m before turning back`);
+  t.ok(Math.abs(robot.pose.xM) < EPS && Math.abs(robot.pose.yM) < EPS, 'back at the origin');
+});
+
+t.test('state: the documented shape, localization with its age, and the people the robot sees', async (t) => {
+  const people = new SimulatedPeople({ room: { minXM: -5, maxXM: 5, minYM: -5, maxYM: 5 }, count: 3, seed: 42, startMs: Date.now() });
+  const { robot, states } = await rig(t, { people, initialPose: { xM: 1, yM: 2, yawRad: 0.5 } });
+  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  const first = states[0];
+  t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'localization', 'moving', 'people', 'pose', 'safeStopped', 'timeMs', 'velocity']);
+  t.same(first?.pose, { xM: 1, yM: 2, yawRad: 0.5 });
+  t.same(first?.velocity, { linearMPerS: 0, angularRadPerS: 0 });
+  t.equal(first?.localization.ok, true);
+  t.ok((first?.localization.ageMs ?? Infinity) < 100 + STATE_MS, 'a fresh fix (every 100 ms)');
+  t.equal(first?.people?.length, 3);
+  t.ok(first?.people?.every(([x, y]) => x >= -5 && x <= 5 && y >= -5 && y <= 5), 'people inside the room');
+  // What the interlock makes of these messages: the demo amr-1's state schema accepts every one of them.
+  const cell = makeTestCell();
+  t.teardown(() => cell.cleanup());
+  const amr1 = cell.load().declarations.devices.get('amr-1');
+  if (amr1 === undefined) throw new Error('the demo cell has no amr-1');
+  const refused = states.map((s) => parseDeviceState(amr1, JSON.stringify(s))).filter((p) => !p.ok);
+  t.same(refused, [], 'every state message parses as mobile_robot state');
+  robot.setLocalizationOk(false);
+  const lostAt = Date.now();
+  await waitFor(() => states.some((s) => s.timeMs > lostAt + 150), 'state after losing localization', 1000, 2);
+  const lost = states.at(-1);
+  t.equal(lost?.localization.ok, false);
+  t.ok((lost?.localization.ageMs ?? 0) >= 150, `the age keeps growing (${lost?.localization.ageMs} ms)`);
+});
+
+t.test('the heartbeat watchdog brakes the robot; a returning heartbeat does not resume the motion', async (t) => {
+  const timeoutMs = 150;
+  const { robot, bus, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs });
+  const beat = (): void => void bus.publish(topics.heartbeat, '{}').catch(() => {});
+  let beating = setInterval(beat, 10);
+  t.teardown(() => clearInterval(beating));
+  await deliver(signed(release({ params: { xM: 5, yM: 0, speedMPerS: 1 } })));
+  t.equal(robot.received[0]?.accepted, true);
+  await waitFor(() => robot.pose.xM > 0.05, 'motion to start', 1000, 2);
+  t.equal(robot.safeStopped, false);
+
+  clearInterval(beating);
+  await waitFor(() => robot.safeStopped, 'the watchdog to trip', 1000, 2);
+  t.match(robot.safeStopReason ?? '', /no heartbeat for 150 ms/);
+  await waitFor(() => !robot.moving, 'the robot to brake to rest', 1000, 2);
+  const halted = robot.pose;
+  t.ok(halted.xM < 5, 'short of the target');
+
+  await deliver(signed(release({ params: { xM: 0, yM: 0, speedMPerS: 1 } })));
+  t.equal(robot.received[1]?.accepted, false, 'no new motion while the interlock is silent');
+  t.match(robot.received[1]?.problem ?? '', /safe-stopped/);
+  // A stop is still accepted while safe-stopped.
+  await deliver(signed(release({ action: 'stop', params: {} })));
+  t.equal(robot.received[2]?.accepted, true);
+
+  beating = setInterval(beat, 10);
+  await waitFor(() => !robot.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
+  const clearedAt = robot.physicsTimeMs;
+  await waitFor(() => robot.physicsTimeMs >= clearedAt + 6 * PHYSICS_MS, 'time to pass', 1000, 2);
+  t.same(robot.pose, halted, 'the old motion did not resume');
+  await deliver(signed(release({ params: { xM: halted.xM, yM: 0.1, speedMPerS: 1 } })));
+  t.equal(robot.received[3]?.accepted, true, 'a new command is accepted once heartbeats are back');
+});
+
+t.test('a failing bus is logged once; stop is idempotent and releases everything', async (t) => {
+  const { robot, bus, logs, states, deliver } = await rig(t);
+  bus.failPublish = true;
+  const from = robot.physicsTimeMs;
+  await waitFor(() => robot.physicsTimeMs >= from + 5 * STATE_MS, 'several state periods', 1000, 2);
+  t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
+  t.ok(logs.every((l) => l.startsWith(`mobile-robot-driver[${DEVICE}]: `)), 'logs are namespaced');
+  bus.failPublish = false;
+  const count = states.length;
+  await waitFor(() => states.length > count, 'publishing to recover', 1000, 2);
+  await deliver(signed(release({ params: { xM: 2, yM: 0, speedMPerS: 1 } })));
+  t.equal(robot.moving, true);
+  await robot.stop();
+  await robot.stop();
+  t.equal(robot.running, false);
+  t.equal(robot.moving, false, 'stopping the driver leaves the robot at rest');
+  t.equal(bus.subscriberCount, 1, 'only the test\'s own state subscription is left');
+});
+
+t.test('options that cannot describe a robot are refused at construction', async (t) => {
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey };
+  t.throws(() => new SimulatedMobileRobot({ ...base, deviceId: 'amr/#' }), /invalid device id/);
+  t.throws(() => new SimulatedMobileRobot({ ...base, initialPose: { xM: NaN, yM: 0, yawRad: 0 } }), /initialPose/);
+  t.throws(() => new SimulatedMobileRobot({ ...base, physicsPeriodMs: 0 }), /physicsPeriodMs/);
+  t.throws(() => new SimulatedMobileRobot({ ...base, heartbeatTimeoutMs: -1 }), /heartbeatTimeoutMs/);
+  t.throws(() => new SimulatedMobileRobot({ ...base, dynamics: { brakingDecelerationMPerS2: 0 } }), /brakingDecelerationMPerS2/);
+});
+
+t.test('simulated people: seeded, deterministic, inside the room, never faster than 1.6 m/s', async (t) => {
+  const room = { minXM: 0, maxXM: 10, minYM: -4, maxYM: 4 };
+  const walk = (seed: number): [number, number][][] => {
+    const people = new SimulatedPeople({ room, count: 8, seed, startMs: 0, maxPauseMs: 500 });
+    const frames: [number, number][][] = [people.positions()];
+    for (let ms = 20; ms <= 60_000; ms += 20) {
+      people.advanceTo(ms);
+      frames.push(people.positions());
+    }
+    return frames;
+  };
+  const a = walk(7);
+  t.same(walk(7), a, 'the same seed gives the same walk');
+  t.not(JSON.stringify(walk(8)), JSON.stringify(a), 'another seed another walk');
+  let fastest = 0;
+  for (let f = 1; f < a.length; f++) {
+    (a[f] as [number, number][]).forEach(([x, y], i) => {
+      const [px, py] = (a[f - 1] as [number, number][])[i] as [number, number];
+      fastest = Math.max(fastest, Math.hypot(x - px, y - py) / 0.02);
+      if (x < room.minXM || x > room.maxXM || y < room.minYM || y > room.maxYM) t.fail(`person ${i} left the room at frame ${f}`);
+    });
+  }
+  t.ok(fastest <= 1.6 + 1e-9, `fastest walker ${fastest} m/s`);
+  t.ok(fastest > 0.8, 'they do walk');
+  const people = new SimulatedPeople({ room, count: 2, seed: 1, startMs: 100 });
+  const before = people.positions();
+  people.advanceTo(50);
+  people.advanceTo(NaN);
+  t.same(people.positions(), before, 'a clock that goes back or is NaN moves nobody');
+  t.throws(() => new SimulatedPeople({ room: { ...room, maxXM: -1 }, count: 1, seed: 1, startMs: 0 }), /room/);
+  t.throws(() => new SimulatedPeople({ room, count: 65, seed: 1, startMs: 0 }), /count/);
+  t.throws(() => new SimulatedPeople({ room, count: 1, seed: 1, startMs: 0, maxSpeedMPerS: Infinity }), /maxSpeedMPerS/);
+  const random = seededRandom(3);
+  const draws = Array.from({ length: 1000 }, random);
+  t.ok(draws.every((d) => d >= 0 && d < 1), 'the PRNG stays in [0, 1)');
+});
