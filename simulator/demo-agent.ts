@@ -95,6 +95,23 @@ export const DEMO_STEPS: readonly DemoStep[] = [
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'reverse the belt while it runs', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: -0.1 }) },
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'jump to 0.9 m/s', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.9 }) },
   { agentId: 'observer-1', deviceId: 'conveyor-1', label: 'stop the belt (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
+  // The AMR: people walk in the far end of the hall, well away from its route.
+  { agentId: 'planner-1', deviceId: 'amr-1', label: 'drive 2 m down the aisle at 0.5 m/s', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { xM: 5, yM: -0.5, speedMPerS: 0.5 }) },
+  {
+    agentId: 'planner-1',
+    deviceId: 'amr-1',
+    label: 'path that cuts under the storage rack',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'follow_path', { waypoints: [[4, 1], [4, 3]], speedMPerS: 0.5 }),
+  },
+  {
+    agentId: 'planner-1',
+    deviceId: 'amr-1',
+    label: 'dock at the arm table at 0.8 m/s (zone limit 0.3)',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { xM: 1.2, yM: -0.5, speedMPerS: 0.8 }),
+  },
+  { agentId: 'observer-1', deviceId: 'amr-1', label: 'stop the AMR (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
   // The transfer pump.
   { agentId: 'planner-1', deviceId: 'pump-1', label: 'start the pump (permissives hold)', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'start', {}) },
   {

@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { DemoAgent, DEMO_STEPS, rogueSigner, type StepOutcome } from '../../simulator/demo-agent.js';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
 import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
+import { SimulatedMobileRobot } from '../../simulator/mobile-robot-driver.js';
+import { SimulatedPeople } from '../../simulator/people.js';
 import { SimulatedProcessUnit } from '../../simulator/process-unit-driver.js';
 import { CommandSigner } from '../agent-sdk/command-signer.js';
 import { startRuntime, type Runtime } from '../app/compose.js';
@@ -64,6 +66,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, defaultRampMPerS2: 0.25,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
   });
+  // Three people walk at the far end of the hall; the AMR's scanners report them (the cell's people source).
+  const people = new SimulatedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 3, seed: 7, startMs: Date.now() });
+  const amr = new SimulatedMobileRobot({
+    deviceId: 'amr-1',
+    transport: devicesBus,
+    interlockPublicKey: runtime.interlockPublicKey,
+    initialPose: { xM: 3, yM: -0.5, yawRad: 0 },
+    people,
+  });
   const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey });
   const labels = new Map<string, string>();
   const outcomes: StepOutcome[] = [];
@@ -77,12 +88,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await devicesBus.start();
     await arm.start();
     await conveyor.start();
+    await amr.start();
     await pump.start();
     const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey, ttlMs: 4000 })]));
     signers.set('rogue-1', rogueSigner());
-    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
+    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
     await agent.start();
-    await waitFor(() => ['arm-1', 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
+    await waitFor(() => ['arm-1', 'amr-1', 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
@@ -125,6 +137,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await runtime.interlock.idle();
     await arm.stop();
     await conveyor.stop();
+    await amr.stop();
     await pump.stop();
     await devicesBus.stop();
     await agentBus.stop();
@@ -145,7 +158,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   const verify = audit.verify();
   audit.close();
-  const executed = [...arm.executed, ...conveyor.executed, ...pump.executed];
+  const executed = [...arm.executed, ...amr.executed, ...conveyor.executed, ...pump.executed];
   const unauthorisedExecutions = executed.filter((c) => !allowed.has(c.commandId)).length;
 
   const decided = outcomes.filter((o) => o.decision !== undefined);
@@ -159,7 +172,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held.`);
   out(`Deny reasons given (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
   const rejected = arm.received.filter((r) => !r.accepted);
-  out(`The simulated devices executed ${executed.length} released commands (arm ${arm.executed.length}, conveyor ${conveyor.executed.length}, pump ${pump.executed.length}); ${unauthorisedExecutions} without an allow record; the arm rejected ${rejected.length} unverifiable messages.`);
+  out(`The simulated devices executed ${executed.length} released commands (arm ${arm.executed.length}, AMR ${amr.executed.length}, conveyor ${conveyor.executed.length}, pump ${pump.executed.length}); ${unauthorisedExecutions} without an allow record; the arm rejected ${rejected.length} unverifiable messages.`);
   out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);
   if (surprises > 0) out(`${surprises} step(s) did not get the expected verdict.`);
   const example = decided.find((o) => o.decision?.verdict === 'deny' && o.decision.reasons[0]?.stage === 'bounds')?.decision?.reasons[0];
