@@ -72,6 +72,15 @@ function boundsSamples(nowMs: number): BoundsSample[] {
     safeStopped: false,
   };
   const arm = { positionsRad: HOME };
+  // The AMR in the free aisle, at rest, localized, people known and far away (it is the cell's people source).
+  const amr = {
+    pose: { xM: 4, yM: -0.5, yawRad: 0 },
+    velocity: { linearMPerS: 0, angularRadPerS: 0 },
+    localization: { ok: true, ageMs: 20 },
+    moving: false,
+    safeStopped: false,
+    people: [[12, 4], [13, 5], [11, 3]],
+  };
   return [
     {
       label: 'robot arm move_joints, no motion (target = state)',
@@ -86,6 +95,20 @@ function boundsSamples(nowMs: number): BoundsSample[] {
       action: 'move_joints',
       params: { positionsRad: [0.1, ...HOME.slice(1)], velocityRadPerS: 0.5 },
       states: { 'arm-1': arm },
+    },
+    {
+      label: 'mobile robot set_velocity (0.5 m/s for 1 s)',
+      deviceId: 'amr-1',
+      action: 'set_velocity',
+      params: { linearMPerS: 0.5, angularRadPerS: 0.1, durationMs: 1000 },
+      states: { 'amr-1': amr },
+    },
+    {
+      label: 'mobile robot follow_path, 100 waypoints',
+      deviceId: 'amr-1',
+      action: 'follow_path',
+      params: { waypoints: Array.from({ length: 100 }, (_, i) => [3.5 + (2.5 * i) / 99, 0.8 * Math.sin(i / 5)]), speedMPerS: 0.5 },
+      states: { 'amr-1': amr },
     },
     {
       label: 'conveyor set_speed',
