@@ -7,12 +7,12 @@ import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
-import { topicMatches, topicSet } from '../../src/transport/topics.js';
+import { topicSet } from '../../src/transport/topics.js';
 import { waitFor } from '../helpers/wait-for.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
 import { SimulatedArm, trapezoidPosition, type ArmStateMessage, type SimulatedArmOptions } from '../../simulator/arm-driver.js';
 import { ArmPose, compileChain, forwardKinematics } from '../../src/bounds/robot-arm/kinematics.js';
 import type { ArmKinematics } from '../../src/core/kinds/robot-arm.js';
+import { InMemoryBus } from '../helpers/memory-bus.js';
 
 const DEVICE = 'arm-1';
 const JOINTS = 6;
@@ -22,38 +22,6 @@ const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
 
-/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
-class InMemoryBus implements Transport {
-  readonly name = 'in-memory';
-  failPublish = false;
-  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
-
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#subscribers.clear();
-  }
-  isConnected(): boolean {
-    return true;
-  }
-  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
-    if (this.failPublish) throw new Error('bus refused the message');
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-    for (const subscriber of [...this.#subscribers]) {
-      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
-    }
-  }
-  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    const entry = { filter, handler };
-    this.#subscribers.add(entry);
-    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
-  }
-  onConnectionChange(): () => void {
-    return () => {};
-  }
-  get subscriberCount(): number {
-    return this.#subscribers.size;
-  }
-}
 
 let nextSeq = 1;
 function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {

@@ -8,11 +8,11 @@ import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import type { ConveyorDeclaration } from '../../src/core/kinds/conveyor.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
-import { topicMatches, topicSet } from '../../src/transport/topics.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import { topicSet } from '../../src/transport/topics.js';
 import { SimulatedConveyor, type ConveyorStateMessage, type SimulatedConveyorOptions } from '../../simulator/conveyor-driver.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { InMemoryBus } from '../helpers/memory-bus.js';
 
 const DEVICE = 'conveyor-1';
 const PHYSICS_MS = 5;
@@ -25,43 +25,6 @@ const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
 
-/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
-class InMemoryBus implements Transport {
-  readonly name = 'in-memory';
-  failPublish = false;
-  /** Publishes refused while failPublish was set. */
-  refused = 0;
-  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
-
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#subscribers.clear();
-  }
-  isConnected(): boolean {
-    return true;
-  }
-  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
-    if (this.failPublish) {
-      this.refused += 1;
-      throw new Error('bus refused the message');
-    }
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-    for (const subscriber of [...this.#subscribers]) {
-      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
-    }
-  }
-  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    const entry = { filter, handler };
-    this.#subscribers.add(entry);
-    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
-  }
-  onConnectionChange(): () => void {
-    return () => {};
-  }
-  get subscriberCount(): number {
-    return this.#subscribers.size;
-  }
-}
 
 /** The driver's clock: moves only when a test moves it, so ramps and watchdog deadlines are exact. */
 class TestClock {

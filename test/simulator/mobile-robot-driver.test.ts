@@ -6,13 +6,13 @@ import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
-import { topicMatches, topicSet } from '../../src/transport/topics.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import { topicSet } from '../../src/transport/topics.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { SimulatedMobileRobot, type MobileRobotStateMessage, type SimulatedMobileRobotOptions } from '../../simulator/mobile-robot-driver.js';
 import { seededRandom, SimulatedPeople } from '../../simulator/people.js';
+import { InMemoryBus } from '../helpers/memory-bus.js';
 
 const DEVICE = 'amr-1';
 const PHYSICS_MS = 5;
@@ -23,38 +23,6 @@ const otherKeys = generateEd25519KeyPair();
 // Brisk dynamics so that motions finish quickly in tests.
 const DYNAMICS = { defaultAccelerationMPerS2: 4, defaultAngularAccelerationRadPerS2: 8, turnRateRadPerS: 6, brakingDecelerationMPerS2: 4, angularBrakingRadPerS2: 16 };
 
-/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
-class InMemoryBus implements Transport {
-  readonly name = 'in-memory';
-  failPublish = false;
-  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
-
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#subscribers.clear();
-  }
-  isConnected(): boolean {
-    return true;
-  }
-  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
-    if (this.failPublish) throw new Error('bus refused the message');
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-    for (const subscriber of [...this.#subscribers]) {
-      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
-    }
-  }
-  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    const entry = { filter, handler };
-    this.#subscribers.add(entry);
-    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
-  }
-  onConnectionChange(): () => void {
-    return () => {};
-  }
-  get subscriberCount(): number {
-    return this.#subscribers.size;
-  }
-}
 
 let nextSeq = 1;
 function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {

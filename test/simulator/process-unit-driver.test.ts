@@ -15,8 +15,7 @@ import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type Release
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { Interlock, type DecisionEvent } from '../../src/interlock/interlock.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
-import { topicMatches, topicSet } from '../../src/transport/topics.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import { topicSet } from '../../src/transport/topics.js';
 import {
   PRESSURE_SWITCH_TRIP,
   PUMP_MODEL,
@@ -26,6 +25,7 @@ import {
 } from '../../simulator/process-unit-driver.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { InMemoryBus } from '../helpers/memory-bus.js';
 
 const DEVICE = 'pump-1';
 const PHYSICS_MS = 5;
@@ -35,34 +35,6 @@ const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
 
-/** A bus in one process: delivers asynchronously, like a broker would, and can be told to refuse publishes. */
-class InMemoryBus implements Transport {
-  readonly name = 'in-memory';
-  failPublish = false;
-  readonly #subscribers = new Set<{ filter: string; handler: MessageHandler }>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#subscribers.clear();
-  }
-  isConnected(): boolean {
-    return true;
-  }
-  async publish(topic: string, payload: Buffer | string, _options?: PublishOptions): Promise<void> {
-    if (this.failPublish) throw new Error('bus refused the message');
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-    for (const subscriber of [...this.#subscribers]) {
-      if (topicMatches(subscriber.filter, topic)) setImmediate(() => subscriber.handler(topic, bytes));
-    }
-  }
-  async subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    const entry = { filter, handler };
-    this.#subscribers.add(entry);
-    return { unsubscribe: async () => void this.#subscribers.delete(entry) };
-  }
-  onConnectionChange(): () => void {
-    return () => {};
-  }
-}
 
 let nextSeq = 1;
 function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
