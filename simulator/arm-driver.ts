@@ -5,9 +5,10 @@
 import type { KeyObject } from 'node:crypto';
 import { ArmPose, compileChain, forwardKinematics, IkSolver, type ArmChain } from '../src/bounds/robot-arm/kinematics.js';
 import type { ArmKinematics } from '../src/core/kinds/robot-arm.js';
-import { verifyReleasedCommand, type ReleasedCommand } from '../src/dispatch/released-command.js';
+import type { ReleasedCommand } from '../src/dispatch/released-command.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
 import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
+import { ReleaseGate } from './release-gate.js';
 
 export interface SimulatedArmOptions {
   readonly deviceId: string;
@@ -153,7 +154,7 @@ export class SimulatedArm {
   readonly deviceId: string;
   readonly jointCount: number;
   readonly #transport: Transport;
-  readonly #interlockPublicKey: KeyObject;
+  readonly #gate: ReleaseGate;
   readonly #topics: TopicSet;
   readonly #statePeriodMs: number;
   readonly #physicsPeriodMs: number;
@@ -175,7 +176,6 @@ export class SimulatedArm {
   #physicsTimeMs = 0;
   #lastHeartbeatMs = 0;
   #safeStopReason: string | null = null;
-  #lastAuditSeq = 0;
   #lastCommandId: string | null = null;
   readonly #received: MutableRelease[] = [];
   readonly #executed: ReleasedCommand[] = [];
@@ -205,7 +205,7 @@ export class SimulatedArm {
     this.deviceId = options.deviceId;
     this.jointCount = options.jointCount;
     this.#transport = options.transport;
-    this.#interlockPublicKey = options.interlockPublicKey;
+    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
     this.#topics = options.topics ?? topicSet();
     this.#statePeriodMs = positiveFinite(options.statePeriodMs ?? 20, 'statePeriodMs');
     this.#physicsPeriodMs = positiveFinite(options.physicsPeriodMs ?? 10, 'physicsPeriodMs');
@@ -374,20 +374,10 @@ export class SimulatedArm {
   }
 
   #consider(record: MutableRelease, nowMs: number): Outcome {
-    // SAFETY: nothing below runs unless the interlock's signature, device, expiry and seq all check out.
-    const check = verifyReleasedCommand(record.token, this.#interlockPublicKey, { deviceId: this.deviceId, nowMs, lastAuditSeq: this.#lastAuditSeq });
-    if (!check.ok) return { ok: false, problem: check.problem };
-    const command = check.command;
-    record.command = command;
-    if (typeof command.commandId !== 'string') return { ok: false, problem: 'commandId is not a string' };
-    // SAFETY: a seq of Infinity or 1.5 would let one release lock out, or reorder, all later ones.
-    if (!Number.isSafeInteger(command.auditSeq)) return { ok: false, problem: `audit seq ${command.auditSeq} is not an integer` };
-    // SAFETY: only a stop may use the safe-state exemption from seq ordering.
-    if (command.safeState && command.action !== 'stop') return { ok: false, problem: `safe-state release of ${command.action}: only stop is a safe state` };
-    // SAFETY: an authentic release is consumed even if refused below, so it cannot be replayed into
-    // acceptance later (e.g. once the watchdog clears) and no older release can follow it. A safe-state
-    // release may carry seq 0 (no audit record), so the watermark only ever rises.
-    this.#lastAuditSeq = Math.max(this.#lastAuditSeq, command.auditSeq);
+    const admitted = this.#gate.admit(record.token, nowMs);
+    if (admitted.command !== undefined) record.command = admitted.command;
+    if (!admitted.ok) return { ok: false, problem: admitted.problem };
+    const command = admitted.command;
     // Bring the joints up to now under the old targets, so the new ones apply from the moment of receipt.
     this.#advanceTo(nowMs);
     switch (command.action) {

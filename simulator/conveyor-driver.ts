@@ -3,10 +3,11 @@
 // by the interlock for this device, nor while a permissive is false.
 
 import type { KeyObject } from 'node:crypto';
-import { verifyReleasedCommand, type ReleasedCommand } from '../src/dispatch/released-command.js';
+import type { ReleasedCommand } from '../src/dispatch/released-command.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
 import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
 import type { ReceivedRelease } from './arm-driver.js';
+import { ReleaseGate } from './release-gate.js';
 
 export type { ReceivedRelease } from './arm-driver.js';
 
@@ -79,7 +80,7 @@ const PERMISSIVE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 export class SimulatedConveyor {
   readonly deviceId: string;
   readonly #transport: Transport;
-  readonly #interlockPublicKey: KeyObject;
+  readonly #gate: ReleaseGate;
   readonly #topics: TopicSet;
   readonly #defaultRampMPerS2: number;
   readonly #stopDecelerationMPerS2: number;
@@ -97,7 +98,6 @@ export class SimulatedConveyor {
   #physicsTimeMs = 0;
   #lastHeartbeatMs = 0;
   #watchdogReason: string | null = null;
-  #lastAuditSeq = 0;
   #lastCommandId: string | null = null;
   readonly #received: MutableRelease[] = [];
   readonly #executed: ReleasedCommand[] = [];
@@ -125,7 +125,7 @@ export class SimulatedConveyor {
     }
     this.deviceId = options.deviceId;
     this.#transport = options.transport;
-    this.#interlockPublicKey = options.interlockPublicKey;
+    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
     this.#topics = options.topics ?? topicSet();
     this.#defaultRampMPerS2 = positiveFinite(options.defaultRampMPerS2, 'defaultRampMPerS2');
     this.#stopDecelerationMPerS2 = positiveFinite(options.stopDecelerationMPerS2 ?? 1, 'stopDecelerationMPerS2');
@@ -287,19 +287,10 @@ export class SimulatedConveyor {
   }
 
   #consider(record: MutableRelease, nowMs: number): Outcome {
-    // SAFETY: nothing below runs unless the interlock's signature, device, expiry and seq all check out.
-    const check = verifyReleasedCommand(record.token, this.#interlockPublicKey, { deviceId: this.deviceId, nowMs, lastAuditSeq: this.#lastAuditSeq });
-    if (!check.ok) return { ok: false, problem: check.problem };
-    const command = check.command;
-    record.command = command;
-    if (typeof command.commandId !== 'string') return { ok: false, problem: 'commandId is not a string' };
-    // SAFETY: a seq of Infinity or 1.5 would let one release lock out, or reorder, all later ones.
-    if (!Number.isSafeInteger(command.auditSeq)) return { ok: false, problem: `audit seq ${command.auditSeq} is not an integer` };
-    // SAFETY: only a stop may use the safe-state exemption from seq ordering.
-    if (command.safeState && command.action !== 'stop') return { ok: false, problem: `safe-state release of ${command.action}: only stop is a safe state` };
-    // SAFETY: an authentic release is consumed even if refused below, so it cannot be replayed into acceptance
-    // later (e.g. once the guard closes or the watchdog clears). A seq-0 stop never lowers the watermark.
-    this.#lastAuditSeq = Math.max(this.#lastAuditSeq, command.auditSeq);
+    const admitted = this.#gate.admit(record.token, nowMs);
+    if (admitted.command !== undefined) record.command = admitted.command;
+    if (!admitted.ok) return { ok: false, problem: admitted.problem };
+    const command = admitted.command;
     // Bring the belt up to now under the old setpoint, so the new one applies from the moment of receipt.
     this.#advanceTo(nowMs);
     switch (command.action) {

@@ -2,10 +2,11 @@
 // It must never move on a command it did not itself verify as released by the interlock for this device.
 
 import type { KeyObject } from 'node:crypto';
-import { verifyReleasedCommand, type ReleasedCommand } from '../src/dispatch/released-command.js';
+import type { ReleasedCommand } from '../src/dispatch/released-command.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
 import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
 import type { SimulatedPeople } from './people.js';
+import { ReleaseGate } from './release-gate.js';
 
 export interface RobotPose {
   readonly xM: number;
@@ -121,7 +122,7 @@ function wrapAngle(rad: number): number {
 export class SimulatedMobileRobot {
   readonly deviceId: string;
   readonly #transport: Transport;
-  readonly #interlockPublicKey: KeyObject;
+  readonly #gate: ReleaseGate;
   readonly #topics: TopicSet;
   readonly #statePeriodMs: number;
   readonly #physicsPeriodMs: number;
@@ -147,7 +148,6 @@ export class SimulatedMobileRobot {
   #lastFixMs = 0;
   #localizationOk = true;
   #safeStopReason: string | null = null;
-  #lastAuditSeq = 0;
   #lastCommandId: string | null = null;
   readonly #received: MutableRelease[] = [];
   readonly #executed: ReleasedCommand[] = [];
@@ -171,7 +171,7 @@ export class SimulatedMobileRobot {
     const dynamics = options.dynamics ?? {};
     this.deviceId = options.deviceId;
     this.#transport = options.transport;
-    this.#interlockPublicKey = options.interlockPublicKey;
+    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
     this.#topics = options.topics ?? topicSet();
     this.#statePeriodMs = positiveFinite(options.statePeriodMs ?? 50, 'statePeriodMs');
     this.#physicsPeriodMs = positiveFinite(options.physicsPeriodMs ?? 10, 'physicsPeriodMs');
@@ -314,19 +314,10 @@ export class SimulatedMobileRobot {
   }
 
   #consider(record: MutableRelease, nowMs: number): Outcome {
-    // SAFETY: nothing below runs unless the interlock's signature, device, expiry and seq all check out.
-    const check = verifyReleasedCommand(record.token, this.#interlockPublicKey, { deviceId: this.deviceId, nowMs, lastAuditSeq: this.#lastAuditSeq });
-    if (!check.ok) return { ok: false, problem: check.problem };
-    const command = check.command;
-    record.command = command;
-    if (typeof command.commandId !== 'string') return { ok: false, problem: 'commandId is not a string' };
-    // SAFETY: a seq of Infinity or 1.5 would let one release lock out, or reorder, all later ones.
-    if (!Number.isSafeInteger(command.auditSeq)) return { ok: false, problem: `audit seq ${command.auditSeq} is not an integer` };
-    // SAFETY: only a stop may use the safe-state exemption from seq ordering.
-    if (command.safeState && command.action !== 'stop') return { ok: false, problem: `safe-state release of ${command.action}: only stop is a safe state` };
-    // SAFETY: an authentic release is consumed even if refused below, so it cannot be replayed into acceptance
-    // later (e.g. once the watchdog clears). A safe-state release may carry seq 0, so the watermark only rises.
-    this.#lastAuditSeq = Math.max(this.#lastAuditSeq, command.auditSeq);
+    const admitted = this.#gate.admit(record.token, nowMs);
+    if (admitted.command !== undefined) record.command = admitted.command;
+    if (!admitted.ok) return { ok: false, problem: admitted.problem };
+    const command = admitted.command;
     // Bring the robot up to now under the old plan, so the new one applies from the moment of receipt.
     this.#advanceTo(nowMs);
     if (command.action === 'stop') {

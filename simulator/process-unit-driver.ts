@@ -3,9 +3,10 @@
 
 import type { KeyObject } from 'node:crypto';
 import type { ProcessSafeState } from '../src/core/kinds/process-unit.js';
-import { verifyReleasedCommand, type ReleasedCommand } from '../src/dispatch/released-command.js';
+import type { ReleasedCommand } from '../src/dispatch/released-command.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
 import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
+import { ReleaseGate } from './release-gate.js';
 
 /** The pump's physical constants, SI. Names of setpoints and measurements match safety-bounds/demo-cell/devices/pump-1.yaml. */
 export const PUMP_MODEL = {
@@ -147,7 +148,7 @@ const MAX_STEP_MS = 10;
 export class SimulatedProcessUnit {
   readonly deviceId: string;
   readonly #transport: Transport;
-  readonly #interlockPublicKey: KeyObject;
+  readonly #gate: ReleaseGate;
   readonly #topics: TopicSet;
   readonly #safeState: ProcessSafeState;
   readonly #statePeriodMs: number;
@@ -173,7 +174,6 @@ export class SimulatedProcessUnit {
   #physicsTimeMs = 0;
   #lastHeartbeatMs = 0;
   #safeStopReason: string | null = null;
-  #lastAuditSeq = 0;
   #lastCommandId: string | null = null;
   readonly #received: MutableRelease[] = [];
   readonly #executed: ReleasedCommand[] = [];
@@ -202,7 +202,7 @@ export class SimulatedProcessUnit {
     }
     this.deviceId = options.deviceId;
     this.#transport = options.transport;
-    this.#interlockPublicKey = options.interlockPublicKey;
+    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, SAFE_STATE_ACTIONS);
     this.#topics = options.topics ?? topicSet();
     this.#safeState = safeState;
     this.#statePeriodMs = finiteAtLeast(options.statePeriodMs ?? 50, 1, 'statePeriodMs');
@@ -364,19 +364,10 @@ export class SimulatedProcessUnit {
   }
 
   #consider(record: MutableRelease, nowMs: number): Outcome {
-    // SAFETY: nothing below runs unless the interlock's signature, device, expiry and seq all check out.
-    const check = verifyReleasedCommand(record.token, this.#interlockPublicKey, { deviceId: this.deviceId, nowMs, lastAuditSeq: this.#lastAuditSeq });
-    if (!check.ok) return { ok: false, problem: check.problem };
-    const command = check.command;
-    record.command = command;
-    if (typeof command.commandId !== 'string') return { ok: false, problem: 'commandId is not a string' };
-    if (!Number.isSafeInteger(command.auditSeq)) return { ok: false, problem: `audit seq ${command.auditSeq} is not an integer` };
-    // SAFETY: only stop and go_safe may use the safe-state exemption from seq ordering.
-    if (command.safeState && !SAFE_STATE_ACTIONS.includes(command.action)) {
-      return { ok: false, problem: `safe-state release of ${command.action}: only ${SAFE_STATE_ACTIONS.join(' and ')} are safe states` };
-    }
-    // SAFETY: an authentic release is consumed even if refused below, so it cannot be replayed into acceptance.
-    this.#lastAuditSeq = Math.max(this.#lastAuditSeq, command.auditSeq);
+    const admitted = this.#gate.admit(record.token, nowMs);
+    if (admitted.command !== undefined) record.command = admitted.command;
+    if (!admitted.ok) return { ok: false, problem: admitted.problem };
+    const command = admitted.command;
     this.#advanceTo(nowMs);
     const outcome = this.#execute(command);
     if (!outcome.ok) return outcome;
