@@ -303,6 +303,10 @@ t.test('through the real interlock: a spike latches the trip, only go_safe passe
   await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the spike', 2000, 2);
   unit.injectPressureSpike(0, 0);
   t.ok(unit.snapshot().measurements.discharge_pressure < 8e5, 'the pressure is back to normal on the device');
+  // Waited for, so that the high state of the first spike is not still the interlock's latest when the second
+  // spike is injected (a later wait for a high pressure would otherwise pass on it at once, and a normal state
+  // still in flight could then reach the interlock before the reset does).
+  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure normal again', 2000, 2);
 
   const denied = await send('set_setpoint', { name: 'pump_speed', value: 600 * RPM, unit: 'rad/s' });
   t.same(codes(denied), [['BOUNDS_TRIP_LATCHED', 'pump-1/trips/high_discharge_pressure']], 'latched although the pressure is normal again');
