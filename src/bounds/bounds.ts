@@ -62,6 +62,8 @@ export interface BoundsInput {
   readonly releases: ReleaseView;
   readonly memory: BoundsMemory;
   readonly nowMs: number;
+  /** Reasons decided outside the bounds stage that select the reduced limit set (an agent's demotion). */
+  readonly reducedBecause?: readonly string[];
 }
 
 export interface BoundsResult extends StageResult {
@@ -188,7 +190,7 @@ export function checkBounds(input: BoundsInput): BoundsResult {
   if (stale.length > 0) return denyWith(...rate, ...stale);
 
   const people: PeopleView = peopleInCell(declarations.people, states, nowMs);
-  const mode = memory.modes.resolve(device, command.agent, people, declarations.zones, nowMs);
+  const mode = memory.modes.resolve(device, command.agent, people, declarations.zones, nowMs, input.reducedBecause);
   const observed = states.latest(device.id);
   if (observed === undefined) return denyWith(...rate, ...stateReasons(device, states, nowMs));
   const kind = boundsOf(device.kind);
@@ -208,4 +210,11 @@ export function checkBounds(input: BoundsInput): BoundsResult {
   const shared = sharedForDevice.length === 0 ? [] : sharedZoneReasons(input, sharedForDevice, kind.zonesEntered(device, kindCommand, observed.state, declarations.zones));
   const result = decide([rate.length > 0 ? denyWith(...rate) : PASS, own, shared.length > 0 ? denyWith(...shared) : PASS]);
   return { ...result, mode: mode.mode };
+}
+
+/** The limit set a command would be checked in now (the policy stage tells Cedar). Same rules as checkBounds. */
+export function currentMode(input: Omit<BoundsInput, 'releases'>): Mode {
+  const { command, declarations, states, memory, nowMs } = input;
+  const people = peopleInCell(declarations.people, states, nowMs);
+  return memory.modes.resolve(command.device, command.agent, people, declarations.zones, nowMs, input.reducedBecause).mode;
 }

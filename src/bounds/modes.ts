@@ -1,7 +1,7 @@
 // Picks each device's limit set, normal or reduced. Reduced whenever a trigger holds (a person in a listed zone,
 // people unknown, a low-scope agent, an operator), and, for state triggers, for holdReducedForMs after they clear.
 
-import type { AgentDeclaration, DeviceDeclaration, Mode, Zone } from '../core/declarations.js';
+import type { DeviceDeclaration, Mode, Principal, Zone } from '../core/declarations.js';
 import { zoneContains } from '../core/zones.js';
 import type { PeopleView } from './people.js';
 
@@ -53,7 +53,18 @@ export class ModeTracker {
     return this.operatorModes.get(deviceId);
   }
 
-  resolve(device: DeviceDeclaration, agent: AgentDeclaration, people: PeopleView, zones: ReadonlyMap<string, Zone>, nowMs: number): ModeDecision {
+  /**
+   * The limit set for a command from `principal` now. `alsoReducedBecause` holds further reasons decided
+   * elsewhere (an agent demoted for repeated denials); any one of them selects the reduced set.
+   */
+  resolve(
+    device: DeviceDeclaration,
+    principal: Principal,
+    people: PeopleView,
+    zones: ReadonlyMap<string, Zone>,
+    nowMs: number,
+    alsoReducedBecause: readonly string[] = [],
+  ): ModeDecision {
     const triggers = stateTriggers(device, people, zones);
     this.observe(device, triggers, nowMs);
     const because: string[] = [...triggers];
@@ -64,9 +75,11 @@ export class ModeTracker {
         because.push(`holding reduced for ${device.modes.holdReducedForMs} ms after the last trigger (${nowMs - last} ms ago)`);
       }
     }
-    if (agent.autonomyScope <= device.modes.reducedForScopeAtMost) {
-      because.push(`agent ${agent.id} has autonomy scope ${agent.autonomyScope} (reduced at ${device.modes.reducedForScopeAtMost} or lower)`);
+    // An operator is a human acting directly: autonomy scopes describe agents, not people.
+    if (principal.kind === 'agent' && principal.autonomyScope <= device.modes.reducedForScopeAtMost) {
+      because.push(`agent ${principal.id} has autonomy scope ${principal.autonomyScope} (reduced at ${device.modes.reducedForScopeAtMost} or lower)`);
     }
+    because.push(...alsoReducedBecause);
     if (this.operatorModes.get(device.id) === 'reduced') because.push('an operator set reduced mode');
     return { mode: because.length > 0 ? 'reduced' : 'normal', because };
   }

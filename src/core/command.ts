@@ -1,14 +1,15 @@
 // A command that passed the envelope: authenticated, fresh, addressed to a declared device, with parameters of
 // the right shape. Only the envelope stage produces one; later stages trust its shape, never its physics.
 
-import type { AgentDeclaration, DeviceDeclaration } from './declarations.js';
+import type { DeviceDeclaration, Principal } from './declarations.js';
 
 export interface VerifiedCommand {
   /** The jti claim. */
   readonly commandId: string;
   readonly kid: string;
   readonly seq: number;
-  readonly agent: AgentDeclaration;
+  /** Who signed it: an agent, or an operator (a human acting directly, e.g. a stop or a trip reset). */
+  readonly agent: Principal;
   readonly device: DeviceDeclaration;
   readonly action: string;
   readonly params: Readonly<Record<string, unknown>>;

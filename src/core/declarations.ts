@@ -11,15 +11,69 @@ export type { Mode, ModeLimit, ModePolicy, RateLimit } from './kinds/kind-spec.j
 export type { Vec2, Vec3, Zone, ZoneShape } from './zones.js';
 
 export interface AgentDeclaration {
+  readonly kind: 'agent';
   readonly id: string;
   readonly owner: string;
+  /** AWS Agentic AI Security Scoping Matrix scope 1-4. */
   readonly autonomyScope: number;
 }
 
+/** What an operator may do. Each role is checked where it is used; Cedar sees them as principal.roles. */
+export type OperatorRole = 'approve' | 'reset' | 'restore' | 'mode';
+
+export const OPERATOR_ROLES: readonly OperatorRole[] = ['approve', 'reset', 'restore', 'mode'];
+
+/** A human who approves held commands, resets trips, restores demoted agents or switches modes. */
+export interface OperatorDeclaration {
+  readonly kind: 'operator';
+  readonly id: string;
+  /** The person's name, for audit records and the CLI. */
+  readonly owner: string;
+  readonly roles: readonly OperatorRole[];
+}
+
+/** Whoever signed a command or an operator message. */
+export type Principal = AgentDeclaration | OperatorDeclaration;
+
 export interface AgentKey {
   readonly kid: string;
+  /** The agent or operator id that owns the key. */
   readonly agentId: string;
+  readonly owner: 'agent' | 'operator';
   readonly publicKey: KeyObject;
+  /** The key is valid from this time on (ms since the epoch); -Infinity when not declared. */
+  readonly notBeforeMs: number;
+  /** The key is valid before this time (ms since the epoch); +Infinity when not declared. */
+  readonly notAfterMs: number;
+  /** Set when the key is on the revocation list: why, as declared. */
+  readonly revoked?: string;
+}
+
+/** What happens to an agent that keeps being denied. */
+export interface TrustPolicy {
+  /** This many denials (of non-safe-state commands) within `windowMs` demote the agent. */
+  readonly denials: number;
+  readonly windowMs: number;
+  /** reduced: the reduced limit set on every device; quarantine: every actuation is denied. */
+  readonly demoteTo: 'reduced' | 'quarantine';
+}
+
+/** One declared tolerance on a state field, in the field's internal unit. */
+export interface DriftTolerance {
+  /** A state field path: "positionsRad", "pose.xM", "measurements.discharge_pressure". Arrays: every element. */
+  readonly field: string;
+  readonly within: number;
+}
+
+export interface ApprovalSettings {
+  /** A held command waits at most this long for an operator's answer; then it is void. */
+  readonly pendingTtlMs: number;
+  /** An operator's signed answer may be valid for at most this long (exp - iat). */
+  readonly maxAnswerTtlMs: number;
+  /** More pending approvals than this for one agent and device are refused (flood limit). */
+  readonly maxPendingPerAgentDevice: number;
+  /** Per device id: how far the state may drift from the snapshot taken at hold before an approval is void. */
+  readonly drift: ReadonlyMap<string, readonly DriftTolerance[]>;
 }
 
 export interface CommandLimits {
@@ -53,5 +107,9 @@ export interface Declarations {
   readonly people: PeopleSources;
   readonly devices: ReadonlyMap<string, DeviceDeclaration>;
   readonly agents: ReadonlyMap<string, AgentDeclaration>;
+  readonly operators: ReadonlyMap<string, OperatorDeclaration>;
+  /** Every agent and operator key by kid, revoked ones included (so a revoked kid is named as revoked). */
   readonly keys: ReadonlyMap<string, AgentKey>;
+  readonly trust: TrustPolicy;
+  readonly approvals: ApprovalSettings;
 }

@@ -1,7 +1,7 @@
 // The shape of a reason-code catalog entry; apart from the catalog so that device kinds can declare their own
 // codes without importing the catalog that merges them.
 
-export type Stage = 'input' | 'envelope' | 'policy' | 'bounds' | 'decide' | 'audit' | 'internal';
+export type Stage = 'input' | 'envelope' | 'policy' | 'trust' | 'approval' | 'bounds' | 'decide' | 'audit' | 'internal';
 
 export interface ReasonSpec {
   readonly stage: Stage;

@@ -55,6 +55,18 @@ const BASE_REASONS = {
     stage: 'envelope',
     summary: 'exp - iat exceeds the cell\'s maximum command time-to-live.',
   },
+  ENVELOPE_KEY_REVOKED: {
+    stage: 'envelope',
+    summary: 'The signing key (kid) is on the cell\'s revocation list; the declared reason is given.',
+  },
+  ENVELOPE_KEY_NOT_VALID: {
+    stage: 'envelope',
+    summary: 'The signing key is outside its declared validity window (before notBefore or from notAfter on).',
+  },
+  ENVELOPE_ISSUED_BEFORE_START: {
+    stage: 'envelope',
+    summary: 'The command was issued before the interlock\'s replay memory began, so it cannot be proven new.',
+  },
   ENVELOPE_REPLAYED: {
     stage: 'envelope',
     summary: 'A command with this jti was already seen.',
@@ -86,6 +98,42 @@ const BASE_REASONS = {
   POLICY_ERROR: {
     stage: 'policy',
     summary: 'Cedar evaluation failed or reported an error for some policy; an indeterminate policy is a deny.',
+  },
+  POLICY_SCOPE_OBSERVE_ONLY: {
+    stage: 'policy',
+    summary: 'The agent has autonomy scope 1: it may observe but never actuate.',
+  },
+  POLICY_APPROVAL_REQUIRED: {
+    stage: 'policy',
+    summary: 'Hold: the command needs a human approval (scope 2 agent, or a permit annotated @approval); it waits for an operator.',
+  },
+  TRUST_QUARANTINED: {
+    stage: 'trust',
+    summary: 'The agent is quarantined after repeated denials (or by an operator): every actuation is denied until an operator restores it.',
+  },
+  APPROVAL_PENDING_LIMIT: {
+    stage: 'approval',
+    summary: 'The agent already has the declared maximum of pending approvals on this device (flood limit).',
+  },
+  APPROVAL_GRANTED: {
+    stage: 'approval',
+    summary: 'Note on an allow: an operator approved this exact command, and it was re-checked against the current state.',
+  },
+  APPROVAL_REJECTED: {
+    stage: 'approval',
+    summary: 'An operator rejected the held command.',
+  },
+  APPROVAL_EXPIRED: {
+    stage: 'approval',
+    summary: 'No valid operator answer arrived before the held command\'s pending time ran out.',
+  },
+  APPROVAL_STATE_DRIFT: {
+    stage: 'approval',
+    summary: 'The device\'s state moved beyond a declared tolerance between the hold and the approval, so the approval is void.',
+  },
+  APPROVAL_RECHECK_FAILED: {
+    stage: 'approval',
+    summary: 'On approval the command was checked again against the current state and policies, and no longer passes.',
   },
   BOUNDS_NOT_DECLARED: {
     stage: 'bounds',

@@ -109,10 +109,33 @@ export const DEVICE_SCHEMA = {
   })),
 } as const;
 
+const TIMESTAMP = {
+  type: 'string',
+  // RFC 3339 with an explicit offset: a validity window in local time would move with the device's time zone.
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$',
+} as const;
+
+const KEYS_SCHEMA = {
+  type: 'array',
+  minItems: 1,
+  description: 'Ed25519 keys; several may be valid at once while a key is rotated.',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['kid', 'publicKeyFile'],
+    properties: {
+      kid: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:#-]+$', description: 'Key id: the kid header of signed messages. Unique in the cell.' },
+      publicKeyFile: { type: 'string', minLength: 1, description: 'Ed25519 public key (SPKI PEM), relative to the cell folder.' },
+      notBefore: { ...TIMESTAMP, description: 'The key is valid from this time (RFC 3339 with offset). Absent: since ever.' },
+      notAfter: { ...TIMESTAMP, description: 'The key is valid until just before this time (RFC 3339 with offset). Absent: no end.' },
+    },
+  },
+} as const;
+
 export const AGENTS_SCHEMA = {
   $id: `${SCHEMA_BASE}/agents.schema.json`,
-  title: 'Interlock agent registry',
-  description: 'agents.yaml: every AI agent allowed to send commands, with its own keys.',
+  title: 'Interlock agent and operator registry',
+  description: 'agents.yaml: every AI agent allowed to send commands and every human operator, each with their own keys; revoked keys; demotion and approval settings.',
   type: 'object',
   additionalProperties: false,
   required: ['agents'],
@@ -131,18 +154,99 @@ export const AGENTS_SCHEMA = {
             type: 'integer',
             minimum: 1,
             maximum: 4,
-            description: 'AWS Agentic AI Security Scoping Matrix scope 1-4; passed to Cedar as principal.autonomyScope.',
+            description: 'AWS Agentic AI Security Scoping Matrix scope 1-4: 1 never actuates, 2 needs approval for every actuation, 3 acts in the reduced limit set, 4 in the normal set.',
           },
-          keys: {
+          keys: KEYS_SCHEMA,
+        },
+      },
+    },
+    operators: {
+      type: 'array',
+      description: 'Humans who approve held commands, reset trips, restore demoted agents and switch modes.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'name', 'roles', 'keys'],
+        properties: {
+          id: { ...identifier, description: 'The operator id; the iss claim of their signed messages; Interlock::Operator in Cedar.' },
+          name: { type: 'string', minLength: 1, description: 'The person, for audit records.' },
+          roles: {
             type: 'array',
             minItems: 1,
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['kid', 'publicKeyFile'],
-              properties: {
-                kid: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:#-]+$' },
-                publicKeyFile: { type: 'string', minLength: 1, description: 'Ed25519 public key (SPKI PEM), relative to the cell folder.' },
+            uniqueItems: true,
+            items: { enum: ['approve', 'reset', 'restore', 'mode'] },
+            description: 'approve: answer held commands; reset: send reset_trip; restore: restore demoted agents; mode: force a device into its reduced limit set.',
+          },
+          keys: KEYS_SCHEMA,
+        },
+      },
+    },
+    revoked: {
+      type: 'array',
+      description: 'Revoked keys: every message signed with one is denied, whatever its validity window says.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kid', 'reason'],
+        properties: {
+          kid: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:#-]+$', description: 'A kid listed under agents or operators.' },
+          reason: { type: 'string', minLength: 1, description: 'Why; shown in every deny.' },
+        },
+      },
+    },
+    trust: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['demoteAfter', 'demoteTo'],
+      description: 'Automatic demotion of an agent that keeps being denied. Absent: 10 denials within 60 s quarantine the agent.',
+      properties: {
+        demoteAfter: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['denials', 'within'],
+          properties: {
+            denials: { type: 'integer', minimum: 1, description: 'Denied commands (safe-state commands do not count).' },
+            within: quantity('duration', 'The sliding window.', { exclusiveMinimum: 0 }),
+          },
+        },
+        demoteTo: { enum: ['reduced', 'quarantine'], description: 'reduced: the reduced limit set everywhere; quarantine: every actuation denied. Until an operator restores the agent.' },
+      },
+    },
+    approvals: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Human approval of held commands. Absent: defaults below, and no drift allowed at all.',
+      properties: {
+        pendingFor: quantity('duration', 'How long a held command waits for an answer (default 120 s).', { exclusiveMinimum: 0 }),
+        maxAnswerTtl: quantity('duration', 'The longest validity (exp - iat) an operator\'s signed answer may have (default 60 s).', { exclusiveMinimum: 0 }),
+        maxPendingPerAgentDevice: { type: 'integer', minimum: 1, description: 'Pending approvals one agent may have on one device (default 3).' },
+        stateDrift: {
+          type: 'array',
+          description: 'Per device: how far a state field may move between the hold and the approval. Any field not listed must not change at all.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['device', 'tolerances'],
+            properties: {
+              device: identifier,
+              tolerances: {
+                type: 'array',
+                minItems: 1,
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['field', 'within'],
+                  properties: {
+                    field: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z][A-Za-z0-9_]*)?$', description: 'A numeric state field: positionsRad, pose.xM, measurements.discharge_pressure.' },
+                    within: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['value', 'unit'],
+                      properties: { value: { type: 'number', minimum: 0 }, unit: { type: 'string', minLength: 1 } },
+                      description: 'The tolerance, in a unit of the field\'s dimension.',
+                    },
+                  },
+                },
               },
             },
           },

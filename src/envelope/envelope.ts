@@ -3,7 +3,7 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { COMMAND_TOKEN_TYPE, type CommandClaims, type VerifiedCommand } from '../core/command.js';
-import type { Declarations } from '../core/declarations.js';
+import type { Declarations, Principal } from '../core/declarations.js';
 import { actionSpec, DEVICE_KIND_NAMES, kindSpec } from '../core/kinds/index.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, type StageResult } from '../core/verdict.js';
@@ -108,8 +108,20 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
   // token can supply a key.
   const key = declarations.keys.get(jws.header.kid);
   if (key === undefined) return deny(reason('ENVELOPE_UNKNOWN_KEY', `kid ${JSON.stringify(jws.header.kid)} is not registered`));
+  if (key.revoked !== undefined) return deny(reason('ENVELOPE_KEY_REVOKED', `key ${key.kid} of ${key.owner} ${key.agentId} is revoked: ${key.revoked}`, { ruleId: `revoked/${key.kid}` }));
+  // SAFETY: written as "inside the window" so that a NaN clock is outside it.
+  if (!(nowMs >= key.notBeforeMs && nowMs < key.notAfterMs)) {
+    const early = nowMs < key.notBeforeMs;
+    return deny(
+      reason('ENVELOPE_KEY_NOT_VALID', `key ${key.kid} of ${key.owner} ${key.agentId} is ${early ? `not valid before ${new Date(key.notBeforeMs).toISOString()}` : `expired at ${new Date(key.notAfterMs).toISOString()}`}`, {
+        limit: early ? key.notBeforeMs : key.notAfterMs,
+        actual: nowMs,
+        unit: 'ms',
+      }),
+    );
+  }
   if (!verifyJws(jws, key.publicKey)) {
-    return deny(reason('ENVELOPE_BAD_SIGNATURE', `signature does not verify with key ${key.kid} of agent ${key.agentId}`));
+    return deny(reason('ENVELOPE_BAD_SIGNATURE', `signature does not verify with key ${key.kid} of ${key.owner} ${key.agentId}`));
   }
   // From here the payload is authentic: it is what the key holder signed.
   if (!validateClaims(jws.payload)) {
@@ -117,7 +129,7 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
     return deny(reason('ENVELOPE_INVALID_CLAIMS', `claims ${issue.path || '/'}: ${issue.message}`, { path: issue.path }));
   }
   const claims = jws.payload;
-  const agent = declarations.agents.get(key.agentId);
+  const agent: Principal | undefined = key.owner === 'agent' ? declarations.agents.get(key.agentId) : declarations.operators.get(key.agentId);
   if (agent === undefined || claims.iss !== key.agentId) {
     return deny(reason('ENVELOPE_ISSUER_MISMATCH', `iss ${JSON.stringify(claims.iss)} does not own key ${key.kid} (owner ${key.agentId})`));
   }
@@ -151,6 +163,18 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
       reason('ENVELOPE_NOT_YET_VALID', `iat is ${issuedAtMs - nowMs} ms in the future (allowed skew ${clockSkewMs} ms)`, {
         limit: clockSkewMs,
         actual: issuedAtMs - nowMs,
+        unit: 'ms',
+      }),
+      identity,
+    );
+  }
+  // SAFETY: a command issued before the replay memory began may have been accepted by a run whose memory is lost
+  // (a crash, a power cut, a new database): it cannot be proven new, so it is refused.
+  if (!(issuedAtMs >= context.replay.epochMs)) {
+    return deny(
+      reason('ENVELOPE_ISSUED_BEFORE_START', `issued ${context.replay.epochMs - issuedAtMs} ms before the replay memory began (${new Date(context.replay.epochMs).toISOString()}); send it again`, {
+        limit: context.replay.epochMs,
+        actual: issuedAtMs,
         unit: 'ms',
       }),
       identity,

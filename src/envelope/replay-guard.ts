@@ -1,9 +1,15 @@
 // Remembers which command ids (jti) were seen and the last seq accepted per agent and device, so that a
-// captured command cannot be replayed or rolled back. In memory for now; entries expire with their token.
+// captured command cannot be replayed or rolled back. Entries expire with their token. This one is in memory
+// (offline checks, tests); the running interlock persists the same memory in SQLite (src/identity/).
 
 export type ReplayVerdict = 'fresh' | 'replayed' | 'seq-not-increasing';
 
 export interface ReplayGuard {
+  /**
+   * When this memory began (ms since the epoch). A command issued earlier may have been accepted by a run whose
+   * memory is lost, so it is refused. -Infinity for a memory that is complete by construction (offline checks).
+   */
+  readonly epochMs: number;
   /** Checks without recording. */
   check(agentId: string, deviceId: string, jti: string, seq: number): ReplayVerdict;
   /** Records a jti (kept until `forgetAfterMs`) and raises the agent/device seq. */
@@ -17,7 +23,10 @@ export class MemoryReplayGuard implements ReplayGuard {
   private readonly seqs = new Map<string, number>();
   private lastPruneMs = 0;
 
-  constructor(private readonly nowMs: () => number) {}
+  constructor(
+    private readonly nowMs: () => number,
+    readonly epochMs: number = -Infinity,
+  ) {}
 
   check(agentId: string, deviceId: string, jti: string, seq: number): ReplayVerdict {
     this.prune();

@@ -1,4 +1,4 @@
-// Creates (on first use) and reads the key pairs of the agents listed in a cell's agents.yaml: public halves
+// Creates (on first use) and reads the key pairs of the agents and operators listed in a cell's agents.yaml: public halves
 // where agents.yaml points, private halves in a separate private folder. For demos and tests, not production.
 
 import { readFileSync } from 'node:fs';
@@ -14,13 +14,12 @@ export interface AgentPrivateKey {
   readonly privateKey: KeyObject;
 }
 
-/** Returns the private keys of every agent key in the cell, creating missing pairs. Keyed by agent id (first key). */
+/** Returns the private keys of every agent and operator key in the cell, creating missing pairs. Keyed by id (first key). */
 export function ensureCellAgentKeys(cellDirectory: string, privateKeyDirectory: string): Map<string, AgentPrivateKey> {
-  const raw = parse(readFileSync(join(cellDirectory, CELL_LAYOUT.agents), 'utf8')) as {
-    agents?: { id?: unknown; keys?: { kid?: unknown; publicKeyFile?: unknown }[] }[];
-  };
+  type RawPrincipal = { id?: unknown; keys?: { kid?: unknown; publicKeyFile?: unknown }[] };
+  const raw = parse(readFileSync(join(cellDirectory, CELL_LAYOUT.agents), 'utf8')) as { agents?: RawPrincipal[]; operators?: RawPrincipal[] };
   const result = new Map<string, AgentPrivateKey>();
-  for (const agent of raw.agents ?? []) {
+  for (const agent of [...(raw.agents ?? []), ...(raw.operators ?? [])]) {
     for (const key of agent.keys ?? []) {
       if (typeof agent.id !== 'string' || typeof key.kid !== 'string' || typeof key.publicKeyFile !== 'string') continue;
       const publicKeyPath = resolve(cellDirectory, key.publicKeyFile);

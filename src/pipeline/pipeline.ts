@@ -6,8 +6,9 @@ import type { VerifiedCommand } from '../core/command.js';
 import type { Mode } from '../core/declarations.js';
 import type { ReleaseView, StateView } from '../core/device-state.js';
 import { reason, type Reason } from '../core/reasons.js';
-import { decide, type StageResult, type Verdict } from '../core/verdict.js';
-import { BoundsMemory, checkBounds } from '../bounds/bounds.js';
+import { decide, PASS, type StageResult, type Verdict } from '../core/verdict.js';
+import { BoundsMemory, checkBounds, currentMode } from '../bounds/bounds.js';
+import { peopleInCell } from '../bounds/people.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { checkEnvelope, type EnvelopeIdentity } from '../envelope/envelope.js';
 import type { ReplayGuard } from '../envelope/replay-guard.js';
@@ -20,7 +21,22 @@ export interface PipelineContext {
   readonly releases: ReleaseView;
   /** Rate windows and mode hysteresis, kept across commands. */
   readonly bounds: BoundsMemory;
+  /** Which agents are demoted; offline and in tests, nobody. */
+  readonly trust?: TrustView;
 }
+
+/** An agent's standing after demotions; each field, when set, says why. */
+export interface AgentStanding {
+  readonly quarantined?: string;
+  readonly reduced?: string;
+}
+
+export interface TrustView {
+  standing(agentId: string): AgentStanding;
+}
+
+/** Nobody demoted: for offline checks and tests. */
+export const FULL_TRUST: TrustView = { standing: () => ({}) };
 
 /** A release view with nothing released, for offline checks and tests. */
 export const NO_RELEASES: ReleaseView = { last: () => undefined };
@@ -54,7 +70,7 @@ export function commandDigest(token: string): string {
 }
 
 export function evaluateCommand(input: CommandInput, context: PipelineContext, nowMs: number): Decision {
-  const { declarations, policies } = context.cell;
+  const { declarations } = context.cell;
   const base = { commandDigest: commandDigest(input.token), declarationsDigest: declarations.digest, decidedAtMs: nowMs };
   try {
     const envelope = checkEnvelope(
@@ -63,37 +79,73 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
     );
     if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity };
     const { command } = envelope;
-    const identity: EnvelopeIdentity = {
-      agentId: command.agent.id,
-      commandId: command.commandId,
-      deviceId: command.device.id,
-      action: command.action,
-      seq: command.seq,
-    };
-    let stages: StageResult[] = [];
-    if (command.safeState) {
-      // SAFETY: stopping is always safe; an authenticated stop is never held back by policy or bounds.
-      stages = [{ verdict: 'allow', reasons: [reason('SAFE_STATE_COMMAND', `${command.action} is a safe-state command`)] }];
-    } else {
-      const policy = policies.authorize({
-        agent: command.agent,
-        device: { id: command.device.id, kind: command.device.kind, cellId: declarations.cellId },
-        action: command.action,
-      });
-      const bounds = checkBounds({
-        command,
-        declarations,
-        states: context.states,
-        releases: context.releases,
-        memory: context.bounds,
-        nowMs,
-      });
-      return { ...base, ...decide([policy, bounds]), identity, command, ...(bounds.mode === undefined ? {} : { mode: bounds.mode }) };
-    }
-    return { ...base, ...decide(stages), identity, command };
+    const judged = judgeCommand(command, context, nowMs, false);
+    return { ...base, ...judged, identity: identityOf(command), command };
   } catch (error) {
-    // SAFETY: a bug or broken dependency in any stage fails closed.
-    const message = error instanceof Error ? error.message : String(error);
-    return { ...base, verdict: 'deny', reasons: [reason('INTERNAL_ERROR', `internal error while checking: ${message}`)], identity: {} };
+    return { ...base, ...internalError(error), identity: {} };
+  }
+}
+
+export function identityOf(command: VerifiedCommand): EnvelopeIdentity {
+  return { agentId: command.agent.id, commandId: command.commandId, deviceId: command.device.id, action: command.action, seq: command.seq };
+}
+
+function internalError(error: unknown): StageResult {
+  // SAFETY: a bug or broken dependency in any stage fails closed.
+  const message = error instanceof Error ? error.message : String(error);
+  return { verdict: 'deny', reasons: [reason('INTERNAL_ERROR', `internal error while checking: ${message}`)] };
+}
+
+/**
+ * Trust, policy and bounds for an authenticated command, in that order. `approved` is true only when an operator
+ * approved exactly this command and it is checked again before release.
+ */
+export function judgeCommand(command: VerifiedCommand, context: PipelineContext, nowMs: number, approved: boolean): StageResult & { readonly mode?: Mode } {
+  try {
+    if (command.safeState) {
+      // SAFETY: stopping is always safe; an authenticated stop is never held back by trust, policy or bounds.
+      return { verdict: 'allow', reasons: [reason('SAFE_STATE_COMMAND', `${command.action} is a safe-state command`)] };
+    }
+    const { declarations, policies } = context.cell;
+    const principal = command.agent;
+    const standing = principal.kind === 'agent' ? (context.trust ?? FULL_TRUST).standing(principal.id) : {};
+    if (standing.quarantined !== undefined) {
+      return { verdict: 'deny', reasons: [reason('TRUST_QUARANTINED', `agent ${principal.id} is quarantined: ${standing.quarantined}`, { ruleId: 'trust' })] };
+    }
+    if (principal.kind === 'agent' && principal.autonomyScope <= 1) {
+      return {
+        verdict: 'deny',
+        reasons: [reason('POLICY_SCOPE_OBSERVE_ONLY', `agent ${principal.id} has autonomy scope ${principal.autonomyScope}: it may observe, never actuate`, { ruleId: 'scope-1' })],
+      };
+    }
+    const reducedBecause = standing.reduced === undefined ? [] : [`agent ${principal.id} is demoted: ${standing.reduced}`];
+    const modeInput = { command, declarations, states: context.states, memory: context.bounds, nowMs, reducedBecause };
+    const people = peopleInCell(declarations.people, context.states, nowMs);
+    const day = new Date(nowMs);
+    const policy = policies.authorize({
+      principal,
+      device: { id: command.device.id, kind: command.device.kind, cellId: declarations.cellId },
+      action: command.action,
+      context: {
+        mode: currentMode(modeInput),
+        peopleKnown: people.known,
+        peoplePresent: !people.known || people.positions.length > 0,
+        approved,
+        minuteOfDay: day.getUTCHours() * 60 + day.getUTCMinutes(),
+        dayOfWeek: day.getUTCDay(),
+      },
+    });
+    const scope: StageResult =
+      // Only when policy lets the command through: a hold on top of a policy deny would only add noise.
+      principal.kind === 'agent' && principal.autonomyScope === 2 && !approved && policy.verdict !== 'deny'
+        ? {
+            verdict: 'hold',
+            reasons: [reason('POLICY_APPROVAL_REQUIRED', `agent ${principal.id} has autonomy scope 2: every actuation needs a human approval`, { ruleId: 'scope-2' })],
+          }
+        : PASS;
+    const bounds = checkBounds({ ...modeInput, releases: context.releases });
+    return { ...decide([policy, scope, bounds]), ...(bounds.mode === undefined ? {} : { mode: bounds.mode }) };
+  } catch (error) {
+    return internalError(error);
   }
 }

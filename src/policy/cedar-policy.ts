@@ -1,8 +1,11 @@
 // Agent permissions with Cedar: compile (parse, strict validation against the schema, preparse) at load time;
 // authorize at request time. Any Cedar failure, diagnostic error or exception is a deny, never a pass.
 
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as CedarApi from '@cedar-policy/cedar-wasm/nodejs';
+import { canonicalJson } from '../core/canonical-json.js';
+import type { Principal } from '../core/declarations.js';
 import type { DeclarationProblem } from '../core/problems.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
@@ -20,9 +23,29 @@ export interface PolicySource {
 
 /** The facts Cedar sees for one request. Numbers are integers in engineering units (Cedar has no floats). */
 export interface PolicyRequest {
-  readonly agent: { readonly id: string; readonly autonomyScope: number; readonly owner: string };
+  readonly principal: Principal;
   readonly device: { readonly id: string; readonly kind: string; readonly cellId: string };
   readonly action: string;
+  readonly context: PolicyContext;
+}
+
+/**
+ * Cedar's `context` for every request. Only discrete facts, so that answers can be memoised: the physics is
+ * checked in the bounds stage. Times are UTC.
+ */
+export interface PolicyContext {
+  /** The limit set the bounds stage will check in: "normal" or "reduced". */
+  readonly mode: string;
+  /** People positions are known (a fresh report from every people source). */
+  readonly peopleKnown: boolean;
+  /** At least one person is reported in the cell (true when people are unknown: not knowing is not "nobody"). */
+  readonly peoplePresent: boolean;
+  /** An operator approved exactly this command (only ever true on the re-check after an approval). */
+  readonly approved: boolean;
+  /** Minutes since midnight UTC, 0-1439. */
+  readonly minuteOfDay: number;
+  /** 0 = Sunday .. 6 = Saturday, UTC. */
+  readonly dayOfWeek: number;
 }
 
 export interface CompiledPolicies {
@@ -30,6 +53,10 @@ export interface CompiledPolicies {
   readonly policyIds: readonly string[];
   /** Which file each policy came from. */
   readonly fileOf: ReadonlyMap<string, string>;
+  /** Permits annotated @approval("why"): policy id -> why. A command they decide is held for a human. */
+  readonly approvalPolicies: ReadonlyMap<string, string>;
+  /** sha256 of the policy texts and schema: answers are memoised per version. */
+  readonly version: string;
   authorize(request: PolicyRequest): StageResult;
 }
 
@@ -51,6 +78,7 @@ export function compilePolicies(source: PolicySource): { ok: true; policies: Com
   }
   const staticPolicies: Record<string, string> = {};
   const fileOf = new Map<string, string>();
+  const approvalPolicies = new Map<string, string>();
   for (const { file, text } of source.files) {
     const parts = cedar.policySetTextToParts(text);
     if (parts.type === 'failure') {
@@ -73,6 +101,14 @@ export function compilePolicies(source: PolicySource): { ok: true; policies: Com
       }
       fileOf.set(id, file);
       staticPolicies[id] = policyText;
+      const approval = json.type === 'success' ? json.json.annotations?.['approval'] : undefined;
+      if (approval !== undefined) {
+        if (json.type === 'success' && json.json.effect !== 'permit') {
+          problems.push({ file, path: id, message: '@approval marks a permit that needs a human; on a forbid it means nothing' });
+        } else if (typeof approval !== 'string' || approval.trim() === '') {
+          problems.push({ file, path: id, message: '@approval needs a reason a human can read: @approval("why a person must confirm this")' });
+        } else approvalPolicies.set(id, approval);
+      }
     });
   }
   if (problems.length > 0) return { ok: false, problems };
@@ -103,37 +139,87 @@ export function compilePolicies(source: PolicySource): { ok: true; policies: Com
     return { ok: false, problems: [{ file: source.schemaFile, path: '', message: `Cedar preparse failed: ${cedarMessages(errors)}` }] };
   }
   const policyIds = [...fileOf.keys()];
-  return {
-    ok: true,
-    policies: { policyIds, fileOf, authorize: (request) => authorize(setId, schemaName, request) },
+  const version = createHash('sha256').update(canonicalJson({ schema: source.schemaText, staticPolicies })).digest('hex');
+  const memo = new Map<string, StageResult>();
+  const authorizeMemoised = (request: PolicyRequest): StageResult => {
+    // The answer depends only on the request and the policy set, so equal requests share one evaluation.
+    let key: string;
+    try {
+      key = canonicalJson(request);
+    } catch {
+      // Not canonical (NaN, Infinity): not memoised; authorize refuses it with a clear reason.
+      return authorize(setId, schemaName, approvalPolicies, request);
+    }
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const result = authorize(setId, schemaName, approvalPolicies, request);
+    // Bounded: a stream of distinct requests (minute of day, many devices) must not grow memory without end.
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(key, result);
+    return result;
   };
+  const probe = probeRequests(source, authorizeMemoised);
+  if (probe.length > 0) return { ok: false, problems: probe };
+  return { ok: true, policies: { policyIds, fileOf, approvalPolicies, version, authorize: authorizeMemoised } };
 }
 
 function entityUid(type: string, id: string): { type: string; id: string } {
   return { type: `${CEDAR_NAMESPACE}::${type}`, id };
 }
 
-function authorize(setId: string, schemaName: string, request: PolicyRequest): StageResult {
+/** Memoised answers kept at most; cleared when full (the working set is small: agents x devices x actions x modes). */
+const MEMO_LIMIT = 10_000;
+
+/**
+ * After compiling, one request per action the schema applies to Agent: if Cedar cannot even evaluate it (the
+ * schema's context or entity attributes are not what the interlock sends), every command would be denied at
+ * run time, so it is a load problem now.
+ */
+function probeRequests(source: PolicySource, authorizeFn: (request: PolicyRequest) => StageResult): DeclarationProblem[] {
+  const request: PolicyRequest = {
+    principal: { kind: 'agent', id: 'load-probe', owner: 'load-probe', autonomyScope: 4 },
+    device: { id: 'load-probe', kind: 'robot_arm', cellId: 'load-probe' },
+    action: 'stop',
+    context: { mode: 'normal', peopleKnown: true, peoplePresent: false, approved: false, minuteOfDay: 0, dayOfWeek: 0 },
+  };
+  const result = authorizeFn(request);
+  const failure = result.reasons.find((r) => r.code === 'POLICY_ERROR' && r.ruleId === undefined);
+  if (failure === undefined) return [];
+  return [
+    {
+      file: source.schemaFile,
+      path: '',
+      message: `a request as the interlock sends it does not fit this schema (${failure.message}); see the README for the entities and context every action must declare`,
+    },
+  ];
+}
+
+function principalEntity(principal: Principal): CedarApi.EntityJson {
+  return principal.kind === 'agent'
+    ? { uid: entityUid('Agent', principal.id), attrs: { autonomyScope: principal.autonomyScope, owner: principal.owner }, parents: [] }
+    : { uid: entityUid('Operator', principal.id), attrs: { name: principal.owner, roles: [...principal.roles] }, parents: [] };
+}
+
+function authorize(setId: string, schemaName: string, approvalPolicies: ReadonlyMap<string, string>, request: PolicyRequest): StageResult {
   const fail = (message: string, ruleId?: string): StageResult =>
     denyWith(reason('POLICY_ERROR', message, ruleId === undefined ? {} : { ruleId }));
+  const { principal, context } = request;
   // SAFETY: Cedar Longs are integers; a float in an attribute is a Cedar failure, caught here first for a clear reason.
-  if (!Number.isSafeInteger(request.agent.autonomyScope)) return fail('autonomyScope is not an integer');
+  if (principal.kind === 'agent' && !Number.isSafeInteger(principal.autonomyScope)) return fail('autonomyScope is not an integer');
+  if (!Number.isSafeInteger(context.minuteOfDay) || !Number.isSafeInteger(context.dayOfWeek)) return fail('the time context is not an integer');
+  const principalEntityJson = principalEntity(principal);
   let answer: CedarApi.AuthorizationAnswer;
   try {
     answer = cedar.statefulIsAuthorized({
-      principal: entityUid('Agent', request.agent.id),
+      principal: principalEntityJson.uid,
       action: entityUid('Action', request.action),
       resource: entityUid('Device', request.device.id),
-      context: {},
+      context: { ...context },
       preparsedPolicySetId: setId,
       preparsedSchemaName: schemaName,
       validateRequest: true,
       entities: [
-        {
-          uid: entityUid('Agent', request.agent.id),
-          attrs: { autonomyScope: request.agent.autonomyScope, owner: request.agent.owner },
-          parents: [],
-        },
+        principalEntityJson,
         { uid: entityUid('Device', request.device.id), attrs: { kind: request.device.kind }, parents: [entityUid('Cell', request.device.cellId)] },
         { uid: entityUid('Cell', request.device.cellId), attrs: {}, parents: [] },
       ],
@@ -150,10 +236,18 @@ function authorize(setId: string, schemaName: string, request: PolicyRequest): S
     );
     return denyWith(...reasons);
   }
-  if (decision === 'allow') return PASS;
+  if (decision === 'allow') {
+    // A permit marked @approval decides this command: a human must confirm it first (unless one already has).
+    const needing = diagnostics.reason.filter((id) => approvalPolicies.has(id));
+    if (needing.length === 0 || context.approved) return PASS;
+    return {
+      verdict: 'hold',
+      reasons: needing.map((id) => reason('POLICY_APPROVAL_REQUIRED', `policy ${id} requires a human approval: ${approvalPolicies.get(id) ?? ''}`, { ruleId: id })),
+    };
+  }
   if (diagnostics.reason.length > 0) {
     const ids = diagnostics.reason.join(',');
     return denyWith(reason('POLICY_FORBIDDEN', `forbidden by policy ${ids}`, { ruleId: ids }));
   }
-  return denyWith(reason('POLICY_NO_PERMIT', `no policy permits ${request.agent.id} to ${request.action} on ${request.device.id}`));
+  return denyWith(reason('POLICY_NO_PERMIT', `no policy permits ${principal.kind} ${principal.id} to ${request.action} on ${request.device.id}`));
 }

@@ -80,12 +80,21 @@ t.test('the demo cell loads with its limits converted to internal units', async 
   t.ok(declarations.devices.has('arm-1'));
   t.same([...declarations.agents.keys()], ['planner-1', 'trainee-1', 'observer-1']);
   t.same([...declarations.agents.values()].map((a) => a.autonomyScope), [4, 2, 1]);
-  t.same([...declarations.keys.keys()], ['planner-1-k1', 'trainee-1-k1', 'observer-1-k1']);
-  t.same([...declarations.keys.values()].map((k) => [k.agentId, k.publicKey.asymmetricKeyType]), [
-    ['planner-1', 'ed25519'],
-    ['trainee-1', 'ed25519'],
-    ['observer-1', 'ed25519'],
+  t.same([...declarations.operators.keys()], ['shift-lead']);
+  t.same(declarations.operators.get('shift-lead')?.roles, ['approve', 'reset', 'restore', 'mode']);
+  t.same([...declarations.keys.keys()], ['planner-1-k1', 'trainee-1-k1', 'observer-1-k1', 'shift-lead-k1']);
+  t.same([...declarations.keys.values()].map((k) => [k.owner, k.agentId, k.publicKey.asymmetricKeyType, k.notBeforeMs, k.notAfterMs, k.revoked]), [
+    ['agent', 'planner-1', 'ed25519', -Infinity, Infinity, undefined],
+    ['agent', 'trainee-1', 'ed25519', -Infinity, Infinity, undefined],
+    ['agent', 'observer-1', 'ed25519', -Infinity, Infinity, undefined],
+    ['operator', 'shift-lead', 'ed25519', -Infinity, Infinity, undefined],
   ]);
+  t.same(declarations.trust, { denials: 5, windowMs: 60_000, demoteTo: 'quarantine' });
+  t.equal(declarations.approvals.pendingTtlMs, 120_000);
+  t.equal(declarations.approvals.maxAnswerTtlMs, 60_000);
+  t.equal(declarations.approvals.maxPendingPerAgentDevice, 3);
+  t.same(declarations.approvals.drift.get('conveyor-1'), [{ field: 'speedMPerS', within: 0.02 }]);
+  t.equal(declarations.approvals.drift.get('arm-1')?.[0]?.within, (0.5 * Math.PI) / 180, 'degrees converted to radians');
   // The arm policies are there, with their stable ids; other kinds' policy files add their own.
   t.ok(policies.policyIds.includes('arm-motion-scope-3-plus'));
   t.ok(policies.policyIds.includes('scope-1-never-actuates'));
@@ -366,7 +375,7 @@ t.test('agent registry problems name file, JSON pointer and line', async (t) => 
     },
     {
       name: 'duplicate agent id',
-      text: `${AGENTS}${extraAgent}`,
+      text: edit(AGENTS, '\n# Humans who answer', `${extraAgent}\n# Humans who answer`),
       expected: (x) => [{ file: 'agents.yaml', path: '/agents/3/id', line: lineOf(x, '- id: planner-1', 'observer-1'), message: /listed twice/ }],
     },
     {

@@ -119,6 +119,7 @@ t.test('a stage that throws becomes an INTERNAL_ERROR deny', async (t) => {
     cell: loaded,
     states: freshStates(),
     replay: {
+      epochMs: -Infinity,
       check: () => {
         throw new Error('replay store corrupt');
       },

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { DeclarationProblem } from '../../src/core/problems.js';
-import { compilePolicies, type CompiledPolicies, type PolicyRequest, type PolicySource } from '../../src/policy/cedar-policy.js';
+import { compilePolicies, type CompiledPolicies, type PolicyContext, type PolicyRequest, type PolicySource } from '../../src/policy/cedar-policy.js';
 import { DEMO_CELL } from '../helpers/test-cell.js';
 
 const SCHEMA_FILE = 'policies/schema.cedarschema';
@@ -29,8 +29,16 @@ function problemsOf(src: PolicySource): DeclarationProblem[] {
   return result.ok ? [] : result.problems;
 }
 
-function request(agentId: string, autonomyScope: number, action = 'move_joints', deviceId = 'arm-1', cellId = 'demo-cell'): PolicyRequest {
-  return { agent: { id: agentId, autonomyScope, owner: 'cell-automation-team' }, device: { id: deviceId, kind: 'robot_arm', cellId }, action };
+/** The context of a plain request: normal mode, nobody in the cell, no approval, Monday 10:00 UTC. */
+const CONTEXT: PolicyContext = { mode: 'normal', peopleKnown: true, peoplePresent: false, approved: false, minuteOfDay: 600, dayOfWeek: 1 };
+
+function request(agentId: string, autonomyScope: number, action = 'move_joints', deviceId = 'arm-1', cellId = 'demo-cell', context: Partial<PolicyContext> = {}): PolicyRequest {
+  return {
+    principal: { kind: 'agent', id: agentId, autonomyScope, owner: 'cell-automation-team' },
+    device: { id: deviceId, kind: 'robot_arm', cellId },
+    action,
+    context: { ...CONTEXT, ...context },
+  };
 }
 
 const demo = compiled();

@@ -165,7 +165,7 @@ export function peopleAt(...positions: [number, number][]): PeopleView {
 }
 
 export function agent(autonomyScope: number): AgentDeclaration {
-  return { id: `agent-scope-${autonomyScope}`, owner: 'test', autonomyScope };
+  return { kind: 'agent', id: `agent-scope-${autonomyScope}`, owner: 'test', autonomyScope };
 }
 
 export type Expected = { code: Reason['code'] } & Partial<Pick<Reason, 'path' | 'limit' | 'actual' | 'unit' | 'ruleId'>>;

@@ -26,7 +26,7 @@ if (pump === undefined || pump.kind !== 'process_unit') throw new Error('demo ce
 
 export const planner = loaded.declarations.agents.get('planner-1') as AgentDeclaration;
 /** A scope-3 agent: gets the reduced limit set (not in agents.yaml; the bounds stage takes the agent as given). */
-export const scope3: AgentDeclaration = { id: 'operator-3', owner: 'test', autonomyScope: 3 };
+export const scope3: AgentDeclaration = { kind: 'agent', id: 'operator-3', owner: 'test', autonomyScope: 3 };
 
 type Measurements = Record<string, number | boolean>;
 

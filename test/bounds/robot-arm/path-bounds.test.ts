@@ -29,7 +29,8 @@ const WORK_TCP = [1.492, 1.133, 1.088];
 /** A pose the integration tests use; from WORK at 1.5 rad/s the TCP peaks at about 0.93 m/s. */
 const NEAR = [0.3, -1.2, 1.4, -1.571, -1.571, 0.2];
 
-const at = (positionsRad: readonly number[], extra: Partial<ArmState> = {}): ArmState => ({ kind: 'robot_arm', positionsRad, ...extra });
+/** An arm state; at rest unless `extra` says otherwise (positions alone mean motion unknown: see robot-arm-runout.test.ts). */
+const at = (positionsRad: readonly number[], extra: Partial<ArmState> = {}): ArmState => ({ kind: 'robot_arm', positionsRad, moving: false, ...extra });
 const joints = (device: ArmDeclaration, move: ArmMoveJoints, state: ArmState = at(WORK), mode: 'normal' | 'reduced' = 'normal'): StageResult =>
   checkArmMoveJoints(device, move, state, mode);
 const linear = (device: ArmDeclaration, move: ArmMoveLinear, state: ArmState = at(WORK), mode: 'normal' | 'reduced' = 'normal'): StageResult =>
@@ -204,7 +205,7 @@ t.test('max step from the state position: at the limit, just over, -0, and per m
 
 const planner = loaded.declarations.agents.get('planner-1') as AgentDeclaration;
 /** An agent of autonomy scope 3: the arm's modes give it the reduced limit set (scope <= 3). */
-const scope3: AgentDeclaration = { id: 'assistant-3', owner: 'cell-automation-team', autonomyScope: 3 };
+const scope3: AgentDeclaration = { kind: 'agent', id: 'assistant-3', owner: 'cell-automation-team', autonomyScope: 3 };
 
 function throughStage(agent: AgentDeclaration, action: string, params: Record<string, unknown>, state: ArmState, memory = new BoundsMemory()): ReturnType<typeof checkBounds> {
   const command: VerifiedCommand = { commandId: `cmd-${Math.random()}`, kid: 'k', seq: 1, agent, device: arm, action, params, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000 };

@@ -1,0 +1,164 @@
+// The interlock's identity memory on disk (SQLite, its own file beside the audit log): the replay memory (every
+// jti until its token expired, the last seq per agent and device) and agents' demotions. It survives restarts,
+// so a captured command cannot be replayed and a quarantined agent is not freed by restarting the component.
+//
+// Durability: WAL with synchronous=NORMAL for the per-command replay rows (a process crash loses nothing; a power
+// cut may lose the last commits). A run marker, written with a full sync, tells an unclean stop from a clean
+// one: after an unclean stop the replay memory starts a new epoch, and every command issued before this start is
+// refused, which covers whatever the power cut lost. Demotions are written with a full sync.
+
+import Database from 'better-sqlite3';
+import type { ReplayGuard, ReplayVerdict } from '../envelope/replay-guard.js';
+
+const SCHEMA_VERSION = 1;
+
+/** A demotion as stored: the agent, what it was demoted to, why, when and by what. */
+export interface StoredDemotion {
+  readonly agentId: string;
+  readonly demotedTo: 'reduced' | 'quarantine';
+  readonly reason: string;
+  readonly sinceMs: number;
+}
+
+export interface IdentityStoreOptions {
+  readonly nowMs: () => number;
+}
+
+export class SqliteIdentityStore implements ReplayGuard {
+  readonly epochMs: number;
+  /** True when the previous run did not close the store (crash, power cut, kill -9) or the store is new. */
+  readonly startedAfterUncleanStop: boolean;
+  readonly #db: Database.Database;
+  readonly #nowMs: () => number;
+  readonly #statements: {
+    readonly jti: Database.Statement<[string, string], { forget_after_ms: number }>;
+    readonly seq: Database.Statement<[string, string], { seq: number }>;
+    readonly insertJti: Database.Statement<[string, string, number]>;
+    readonly upsertSeq: Database.Statement<[string, string, number]>;
+    readonly prune: Database.Statement<[number]>;
+    readonly setMeta: Database.Statement<[string, string]>;
+  };
+  #lastPruneMs = -Infinity;
+  #open = true;
+
+  private constructor(db: Database.Database, options: IdentityStoreOptions) {
+    this.#db = db;
+    this.#nowMs = options.nowMs;
+    this.#statements = {
+      jti: db.prepare('SELECT forget_after_ms FROM replay_jti WHERE agent = ? AND jti = ?'),
+      seq: db.prepare('SELECT seq FROM replay_seq WHERE agent = ? AND device = ?'),
+      insertJti: db.prepare('INSERT OR REPLACE INTO replay_jti (agent, jti, forget_after_ms) VALUES (?, ?, ?)'),
+      upsertSeq: db.prepare('INSERT INTO replay_seq (agent, device, seq) VALUES (?, ?, ?) ON CONFLICT (agent, device) DO UPDATE SET seq = max(seq, excluded.seq)'),
+      prune: db.prepare('DELETE FROM replay_jti WHERE forget_after_ms < ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+    const meta = new Map((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+    const storedEpoch = Number(meta.get('epoch_ms'));
+    this.startedAfterUncleanStop = meta.get('running') !== '0' || !Number.isFinite(storedEpoch);
+    const nowMs = options.nowMs();
+    this.epochMs = this.startedAfterUncleanStop ? nowMs : storedEpoch;
+    if (!Number.isFinite(this.epochMs)) throw new Error(`identity store: the clock gave ${nowMs}, not a time`);
+    this.#durably(() => {
+      this.#statements.setMeta.run('epoch_ms', String(this.epochMs));
+      this.#statements.setMeta.run('running', '1');
+    });
+  }
+
+  /** Opens (creating if needed) the store at `path`. Throws with the path and the cause if it cannot. */
+  static open(path: string, options: IdentityStoreOptions): SqliteIdentityStore {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      const journal = String(db.pragma('journal_mode = WAL', { simple: true })).toLowerCase();
+      if (journal !== 'wal') throw new Error(`journal_mode is ${journal}, not wal`);
+      db.pragma('synchronous = NORMAL');
+      const rows = db.pragma('quick_check') as { quick_check: string }[];
+      if (rows.length !== 1 || rows[0]?.quick_check !== 'ok') throw new Error(`integrity check failed: ${rows.map((r) => r.quick_check).join('; ')}`);
+      const version = Number(db.pragma('user_version', { simple: true }));
+      if (version !== 0 && version !== SCHEMA_VERSION) throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}`);
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+        CREATE TABLE IF NOT EXISTS replay_jti (agent TEXT NOT NULL, jti TEXT NOT NULL, forget_after_ms REAL NOT NULL, PRIMARY KEY (agent, jti)) STRICT;
+        CREATE TABLE IF NOT EXISTS replay_seq (agent TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent, device)) STRICT;
+        CREATE TABLE IF NOT EXISTS demotions (agent TEXT PRIMARY KEY, demoted_to TEXT NOT NULL CHECK (demoted_to IN ('reduced', 'quarantine')), reason TEXT NOT NULL, since_ms REAL NOT NULL) STRICT;
+      `);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return new SqliteIdentityStore(db, options);
+    } catch (error) {
+      db?.close();
+      throw new Error(`identity store ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  check(agentId: string, deviceId: string, jti: string, seq: number): ReplayVerdict {
+    this.#prune();
+    const known = this.#statements.jti.get(agentId, jti);
+    if (known !== undefined) return 'replayed';
+    const last = this.lastSeq(agentId, deviceId);
+    if (last !== undefined && !(seq > last)) return 'seq-not-increasing';
+    return 'fresh';
+  }
+
+  accept(agentId: string, deviceId: string, jti: string, seq: number, forgetAfterMs: number): void {
+    this.#db.transaction(() => {
+      this.#statements.insertJti.run(agentId, jti, forgetAfterMs);
+      this.#statements.upsertSeq.run(agentId, deviceId, seq);
+    })();
+  }
+
+  lastSeq(agentId: string, deviceId: string): number | undefined {
+    return this.#statements.seq.get(agentId, deviceId)?.seq;
+  }
+
+  /** How many command ids are remembered now (expired ones are pruned at most once a second). */
+  rememberedJtis(): number {
+    return (this.#db.prepare('SELECT count(*) AS n FROM replay_jti').get() as { n: number }).n;
+  }
+
+  demotions(): StoredDemotion[] {
+    const rows = this.#db.prepare('SELECT agent, demoted_to, reason, since_ms FROM demotions ORDER BY agent').all() as {
+      agent: string;
+      demoted_to: 'reduced' | 'quarantine';
+      reason: string;
+      since_ms: number;
+    }[];
+    return rows.map((r) => ({ agentId: r.agent, demotedTo: r.demoted_to, reason: r.reason, sinceMs: r.since_ms }));
+  }
+
+  saveDemotion(demotion: StoredDemotion): void {
+    this.#durably(() => {
+      this.#db
+        .prepare('INSERT INTO demotions (agent, demoted_to, reason, since_ms) VALUES (?, ?, ?, ?) ON CONFLICT (agent) DO UPDATE SET demoted_to = excluded.demoted_to, reason = excluded.reason, since_ms = excluded.since_ms')
+        .run(demotion.agentId, demotion.demotedTo, demotion.reason, demotion.sinceMs);
+    });
+  }
+
+  removeDemotion(agentId: string): void {
+    this.#durably(() => this.#db.prepare('DELETE FROM demotions WHERE agent = ?').run(agentId));
+  }
+
+  /** Marks a clean stop: the next open keeps this epoch. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#durably(() => this.#statements.setMeta.run('running', '0'));
+    this.#db.close();
+  }
+
+  /** Runs `write` in a transaction committed with a full sync (fsync of the WAL), whatever the default is. */
+  #durably(write: () => void): void {
+    this.#db.pragma('synchronous = FULL');
+    try {
+      this.#db.transaction(write)();
+    } finally {
+      this.#db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  #prune(): void {
+    const nowMs = this.#nowMs();
+    if (nowMs - this.#lastPruneMs < 1000) return;
+    this.#lastPruneMs = nowMs;
+    this.#statements.prune.run(nowMs);
+  }
+}
