@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { openSqliteAuditLog, type SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { SqliteIdentityStore } from '../identity/sqlite-identity-store.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { DeclarationError } from '../core/problems.js';
@@ -77,6 +78,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const keys = ensureKeyPair(join(stateDirectory, 'keys', 'interlock.key.pem'), join(stateDirectory, 'keys', 'interlock.pub.pem'));
   if (keys.created) log.info(`created the interlock's signing key; drivers verify releases with ${keys.publicKeyPath}`);
   const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'));
+  let identity: SqliteIdentityStore;
+  try {
+    identity = SqliteIdentityStore.open(join(stateDirectory, 'identity.db'), { nowMs: () => (options.clock ?? systemClock).nowMs() });
+  } catch (error) {
+    audit.close();
+    throw error;
+  }
+  if (identity.startedAfterUncleanStop) {
+    log.warn(`replay memory starts a new epoch (${new Date(identity.epochMs).toISOString()}): first start or unclean stop; commands issued earlier are refused`);
+  }
   const topics = topicSet(options.topicPrefix ?? '');
 
   let broker: EmbeddedBroker | undefined;
@@ -87,7 +98,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       broker = new EmbeddedBroker({
         host: options.embeddedHost ?? '127.0.0.1',
         port: options.embeddedPort ?? 0,
-        protectedPublishFilters: [`${options.topicPrefix ?? ''}actuator/+/command`],
+        // Only the interlock speaks for itself: actuator commands, approval and standing announcements.
+        protectedPublishFilters: [
+          topics.actuatorCommand('+'),
+          topics.approvalPendingFilter,
+          topics.approvalResolved('+'),
+          topics.agentTrust('+'),
+          topics.operatorResult,
+        ],
         log: (message) => log.child('broker').info(message),
         onPublishDenied: (denied) =>
           log.child('broker').warn(`refused a publish to ${denied.topic} from client ${denied.clientId ?? '(will)'}: ${denied.reason}`),
@@ -107,6 +125,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     await transport.start();
   } catch (error) {
     audit.close();
+    identity.close();
     await broker?.stop();
     throw error;
   }
@@ -119,6 +138,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock: options.clock ?? systemClock,
     topics,
     log: log.child('interlock'),
+    identity,
     ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),
   });
   await interlock.start();
@@ -139,6 +159,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await transport.stop();
       await broker?.stop();
       audit.close();
+      identity.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 // every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded.
 
 import type { KeyObject } from 'node:crypto';
-import type { AuditLog, AuditReceipt } from '../audit/audit-log.js';
+import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { reason } from '../core/reasons.js';
@@ -10,7 +10,12 @@ import type { LoadedCell } from '../declarations/load.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { BoundsMemory, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import { BoundsMemory, evaluateCommand, identityOf, judgeCommand, type Decision } from '../pipeline/pipeline.js';
+import { ApprovalBook, viewOf, type PendingApproval } from '../approvals/approval-book.js';
+import { stateDrift } from '../approvals/drift.js';
+import { verifyOperatorMessage, type OperatorMessage } from '../operator/operator-message.js';
+import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-tracker.js';
+import type { Reason } from '../core/reasons.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
 import { observeDeviceState, recordRelease } from '../bounds/bounds.js';
 import { stateTriggers } from '../bounds/modes.js';
@@ -30,6 +35,11 @@ export interface InterlockOptions {
   /** How often `interlock/heartbeat` is published; drivers stop when it stops. 0 disables. */
   readonly heartbeatPeriodMs?: number;
   readonly log?: Logger;
+  /**
+   * Replay memory and demotions that survive restarts (SqliteIdentityStore). Without it both live in memory,
+   * with a replay epoch at construction: commands issued before the interlock existed are refused.
+   */
+  readonly identity?: ReplayGuard & DemotionStore;
 }
 
 /** What the live view and tests see for each command handled. */
@@ -48,6 +58,10 @@ export class Interlock {
   readonly states = new StateStore();
   /** Rate windows and mode hysteresis; `bounds.modes.setOperatorMode` is the operator's mode switch. */
   readonly bounds = new BoundsMemory();
+  /** Demoted agents; restored only by an operator. */
+  readonly trust: TrustTracker;
+  /** Held commands waiting for an operator. */
+  readonly approvals: ApprovalBook;
   private readonly lastReleases = new Map<string, LastRelease>();
   private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
@@ -57,6 +71,7 @@ export class Interlock {
   private readonly listeners = new Set<DecisionListener>();
   private subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private heartbeatSeq = 0;
   /** Commands are handled one at a time in arrival order, so audit order is decision order. */
   private queue: Promise<void> = Promise.resolve();
@@ -65,7 +80,9 @@ export class Interlock {
   constructor(private readonly options: InterlockOptions) {
     this.topics = options.topics ?? topicSet();
     this.log = options.log ?? silentLogger;
-    this.replay = new MemoryReplayGuard(() => options.clock.nowMs());
+    this.replay = options.identity ?? new MemoryReplayGuard(() => options.clock.nowMs(), options.clock.nowMs());
+    this.trust = new TrustTracker(options.cell.declarations.trust, options.identity);
+    this.approvals = new ApprovalBook(options.cell.declarations.approvals);
   }
 
   onDecision(listener: DecisionListener): () => void {
@@ -86,6 +103,19 @@ export class Interlock {
         });
       }),
     );
+    this.subscriptions.push(
+      await transport.subscribe(this.topics.operator, (_topic, payload) => {
+        this.queue = this.queue.then(() => this.handleOperator(payload)).catch((error: unknown) => {
+          this.log.error(`operator message handling failed: ${error instanceof Error ? error.stack : String(error)}`);
+        });
+      }),
+    );
+    // Held commands whose time ran out are denied on the queue, in order with everything else.
+    this.expiryTimer = setInterval(() => {
+      this.queue = this.queue.then(() => this.expireApprovals()).catch((error: unknown) => {
+        this.log.error(`approval expiry failed: ${error instanceof Error ? error.stack : String(error)}`);
+      });
+    }, 500);
     const period = this.options.heartbeatPeriodMs ?? 250;
     if (period > 0) {
       this.heartbeatTimer = setInterval(() => this.beat(), period);
@@ -99,6 +129,8 @@ export class Interlock {
     this.running = false;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    this.expiryTimer = undefined;
     const subscriptions = this.subscriptions;
     this.subscriptions = [];
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
@@ -163,24 +195,24 @@ export class Interlock {
     const { clock, cell } = this.options;
     let decision: Decision = evaluateCommand(
       { token: payload.toString('utf8'), topicDeviceId },
-      { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds },
+      { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust },
       clock.nowMs(),
     );
+    if (decision.verdict === 'hold' && decision.command !== undefined && !this.approvals.hasRoom(decision.command.agent.id, decision.command.device.id)) {
+      const { agent, device } = decision.command;
+      const cap = cell.declarations.approvals.maxPendingPerAgentDevice;
+      decision = {
+        ...decision,
+        verdict: 'deny',
+        reasons: [
+          ...decision.reasons,
+          reason('APPROVAL_PENDING_LIMIT', `${agent.id} already has ${cap} commands waiting for approval on ${device.id}`, { ruleId: 'approvals/maxPendingPerAgentDevice', limit: cap, actual: cap + 1 }),
+        ],
+      };
+    }
     let receipt: AuditReceipt | undefined;
     try {
-      receipt = await this.options.audit.record({
-        kind: 'decision',
-        timeMs: decision.decidedAtMs,
-        commandDigest: decision.commandDigest,
-        declarationsDigest: decision.declarationsDigest,
-        verdict: decision.verdict,
-        reasons: decision.reasons,
-        ...(decision.identity.commandId === undefined ? {} : { commandId: decision.identity.commandId }),
-        ...(decision.identity.agentId === undefined ? {} : { agentId: decision.identity.agentId }),
-        ...(decision.identity.action === undefined ? {} : { action: decision.identity.action }),
-        deviceId: decision.identity.deviceId ?? topicDeviceId,
-        ...(decision.command?.trace === undefined ? {} : { trace: decision.command.trace }),
-      });
+      receipt = await this.options.audit.record(this.decisionEntry(decision, topicDeviceId));
     } catch (error) {
       const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
       this.log.error(message);
@@ -197,6 +229,31 @@ export class Interlock {
     if (decision.verdict === 'allow' && decision.command !== undefined) {
       released = await this.release(decision, receipt);
     }
+    if (decision.verdict === 'hold' && decision.command !== undefined) await this.hold(decision, receipt);
+    await this.publishDecision(decision, topicDeviceId, released, receipt);
+    if (decision.verdict === 'deny') await this.countDenial(decision);
+  }
+
+  /** The audit entry of a decision on a command (the first one, or the one that answers a hold). */
+  private decisionEntry(decision: Decision, topicDeviceId: string, extra: { parentSeq?: number; detail?: Record<string, unknown> } = {}): AuditEntry {
+    return {
+      kind: 'decision',
+      timeMs: decision.decidedAtMs,
+      commandDigest: decision.commandDigest,
+      declarationsDigest: decision.declarationsDigest,
+      verdict: decision.verdict,
+      reasons: decision.reasons,
+      ...(decision.identity.commandId === undefined ? {} : { commandId: decision.identity.commandId }),
+      ...(decision.identity.agentId === undefined ? {} : { agentId: decision.identity.agentId }),
+      ...(decision.identity.action === undefined ? {} : { action: decision.identity.action }),
+      deviceId: decision.identity.deviceId ?? topicDeviceId,
+      ...(decision.command?.trace === undefined ? {} : { trace: decision.command.trace }),
+      ...(extra.parentSeq === undefined ? {} : { parentSeq: extra.parentSeq }),
+      ...(extra.detail === undefined ? {} : { detail: extra.detail }),
+    };
+  }
+
+  private async publishDecision(decision: Decision, topicDeviceId: string, released: boolean, receipt: AuditReceipt | undefined): Promise<void> {
     const report = decisionReport(decision);
     const message = { ...report, released, auditSeq: receipt?.seq ?? null };
     await this.options.transport.publish(this.topics.decision(topicDeviceId), JSON.stringify(message), { qos: 1 }).catch((error: unknown) => {
@@ -206,7 +263,223 @@ export class Interlock {
     for (const listener of this.listeners) listener(event);
   }
 
-  private async release(decision: Decision, receipt: AuditReceipt | undefined): Promise<boolean> {
+  /** A held command waits for an operator: kept with the device's state now, and published (retained). */
+  private async hold(decision: Decision, receipt: AuditReceipt | undefined): Promise<void> {
+    const command = decision.command;
+    if (command === undefined) return;
+    const approvers = [...this.options.cell.declarations.operators.values()].filter((o) => o.roles.includes('approve')).map((o) => o.id);
+    const pending = this.approvals.add(
+      {
+        command,
+        commandDigest: decision.commandDigest,
+        reasons: decision.reasons,
+        snapshot: this.states.latest(command.device.id)?.state,
+        heldAtMs: decision.decidedAtMs,
+        auditSeq: receipt?.seq ?? null,
+      },
+      approvers,
+    );
+    if (approvers.length === 0) this.log.warn(`command ${command.commandId} is held, but no operator has the approve role: it will expire`);
+    await this.options.transport
+      .publish(this.topics.approvalPending(pending.id), JSON.stringify(viewOf(pending)), { qos: 1, retain: true })
+      .catch((error: unknown) => this.log.warn(`pending approval ${pending.id} not published: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  /** Counts a denial against an authenticated agent; demotes it when the declared count is reached. */
+  private async countDenial(decision: Decision): Promise<void> {
+    const command = decision.command;
+    if (command === undefined || command.agent.kind !== 'agent' || command.safeState) return;
+    let demotion: Demotion | undefined;
+    try {
+      demotion = this.trust.recordDenial(command.agent.id, decision.decidedAtMs);
+    } catch (error) {
+      // The demotion holds in memory even if it could not be stored; say so loudly.
+      this.log.error(`demotion of ${command.agent.id} not stored: ${error instanceof Error ? error.message : String(error)}`);
+      demotion = this.trust.demotion(command.agent.id);
+    }
+    if (demotion === undefined) return;
+    this.log.warn(`agent ${demotion.agentId} demoted to ${demotion.demotedTo}: ${demotion.reason}`);
+    await this.announceStanding(demotion.agentId, 'agent-demoted', { demotedTo: demotion.demotedTo, reason: demotion.reason, by: 'interlock' });
+  }
+
+  private async announceStanding(agentId: string, event: string, detail: Record<string, unknown>): Promise<void> {
+    await this.recordEvent(event, { agentId, ...detail });
+    const standing = this.trust.demotion(agentId) ?? null;
+    await this.options.transport
+      .publish(this.topics.agentTrust(agentId), JSON.stringify({ agentId, event, standing, ...detail, timeMs: this.options.clock.nowMs() }), { qos: 1, retain: true })
+      .catch((error: unknown) => this.log.warn(`standing of ${agentId} not published: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  private async expireApprovals(): Promise<void> {
+    const nowMs = this.options.clock.nowMs();
+    for (const pending of this.approvals.expire(nowMs)) {
+      const minutes = this.options.cell.declarations.approvals.pendingTtlMs;
+      await this.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' });
+    }
+  }
+
+  /** Records and publishes the final decision on a held command, and clears its retained pending message. */
+  private async resolveHeld(
+    pending: PendingApproval,
+    verdict: 'allow' | 'deny',
+    reasons: readonly Reason[],
+    detail: Record<string, unknown>,
+    mode?: Decision['mode'],
+  ): Promise<boolean> {
+    const { command } = pending;
+    let decision: Decision = {
+      verdict,
+      reasons,
+      commandDigest: pending.commandDigest,
+      declarationsDigest: this.options.cell.declarations.digest,
+      decidedAtMs: this.options.clock.nowMs(),
+      identity: identityOf(command),
+      command,
+      ...(mode === undefined ? {} : { mode }),
+    };
+    let receipt: AuditReceipt | undefined;
+    try {
+      receipt = await this.options.audit.record(
+        this.decisionEntry(decision, command.device.id, { ...(pending.auditSeq === null ? {} : { parentSeq: pending.auditSeq }), detail: { approvalId: pending.id, ...detail } }),
+      );
+    } catch (error) {
+      const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.log.error(message);
+      // SAFETY: log before act, here as for any command: no record, no release.
+      decision = { ...decision, verdict: 'deny', reasons: [...decision.reasons, reason('AUDIT_WRITE_FAILED', message)] };
+    }
+    let released = false;
+    // Released after a human's approval: valid for one command TTL from now, as a fresh command would be.
+    if (decision.verdict === 'allow') released = await this.release(decision, receipt, decision.decidedAtMs + this.options.cell.declarations.commandLimits.maxTtlMs);
+    await this.publishDecision(decision, command.device.id, released, receipt);
+    const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, reasons: decision.reasons, ...detail };
+    await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
+    await this.options.transport.publish(this.topics.approvalPending(pending.id), '', { qos: 1, retain: true }).catch(() => undefined);
+    return released;
+  }
+
+  private async handleOperator(payload: Buffer): Promise<void> {
+    const { cell, clock } = this.options;
+    const nowMs = clock.nowMs();
+    const token = payload.toString('utf8');
+    const verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
+    if (!verified.ok) {
+      this.log.warn(`operator message refused: ${verified.problem}`);
+      await this.recordEvent('operator-message-refused', { problem: verified.problem, ...(verified.operatorId === undefined ? {} : { operatorId: verified.operatorId }) });
+      await this.answerOperator({ ok: false, problem: verified.problem });
+      return;
+    }
+    const message = verified.message;
+    const result = await this.actOnOperator(message, nowMs);
+    await this.answerOperator({ jti: message.jti, operatorId: message.operator.id, action: message.request.action, ...result });
+  }
+
+  private async answerOperator(result: Record<string, unknown>): Promise<void> {
+    await this.options.transport.publish(this.topics.operatorResult, JSON.stringify(result), { qos: 1 }).catch((error: unknown) => {
+      this.log.warn(`operator result not published: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
+
+  private async actOnOperator(message: OperatorMessage, nowMs: number): Promise<{ ok: boolean; problem?: string; [key: string]: unknown }> {
+    const { request, operator } = message;
+    const by = { operatorId: operator.id, operatorName: operator.owner, messageDigest: message.digest };
+    switch (request.action) {
+      case 'approve':
+      case 'reject': {
+        const pending = this.approvals.get(request.approvalId);
+        if (pending === undefined) {
+          const problem = `no pending approval ${request.approvalId} (answered, expired, or never held)`;
+          await this.recordEvent('approval-answer-refused', { ...by, approvalId: request.approvalId, problem });
+          return { ok: false, problem };
+        }
+        // SAFETY: the answer binds the exact command; an approval of another command releases nothing.
+        if (request.commandDigest !== pending.commandDigest) {
+          const problem = `the answer names command ${request.commandDigest}, but approval ${pending.id} holds ${pending.commandDigest}`;
+          await this.recordEvent('approval-answer-refused', { ...by, approvalId: pending.id, problem });
+          return { ok: false, problem };
+        }
+        this.approvals.take(pending.id);
+        const note = request.note === undefined ? {} : { note: request.note };
+        if (request.action === 'reject') {
+          await this.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note });
+          return { ok: true, approvalId: pending.id, verdict: 'deny' };
+        }
+        return this.approve(pending, message, nowMs, { ...by, ...note });
+      }
+      case 'restore_agent': {
+        if (!this.options.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
+        let previous: Demotion | undefined;
+        try {
+          previous = this.trust.restore(request.agent);
+        } catch (error) {
+          const problem = `restore not stored, the agent stays demoted: ${error instanceof Error ? error.message : String(error)}`;
+          this.log.error(problem);
+          return { ok: false, problem };
+        }
+        if (previous === undefined) return { ok: false, problem: `agent ${request.agent} is not demoted` };
+        await this.announceStanding(request.agent, 'agent-restored', { ...by, previous: previous.demotedTo, ...(request.note === undefined ? {} : { note: request.note }) });
+        return { ok: true, agent: request.agent };
+      }
+      case 'quarantine_agent': {
+        if (!this.options.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
+        try {
+          this.trust.demote(request.agent, 'quarantine', `quarantined by operator ${operator.id}: ${request.reason}`, nowMs);
+        } catch (error) {
+          this.log.error(`quarantine of ${request.agent} not stored (in force in this run): ${error instanceof Error ? error.message : String(error)}`);
+        }
+        await this.announceStanding(request.agent, 'agent-demoted', { ...by, demotedTo: 'quarantine', reason: request.reason });
+        return { ok: true, agent: request.agent };
+      }
+      case 'set_mode': {
+        if (!this.options.cell.declarations.devices.has(request.device)) return { ok: false, problem: `no device ${request.device} is declared` };
+        this.bounds.modes.setOperatorMode(request.device, request.mode === 'reduced' ? 'reduced' : undefined);
+        await this.recordEvent('operator-mode', { ...by, deviceId: request.device, mode: request.mode });
+        return { ok: true, device: request.device, mode: request.mode };
+      }
+    }
+  }
+
+  /**
+   * An operator approved a held command. The approval is void if the device's state drifted beyond the declared
+   * tolerances since the hold; otherwise policy and bounds are checked again, now, with approved = true.
+   */
+  private async approve(pending: PendingApproval, message: OperatorMessage, nowMs: number, by: Record<string, unknown>): Promise<{ ok: boolean; problem?: string; [key: string]: unknown }> {
+    const { command } = pending;
+    const { cell } = this.options;
+    const current = this.states.latest(command.device.id)?.state;
+    const tolerances = cell.declarations.approvals.drift.get(command.device.id) ?? [];
+    const drift =
+      pending.snapshot === undefined || current === undefined
+        ? [{ field: 'state', message: pending.snapshot === undefined ? 'no device state was known at the hold' : 'no device state is known now' }]
+        : stateDrift(pending.snapshot, current, tolerances);
+    if (drift.length > 0) {
+      const reasons = drift.map((d) =>
+        reason('APPROVAL_STATE_DRIFT', `approval void: ${d.message}`, {
+          ruleId: `approvals/stateDrift/${command.device.id}`,
+          path: `/state/${d.field}`,
+          ...(d.limit === undefined ? {} : { limit: d.limit }),
+          ...(d.actual === undefined ? {} : { actual: d.actual }),
+        }),
+      );
+      await this.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by });
+      return { ok: true, approvalId: pending.id, verdict: 'deny', problem: 'the state drifted since the hold' };
+    }
+    const judged = judgeCommand(command, { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust }, nowMs, true);
+    if (judged.verdict !== 'allow') {
+      const reasons = [reason('APPROVAL_RECHECK_FAILED', `approved by ${message.operator.id}, but the command no longer passes`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
+      await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged.mode);
+      return { ok: true, approvalId: pending.id, verdict: 'deny', problem: 'the command no longer passes' };
+    }
+    const reasons = [reason('APPROVAL_GRANTED', `approved by operator ${message.operator.id} and checked again against the current state`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
+    const released = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged.mode);
+    return { ok: true, approvalId: pending.id, verdict: 'allow', released };
+  }
+
+  /**
+   * Publishes an allowed command to its actuator, signed. `expiresAtMs` overrides the command's own expiry for a
+   * command released after an approval (its agent-given TTL ran out while a person looked at it).
+   */
+  private async release(decision: Decision, receipt: AuditReceipt | undefined, expiresAtMs?: number): Promise<boolean> {
     const command = decision.command;
     if (command === undefined) return false;
     const { clock, transport } = this.options;
@@ -222,7 +495,7 @@ export class Interlock {
       auditSeq: receipt?.seq ?? 0,
       auditHash: receipt?.hash ?? '',
       releasedAtMs: clock.nowMs(),
-      expiresAtMs: command.expiresAtMs,
+      expiresAtMs: expiresAtMs ?? command.expiresAtMs,
     };
     try {
       await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });

@@ -14,6 +14,17 @@ export interface TopicSet {
   /** The device id in a topic matching `{prefix}interlock/{device}/command`, or undefined. */
   deviceOfCommandTopic(topic: string): string | undefined;
   deviceOfStateTopic(topic: string): string | undefined;
+  /** Signed operator messages in (approve, reject, restore, quarantine, set_mode). */
+  readonly operator: string;
+  /** The interlock's answer to each operator message. */
+  readonly operatorResult: string;
+  /** One retained message per pending approval; emptied when it is answered or expires. */
+  approvalPending(approvalId: string): string;
+  readonly approvalPendingFilter: string;
+  /** The outcome of a pending approval (approved and released, rejected, expired, void). */
+  approvalResolved(approvalId: string): string;
+  /** Retained: an agent's standing (demoted or restored). */
+  agentTrust(agentId: string): string;
 }
 
 /** `prefix` is prepended verbatim to every topic (e.g. `site-a/`); empty by default. */
@@ -33,6 +44,12 @@ export function topicSet(prefix = ''): TopicSet {
     actuatorState: (device) => `${prefix}actuator/${device}/state`,
     deviceOfCommandTopic: (topic) => deviceAt(topic, `${prefix}interlock/`, '/command'),
     deviceOfStateTopic: (topic) => deviceAt(topic, `${prefix}actuator/`, '/state'),
+    operator: `${prefix}interlock/operator`,
+    operatorResult: `${prefix}interlock/operator/result`,
+    approvalPending: (id) => `${prefix}interlock/approvals/pending/${id}`,
+    approvalPendingFilter: `${prefix}interlock/approvals/pending/+`,
+    approvalResolved: (id) => `${prefix}interlock/approvals/resolved/${id}`,
+    agentTrust: (agentId) => `${prefix}interlock/agents/${agentId}/trust`,
   };
 }
 

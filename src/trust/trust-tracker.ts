@@ -1,0 +1,89 @@
+// Which agents are demoted. An agent whose commands keep being denied is probably confused or compromised: after
+// the declared number of denials within the declared window it is demoted (reduced limits, or quarantined), and
+// stays so until an operator restores it. Demotions survive restarts through the injected store.
+
+import type { TrustPolicy } from '../core/declarations.js';
+import type { AgentStanding, TrustView } from '../pipeline/pipeline.js';
+
+export interface Demotion {
+  readonly agentId: string;
+  readonly demotedTo: 'reduced' | 'quarantine';
+  readonly reason: string;
+  readonly sinceMs: number;
+}
+
+/** Where demotions are kept across restarts (SqliteIdentityStore); absent in tests and offline checks. */
+export interface DemotionStore {
+  demotions(): readonly Demotion[];
+  saveDemotion(demotion: Demotion): void;
+  removeDemotion(agentId: string): void;
+}
+
+export class TrustTracker implements TrustView {
+  readonly #policy: TrustPolicy;
+  readonly #store: DemotionStore | undefined;
+  readonly #demotions = new Map<string, Demotion>();
+  /** Times of recent denials per agent, oldest first, trimmed to the window. */
+  readonly #denials = new Map<string, number[]>();
+
+  constructor(policy: TrustPolicy, store?: DemotionStore) {
+    this.#policy = policy;
+    this.#store = store;
+    for (const demotion of store?.demotions() ?? []) this.#demotions.set(demotion.agentId, demotion);
+  }
+
+  standing(agentId: string): AgentStanding {
+    const demotion = this.#demotions.get(agentId);
+    if (demotion === undefined) return {};
+    const why = `${demotion.reason} (since ${new Date(demotion.sinceMs).toISOString()}; an operator must restore it)`;
+    return demotion.demotedTo === 'quarantine' ? { quarantined: why } : { reduced: why };
+  }
+
+  demotion(agentId: string): Demotion | undefined {
+    return this.#demotions.get(agentId);
+  }
+
+  all(): Demotion[] {
+    return [...this.#demotions.values()];
+  }
+
+  /**
+   * Counts a denied command of `agentId` at `nowMs`. Returns the demotion when this denial caused it. Denials of
+   * an agent already demoted to the same or a stricter standing are not counted further.
+   */
+  recordDenial(agentId: string, nowMs: number): Demotion | undefined {
+    const current = this.#demotions.get(agentId);
+    if (current?.demotedTo === 'quarantine' || current?.demotedTo === this.#policy.demoteTo) return undefined;
+    const windowStart = nowMs - this.#policy.windowMs;
+    const times = (this.#denials.get(agentId) ?? []).filter((t) => t > windowStart && t <= nowMs);
+    times.push(nowMs);
+    this.#denials.set(agentId, times);
+    if (times.length < this.#policy.denials) return undefined;
+    this.#denials.delete(agentId);
+    return this.demote(agentId, this.#policy.demoteTo, `${times.length} denied commands within ${this.#policy.windowMs} ms`, nowMs);
+  }
+
+  /**
+   * Demotes an agent (automatically, or an operator quarantining it). In force at once, then persisted; if
+   * persisting throws, the demotion still holds in this run and the error reaches the caller to be reported.
+   */
+  demote(agentId: string, demotedTo: 'reduced' | 'quarantine', reason: string, nowMs: number): Demotion {
+    const demotion: Demotion = { agentId, demotedTo, reason, sinceMs: nowMs };
+    this.#demotions.set(agentId, demotion);
+    this.#store?.saveDemotion(demotion);
+    return demotion;
+  }
+
+  /**
+   * An operator restores the agent: its standing is cleared and its denial count starts again. Persisted first:
+   * if that throws, the agent stays demoted (fail closed).
+   */
+  restore(agentId: string): Demotion | undefined {
+    const previous = this.#demotions.get(agentId);
+    if (previous === undefined) return undefined;
+    this.#store?.removeDemotion(agentId);
+    this.#demotions.delete(agentId);
+    this.#denials.delete(agentId);
+    return previous;
+  }
+}
