@@ -34,6 +34,11 @@ export interface LoadedCell {
   readonly directory: string;
   readonly declarations: Declarations;
   readonly policies: CompiledPolicies;
+  /**
+   * A candidate policy set (policies-shadow/*.cedar) evaluated beside the enforced one in log-only mode: each
+   * decision records what it would have said; it never changes a verdict. Absent when the folder is.
+   */
+  readonly shadowPolicies?: CompiledPolicies;
 }
 
 export type LoadResult = { readonly ok: true; readonly cell: LoadedCell } | { readonly ok: false; readonly problems: readonly DeclarationProblem[] };
@@ -45,6 +50,7 @@ export const CELL_LAYOUT = {
   devicesDir: 'devices',
   policiesDir: 'policies',
   cedarSchema: 'policies/schema.cedarschema',
+  shadowPoliciesDir: 'policies-shadow',
 } as const;
 
 // discriminator: a device file is checked against its own kind's schema only, so errors name real fields.
@@ -500,6 +506,17 @@ export function loadCell(directory: string): LoadResult {
     if (compiled.ok) policies = compiled.policies;
     else reader.problems.push(...compiled.problems);
   }
+  let shadowPolicies: CompiledPolicies | undefined;
+  if (existsSync(join(reader.directory, CELL_LAYOUT.shadowPoliciesDir))) {
+    // Validated as strictly as the enforced set, against the same schema: a shadow set that would not load as the
+    // enforced one cannot tell what enforcing it would do.
+    const shadowFiles = listFiles(reader, CELL_LAYOUT.shadowPoliciesDir, '.cedar').map((file) => ({ file, text: reader.readText(file) }));
+    if (schemaText !== undefined && shadowFiles.every((p) => p.text !== undefined)) {
+      const compiled = compilePolicies({ schemaFile: CELL_LAYOUT.cedarSchema, schemaText, files: shadowFiles.map(({ file, text }) => ({ file, text: text ?? '' })) });
+      if (compiled.ok) shadowPolicies = compiled.policies;
+      else reader.problems.push(...compiled.problems);
+    }
+  }
   if (reader.problems.length > 0 || cellFile === undefined || cellLevel === undefined || policies === undefined) {
     return { ok: false, problems: reader.problems.length > 0 ? reader.problems : [{ file: directory, path: '', message: 'cell could not be loaded' }] };
   }
@@ -511,6 +528,7 @@ export function loadCell(directory: string): LoadResult {
     cell: {
       directory: reader.directory,
       policies,
+      ...(shadowPolicies === undefined ? {} : { shadowPolicies }),
       declarations: {
         ...cellLevel,
         digest: digest.digest('hex'),

@@ -249,7 +249,10 @@ export class Interlock {
       deviceId: decision.identity.deviceId ?? topicDeviceId,
       ...(decision.command?.trace === undefined ? {} : { trace: decision.command.trace }),
       ...(extra.parentSeq === undefined ? {} : { parentSeq: extra.parentSeq }),
-      ...(extra.detail === undefined ? {} : { detail: extra.detail }),
+      // Shadow mode: the candidate policy set's verdict is recorded beside the enforced one, never acted on.
+      ...(extra.detail === undefined && decision.shadow === undefined
+        ? {}
+        : { detail: { ...extra.detail, ...(decision.shadow === undefined ? {} : { shadow: decision.shadow }) } }),
     };
   }
 

@@ -63,6 +63,13 @@ export interface Decision {
   readonly command?: VerifiedCommand;
   /** The limit set the bounds were checked in, when the bounds stage got that far. */
   readonly mode?: Mode;
+  /** What the shadow (candidate) policy set would have decided, when the cell has one. Never enforced. */
+  readonly shadow?: ShadowVerdict;
+}
+
+export interface ShadowVerdict extends StageResult {
+  /** The shadow policy set's version (sha256 of its texts and the schema). */
+  readonly policyVersion: string;
 }
 
 export function commandDigest(token: string): string {
@@ -100,7 +107,12 @@ function internalError(error: unknown): StageResult {
  * Trust, policy and bounds for an authenticated command, in that order. `approved` is true only when an operator
  * approved exactly this command and it is checked again before release.
  */
-export function judgeCommand(command: VerifiedCommand, context: PipelineContext, nowMs: number, approved: boolean): StageResult & { readonly mode?: Mode } {
+export function judgeCommand(
+  command: VerifiedCommand,
+  context: PipelineContext,
+  nowMs: number,
+  approved: boolean,
+): StageResult & { readonly mode?: Mode; readonly shadow?: ShadowVerdict } {
   try {
     if (command.safeState) {
       // SAFETY: stopping is always safe; an authenticated stop is never held back by trust, policy or bounds.
@@ -122,7 +134,7 @@ export function judgeCommand(command: VerifiedCommand, context: PipelineContext,
     const modeInput = { command, declarations, states: context.states, memory: context.bounds, nowMs, reducedBecause };
     const people = peopleInCell(declarations.people, context.states, nowMs);
     const day = new Date(nowMs);
-    const policy = policies.authorize({
+    const request = {
       principal,
       device: { id: command.device.id, kind: command.device.kind, cellId: declarations.cellId },
       action: command.action,
@@ -134,17 +146,31 @@ export function judgeCommand(command: VerifiedCommand, context: PipelineContext,
         minuteOfDay: day.getUTCHours() * 60 + day.getUTCMinutes(),
         dayOfWeek: day.getUTCDay(),
       },
-    });
-    const scope: StageResult =
+    };
+    const policy = policies.authorize(request);
+    const scope = (policyResult: StageResult): StageResult =>
       // Only when policy lets the command through: a hold on top of a policy deny would only add noise.
-      principal.kind === 'agent' && principal.autonomyScope === 2 && !approved && policy.verdict !== 'deny'
+      principal.kind === 'agent' && principal.autonomyScope === 2 && !approved && policyResult.verdict !== 'deny'
         ? {
             verdict: 'hold',
             reasons: [reason('POLICY_APPROVAL_REQUIRED', `agent ${principal.id} has autonomy scope 2: every actuation needs a human approval`, { ruleId: 'scope-2' })],
           }
         : PASS;
     const bounds = checkBounds({ ...modeInput, releases: context.releases });
-    return { ...decide([policy, scope, bounds]), ...(bounds.mode === undefined ? {} : { mode: bounds.mode }) };
+    const shadowPolicies = context.cell.shadowPolicies;
+    // The candidate set sees the same request and the same bounds result; only its own verdict is recorded.
+    const shadow: ShadowVerdict | undefined =
+      shadowPolicies === undefined
+        ? undefined
+        : (() => {
+            const shadowPolicy = shadowPolicies.authorize(request);
+            return { ...decide([shadowPolicy, scope(shadowPolicy), bounds]), policyVersion: shadowPolicies.version };
+          })();
+    return {
+      ...decide([policy, scope(policy), bounds]),
+      ...(bounds.mode === undefined ? {} : { mode: bounds.mode }),
+      ...(shadow === undefined ? {} : { shadow }),
+    };
   } catch (error) {
     return internalError(error);
   }
