@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { openSqliteAuditLog, type SqliteAuditLog } from '../audit/sqlite-audit-log.js';
 import { SqliteIdentityStore } from '../identity/sqlite-identity-store.js';
+import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { DeclarationError } from '../core/problems.js';
@@ -139,6 +140,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     topics,
     log: log.child('interlock'),
     identity,
+    // On a multi-core device one worker verifies signatures beside the thread that decides and records.
+    verifierThreads: availableParallelism() > 1 ? 1 : 0,
     ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),
   });
   await interlock.start();

@@ -56,6 +56,11 @@ export interface EnvelopeContext {
   readonly declarations: Declarations;
   readonly replay: ReplayGuard;
   readonly nowMs: number;
+  /**
+   * A signature check already done elsewhere (a worker thread) for this exact token: the answer for `kid`, or
+   * undefined when it has none (then the envelope verifies itself).
+   */
+  readonly signatureHint?: (kid: string) => boolean | undefined;
 }
 
 /** What is known about a command even when it is denied; only authenticated facts are filled in. */
@@ -120,7 +125,7 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
       }),
     );
   }
-  if (!verifyJws(jws, key.publicKey)) {
+  if (!(context.signatureHint?.(key.kid) ?? verifyJws(jws, key.publicKey))) {
     return deny(reason('ENVELOPE_BAD_SIGNATURE', `signature does not verify with key ${key.kid} of ${key.owner} ${key.agentId}`));
   }
   // From here the payload is authentic: it is what the key holder signed.

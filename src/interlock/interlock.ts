@@ -16,6 +16,7 @@ import { stateDrift } from '../approvals/drift.js';
 import { verifyOperatorMessage, type OperatorMessage } from '../operator/operator-message.js';
 import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-tracker.js';
 import type { Reason } from '../core/reasons.js';
+import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
 import { observeDeviceState, recordRelease } from '../bounds/bounds.js';
 import { stateTriggers } from '../bounds/modes.js';
@@ -40,6 +41,11 @@ export interface InterlockOptions {
    * with a replay epoch at construction: commands issued before the interlock existed are refused.
    */
   readonly identity?: ReplayGuard & DemotionStore;
+  /**
+   * Worker threads that verify command signatures ahead of the serial decision queue (0: verify on the main
+   * thread). One is enough on a 2-core device: it takes the most expensive step off the thread that decides.
+   */
+  readonly verifierThreads?: number;
 }
 
 /** What the live view and tests see for each command handled. */
@@ -66,6 +72,7 @@ export class Interlock {
   private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
+  private readonly verifier: VerifierPool | undefined;
   private readonly topics: TopicSet;
   private readonly log: Logger;
   private readonly listeners = new Set<DecisionListener>();
@@ -83,6 +90,8 @@ export class Interlock {
     this.replay = options.identity ?? new MemoryReplayGuard(() => options.clock.nowMs(), options.clock.nowMs());
     this.trust = new TrustTracker(options.cell.declarations.trust, options.identity);
     this.approvals = new ApprovalBook(options.cell.declarations.approvals);
+    const threads = options.verifierThreads ?? 0;
+    this.verifier = threads > 0 ? new VerifierPool(options.cell.declarations.keys, threads) : undefined;
   }
 
   onDecision(listener: DecisionListener): () => void {
@@ -98,7 +107,10 @@ export class Interlock {
     this.subscriptions.push(await transport.subscribe(this.topics.stateFilter, (topic, payload) => this.onState(topic, payload)));
     this.subscriptions.push(
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
-        this.queue = this.queue.then(() => this.handleCommand(topic, payload)).catch((error: unknown) => {
+        // The signature is checked on a worker now, while earlier commands are still being decided; the decision
+        // itself stays in arrival order on the queue.
+        const hint = this.verifier?.verify(payload.toString('utf8'));
+        this.queue = this.queue.then(async () => this.handleCommand(topic, payload, await hint)).catch((error: unknown) => {
           this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
       }),
@@ -136,6 +148,7 @@ export class Interlock {
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
     await this.queue;
     await this.recordEvent('interlock-stopped', {});
+    await this.verifier?.close();
   }
 
   /** Resolves when every command received so far has been handled. */
@@ -186,15 +199,17 @@ export class Interlock {
     }
   }
 
-  private async handleCommand(topic: string, payload: Buffer): Promise<void> {
+  private async handleCommand(topic: string, payload: Buffer, hint?: PreVerified): Promise<void> {
     const topicDeviceId = this.topics.deviceOfCommandTopic(topic);
     if (topicDeviceId === undefined) {
       this.log.warn(`command on unusable topic ${JSON.stringify(topic)} ignored`);
       return;
     }
     const { clock, cell } = this.options;
+    const token = payload.toString('utf8');
+    const signatureHint = hintedVerifier(hint, token);
     let decision: Decision = evaluateCommand(
-      { token: payload.toString('utf8'), topicDeviceId },
+      { token, topicDeviceId, ...(signatureHint === undefined ? {} : { signatureHint }) },
       { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust },
       clock.nowMs(),
     );

@@ -48,6 +48,8 @@ export interface CommandInput {
   readonly token: string;
   /** The device whose command topic carried it; omitted offline. */
   readonly topicDeviceId?: string;
+  /** A signature check done on a worker thread for exactly this token (see VerifierPool). */
+  readonly signatureHint?: (kid: string) => boolean | undefined;
 }
 
 export interface Decision {
@@ -82,7 +84,7 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
   try {
     const envelope = checkEnvelope(
       input.topicDeviceId === undefined ? { token: input.token } : { token: input.token, topicDeviceId: input.topicDeviceId },
-      { declarations, replay: context.replay, nowMs },
+      { declarations, replay: context.replay, nowMs, ...(input.signatureHint === undefined ? {} : { signatureHint: input.signatureHint }) },
     );
     if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity };
     const { command } = envelope;
