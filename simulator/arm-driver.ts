@@ -2,29 +2,20 @@
 // publishing with efforts / tool force / payload, heartbeat watchdog. It must never move on a command it did not
 // itself verify as released by the interlock for this device.
 
-import type { KeyObject } from 'node:crypto';
 import { ArmPose, compileChain, forwardKinematics, IkSolver, type ArmChain } from '../src/bounds/robot-arm/kinematics.js';
 import type { ArmKinematics } from '../src/core/kinds/robot-arm.js';
 import type { ReleasedCommand } from '../src/dispatch/released-command.js';
-import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
-import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
-import { ReleaseGate } from './release-gate.js';
+import { DriverRuntime, type DriverOptions, type DriverProfile, type Outcome, type ReceivedRelease } from './driver-runtime.js';
 
-export interface SimulatedArmOptions {
-  readonly deviceId: string;
-  readonly transport: Transport;
-  /** The only key whose releases move this arm. */
-  readonly interlockPublicKey: KeyObject;
+export type { ReceivedRelease } from './driver-runtime.js';
+
+/** The common options (driver-runtime.ts); the watchdog halts the arm. */
+export interface SimulatedArmOptions extends DriverOptions {
   readonly jointCount: number;
   /** Defaults to all zeros. */
   readonly initialPositionsRad?: readonly number[];
   /** How often state is published on the actuator state topic; default 20. */
   readonly statePeriodMs?: number;
-  /** How often the joints are integrated and the watchdog is checked; default 10. */
-  readonly physicsPeriodMs?: number;
-  /** Halt when the heartbeat topic is silent this long; default 1000, 0 disables the watchdog. */
-  readonly heartbeatTimeoutMs?: number;
-  readonly topics?: TopicSet;
   /**
    * The arm's kinematic chain (as declared for the interlock). Needed for move_linear and for reporting efforts;
    * without it move_linear is refused and no efforts are published.
@@ -34,20 +25,6 @@ export interface SimulatedArmOptions {
   readonly defaultAccelerationRadPerS2?: number;
   /** Ramp used when a move_linear names no acceleration; default Infinity. */
   readonly defaultAccelerationMPerS2?: number;
-  /** Epoch milliseconds; used for release expiry, the watchdog and the physics time step. */
-  readonly nowMs?: () => number;
-  readonly log?: (msg: string) => void;
-}
-
-/** One message seen on the actuator command topic, accepted or not. */
-export interface ReceivedRelease {
-  readonly atMs: number;
-  readonly token: string;
-  readonly accepted: boolean;
-  /** Why it was refused; absent when accepted. */
-  readonly problem?: string;
-  /** Present whenever the interlock's signature checked out, including releases the driver then refused. */
-  readonly command?: ReleasedCommand;
 }
 
 /** The JSON published on `actuatorState(deviceId)`. */
@@ -66,6 +43,15 @@ export interface ArmStateMessage {
 }
 
 export const ARM_ACTIONS = ['move_joints', 'move_linear', 'stop'] as const;
+
+const ARM_PROFILE: DriverProfile = {
+  className: 'SimulatedArm',
+  logName: 'arm-driver',
+  defaultStatePeriodMs: 20,
+  safeStateActions: ['stop'],
+  watchdogAction: 'halted',
+  faultAction: 'halting',
+};
 
 const GRAVITY_M_PER_S2 = 9.81;
 
@@ -112,16 +98,6 @@ type Motion =
       readonly startMs: number;
     };
 
-interface MutableRelease {
-  atMs: number;
-  token: string;
-  accepted: boolean;
-  problem?: string;
-  command?: ReleasedCommand;
-}
-
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly problem: string };
-
 type MoveCheck =
   | { readonly ok: true; readonly positionsRad: number[]; readonly velocityRadPerS: number; readonly accelerationRadPerS2?: number; readonly payloadKg?: number }
   | { readonly ok: false; readonly problem: string };
@@ -141,26 +117,10 @@ function optionalPositive(params: Readonly<Record<string, unknown>>, name: strin
   return { ok: true, value };
 }
 
-function positiveFinite(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`SimulatedArm: ${name} must be a finite number > 0, got ${value}`);
-  return value;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export class SimulatedArm {
   readonly deviceId: string;
   readonly jointCount: number;
-  readonly #transport: Transport;
-  readonly #gate: ReleaseGate;
-  readonly #topics: TopicSet;
-  readonly #statePeriodMs: number;
-  readonly #physicsPeriodMs: number;
-  readonly #heartbeatTimeoutMs: number;
-  readonly #nowMs: () => number;
-  readonly #log: (msg: string) => void;
+  readonly #runtime: DriverRuntime;
 
   readonly #chain: ArmChain | undefined;
   readonly #ik: IkSolver | undefined;
@@ -174,23 +134,23 @@ export class SimulatedArm {
   #payloadKg = 0;
   #externalForceN: [number, number, number] = [0, 0, 0];
   #physicsTimeMs = 0;
-  #lastHeartbeatMs = 0;
-  #safeStopReason: string | null = null;
-  #lastCommandId: string | null = null;
-  readonly #received: MutableRelease[] = [];
-  readonly #executed: ReleasedCommand[] = [];
-
-  #running = false;
-  /** Bumped by every start/stop so a start() still awaiting its subscriptions notices it was stopped. */
-  #generation = 0;
-  #subscriptions: Subscription[] = [];
-  #physicsTimer: NodeJS.Timeout | undefined;
-  #stateTimer: NodeJS.Timeout | undefined;
-  #publishFailing = false;
 
   /** Throws on options that could never describe an arm; these are wiring bugs, not runtime input. */
   constructor(options: SimulatedArmOptions) {
-    if (!DEVICE_ID_PATTERN.test(options.deviceId)) throw new RangeError(`SimulatedArm: invalid device id ${JSON.stringify(options.deviceId)}`);
+    this.#runtime = new DriverRuntime(options, ARM_PROFILE, {
+      startNote: `${options.jointCount} joints`,
+      onStart: (nowMs) => {
+        this.#physicsTimeMs = nowMs;
+      },
+      integrate: (toMs) => this.#integrate(toMs),
+      execute: (command, nowMs) => this.#execute(command, nowMs),
+      stateAt: (timeMs) => this.#stateAt(timeMs),
+      // Halting sets the targets to where the joints are, so a returning heartbeat resumes nothing.
+      onWatchdog: () => this.#halt(),
+      onFault: () => this.#halt(),
+      // A driver that restarts must not pick up motion commanded before it went down.
+      onStop: () => this.#halt(),
+    });
     if (!Number.isSafeInteger(options.jointCount) || options.jointCount < 1) {
       throw new RangeError(`SimulatedArm: jointCount must be a positive integer, got ${options.jointCount}`);
     }
@@ -198,21 +158,8 @@ export class SimulatedArm {
     if (initial.length !== options.jointCount || !initial.every((p) => Number.isFinite(p))) {
       throw new RangeError(`SimulatedArm: initialPositionsRad must be ${options.jointCount} finite numbers`);
     }
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 1000;
-    if (!Number.isFinite(heartbeatTimeoutMs) || heartbeatTimeoutMs < 0) {
-      throw new RangeError(`SimulatedArm: heartbeatTimeoutMs must be a finite number >= 0, got ${heartbeatTimeoutMs}`);
-    }
     this.deviceId = options.deviceId;
     this.jointCount = options.jointCount;
-    this.#transport = options.transport;
-    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
-    this.#topics = options.topics ?? topicSet();
-    this.#statePeriodMs = positiveFinite(options.statePeriodMs ?? 20, 'statePeriodMs');
-    this.#physicsPeriodMs = positiveFinite(options.physicsPeriodMs ?? 10, 'physicsPeriodMs');
-    this.#heartbeatTimeoutMs = heartbeatTimeoutMs;
-    this.#nowMs = options.nowMs ?? (() => Date.now());
-    const log = options.log ?? (() => {});
-    this.#log = (msg) => log(`arm-driver[${options.deviceId}]: ${msg}`);
     if (options.kinematics !== undefined && options.kinematics.dh.length !== options.jointCount) {
       throw new RangeError(`SimulatedArm: kinematics has ${options.kinematics.dh.length} DH rows for ${options.jointCount} joints`);
     }
@@ -267,21 +214,21 @@ export class SimulatedArm {
 
   /** Everything that arrived on the actuator topic, in arrival order, recorded before it was looked at. */
   get received(): readonly ReceivedRelease[] {
-    return this.#received;
+    return this.#runtime.received;
   }
 
   /** Accepted releases, in the order they took effect. */
   get executed(): readonly ReleasedCommand[] {
-    return this.#executed;
+    return this.#runtime.executed;
   }
 
   get safeStopped(): boolean {
-    return this.#safeStopReason !== null;
+    return this.safeStopReason !== null;
   }
 
   /** Why the arm is safe-stopped, or null. */
   get safeStopReason(): string | null {
-    return this.#safeStopReason;
+    return this.#runtime.watchdogReason;
   }
 
   get moving(): boolean {
@@ -289,7 +236,7 @@ export class SimulatedArm {
   }
 
   get lastCommandId(): string | null {
-    return this.#lastCommandId;
+    return this.#runtime.lastCommandId;
   }
 
   /** The instant `positionsRad` describes (the last integration step). */
@@ -298,94 +245,27 @@ export class SimulatedArm {
   }
 
   get running(): boolean {
-    return this.#running;
+    return this.#runtime.running;
   }
 
-  async start(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    const generation = ++this.#generation;
-    const nowMs = this.#nowMs();
-    this.#physicsTimeMs = nowMs;
-    // The watchdog counts from start, so an interlock that never comes up still leaves the arm halted.
-    this.#lastHeartbeatMs = nowMs;
-    const wanted: Array<[string, MessageHandler]> = [
-      [this.#topics.actuatorCommand(this.deviceId), (_topic, payload) => this.#onRelease(payload)],
-      [this.#topics.heartbeat, () => this.#onHeartbeat()],
-    ];
-    try {
-      for (const [filter, handler] of wanted) {
-        const subscription = await this.#transport.subscribe(filter, handler);
-        if (generation !== this.#generation) {
-          await subscription.unsubscribe();
-          return;
-        }
-        this.#subscriptions.push(subscription);
-      }
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
-    this.#physicsTimer = setInterval(() => this.#guarded('physics tick', () => this.#advanceTo(this.#nowMs())), this.#physicsPeriodMs);
-    this.#stateTimer = setInterval(() => this.#guarded('state publish', () => this.#publishState()), this.#statePeriodMs);
-    this.#log(`started (${this.jointCount} joints, watchdog ${this.#heartbeatTimeoutMs === 0 ? 'off' : `${this.#heartbeatTimeoutMs} ms`})`);
+  start(): Promise<void> {
+    return this.#runtime.start();
   }
 
-  /** Stops timers and subscriptions; safe to call twice. */
-  async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.#generation++;
-    clearInterval(this.#physicsTimer);
-    clearInterval(this.#stateTimer);
-    this.#physicsTimer = undefined;
-    this.#stateTimer = undefined;
-    // A driver that restarts must not pick up motion commanded before it went down.
-    this.#halt();
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    const results = await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    for (const result of results) {
-      if (result.status === 'rejected') this.#log(`unsubscribe failed: ${message(result.reason)}`);
-    }
-    this.#log('stopped');
+  /** Stops timers and subscriptions; safe to call twice. A stopped driver leaves the arm halted. */
+  stop(): Promise<void> {
+    return this.#runtime.stop();
   }
 
-  #onRelease(payload: Buffer): void {
-    if (!this.#running) return;
-    const atMs = this.#nowMs();
-    // Recorded before anything else, so the record holds every message even if handling it throws.
-    const record: MutableRelease = { atMs, token: payload.toString('utf8'), accepted: false };
-    this.#received.push(record);
-    try {
-      const outcome = this.#consider(record, atMs);
-      if (outcome.ok) {
-        record.accepted = true;
-      } else {
-        record.problem = outcome.problem;
-        this.#log(`refused release: ${outcome.problem}`);
-      }
-    } catch (error) {
-      record.accepted = false;
-      record.problem = `driver error: ${message(error)}`;
-      this.#log(`release handling failed, halting: ${message(error)}`);
-      this.#halt();
-    }
-  }
-
-  #consider(record: MutableRelease, nowMs: number): Outcome {
-    const admitted = this.#gate.admit(record.token, nowMs);
-    if (admitted.command !== undefined) record.command = admitted.command;
-    if (!admitted.ok) return { ok: false, problem: admitted.problem };
-    const command = admitted.command;
-    // Bring the joints up to now under the old targets, so the new ones apply from the moment of receipt.
-    this.#advanceTo(nowMs);
+  /** An admitted release, with the joints already integrated up to `nowMs`. */
+  #execute(command: ReleasedCommand, nowMs: number): Outcome {
+    const safeStopReason = this.#runtime.watchdogReason;
     switch (command.action) {
       case 'move_joints': {
         const move = this.#checkMove(command.params);
         if (!move.ok) return move;
         // SAFETY: while the interlock is silent, no new motion starts, whatever was released earlier.
-        if (this.#safeStopReason !== null) return { ok: false, problem: `safe-stopped (${this.#safeStopReason}); move_joints refused` };
+        if (safeStopReason !== null) return { ok: false, problem: `safe-stopped (${safeStopReason}); move_joints refused` };
         this.#startJointMove(move.positionsRad, move.velocityRadPerS, move.accelerationRadPerS2 ?? this.#defaultAccelerationRadPerS2, nowMs);
         if (move.payloadKg !== undefined) this.#payloadKg = move.payloadKg;
         break;
@@ -393,7 +273,7 @@ export class SimulatedArm {
       case 'move_linear': {
         const move = this.#checkLinear(command.params);
         if (!move.ok) return move;
-        if (this.#safeStopReason !== null) return { ok: false, problem: `safe-stopped (${this.#safeStopReason}); move_linear refused` };
+        if (safeStopReason !== null) return { ok: false, problem: `safe-stopped (${safeStopReason}); move_linear refused` };
         this.#startLinearMove(move.positionM, move.speedMPerS, move.accelerationMPerS2 ?? this.#defaultAccelerationMPerS2, nowMs);
         if (move.payloadKg !== undefined) this.#payloadKg = move.payloadKg;
         break;
@@ -404,9 +284,6 @@ export class SimulatedArm {
       default:
         return { ok: false, problem: `unknown action ${JSON.stringify(command.action)}; this arm knows ${ARM_ACTIONS.join(', ')}` };
     }
-    this.#executed.push(command);
-    this.#lastCommandId = command.commandId;
-    this.#log(`executing ${command.action} ${command.commandId} (audit seq ${command.auditSeq})`);
     return { ok: true };
   }
 
@@ -478,35 +355,6 @@ export class SimulatedArm {
     this.#motion = lengthM === 0 ? { kind: 'none' } : { kind: 'linear', fromM, toM, rotation, lengthM, speedMPerS, accelerationMPerS2, startMs: nowMs };
   }
 
-  #onHeartbeat(): void {
-    if (!this.#running) return;
-    this.#guarded('heartbeat', () => {
-      const nowMs = this.#nowMs();
-      // A heartbeat that comes after the deadline still trips the watchdog first: the gap happened.
-      this.#advanceTo(nowMs);
-      this.#lastHeartbeatMs = nowMs;
-      if (this.#safeStopReason !== null) {
-        // Targets were set to the halted positions, so clearing does not resume the old motion.
-        this.#log(`heartbeat back; clearing safe stop (${this.#safeStopReason})`);
-        this.#safeStopReason = null;
-      }
-    });
-  }
-
-  /** Integrates the joints up to `nowMs`, halting at the watchdog deadline if it passed on the way. */
-  #advanceTo(nowMs: number): void {
-    if (this.#heartbeatTimeoutMs > 0 && this.#safeStopReason === null) {
-      const deadlineMs = this.#lastHeartbeatMs + this.#heartbeatTimeoutMs;
-      if (nowMs > deadlineMs) {
-        this.#integrate(deadlineMs);
-        this.#halt();
-        this.#safeStopReason = `no heartbeat for ${this.#heartbeatTimeoutMs} ms`;
-        this.#log(`watchdog: ${this.#safeStopReason}; halted`);
-      }
-    }
-    this.#integrate(nowMs);
-  }
-
   #integrate(toMs: number): void {
     const dtMs = toMs - this.#physicsTimeMs;
     // SAFETY: a clock that stands still, runs backwards or returns NaN/Infinity must produce no motion.
@@ -529,7 +377,7 @@ export class SimulatedArm {
         if (s >= 1) this.#motion = { kind: 'none' };
       } else {
         // A real controller would protective-stop here; the simulated one halts where it is.
-        this.#log(`move_linear: no IK solution at s=${s.toFixed(3)}; halted`);
+        this.#runtime.log(`move_linear: no IK solution at s=${s.toFixed(3)}; halted`);
         this.#motion = { kind: 'none' };
       }
     }
@@ -560,43 +408,18 @@ export class SimulatedArm {
     });
   }
 
-  #publishState(): void {
-    const timeMs = this.#nowMs();
-    this.#advanceTo(timeMs);
+  #stateAt(timeMs: number): ArmStateMessage {
     const efforts = this.#efforts();
-    const state: ArmStateMessage = {
+    return {
       positionsRad: [...this.#positionsRad],
       velocitiesRadPerS: [...this.#velocitiesRadPerS],
       moving: this.moving,
       safeStopped: this.safeStopped,
-      lastCommandId: this.#lastCommandId,
+      lastCommandId: this.lastCommandId,
       ...(efforts === undefined ? {} : { effortsNm: efforts }),
       toolForceN: Math.hypot(...this.#externalForceN),
       payloadKg: this.#payloadKg,
       timeMs,
     };
-    const onError = (error: unknown): void => {
-      // Logged once per outage: a broker that is down would otherwise fill the log every period.
-      if (!this.#publishFailing) this.#log(`state publish failed: ${message(error)}`);
-      this.#publishFailing = true;
-    };
-    try {
-      this.#transport.publish(this.#topics.actuatorState(this.deviceId), JSON.stringify(state), { qos: 0 }).then(() => {
-        if (this.#publishFailing) this.#log('state publish recovered');
-        this.#publishFailing = false;
-      }, onError);
-    } catch (error) {
-      onError(error);
-    }
-  }
-
-  /** Timer and bus callbacks must never throw into Node or the transport; a driver bug halts the arm. */
-  #guarded(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#log(`${what} failed, halting: ${message(error)}`);
-      this.#halt();
-    }
   }
 }

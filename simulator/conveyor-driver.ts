@@ -2,20 +2,13 @@
 // publishing, heartbeat watchdog. It must never run the belt on a command it did not itself verify as released
 // by the interlock for this device, nor while a permissive is false.
 
-import type { KeyObject } from 'node:crypto';
 import type { ReleasedCommand } from '../src/dispatch/released-command.js';
-import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
-import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
-import type { ReceivedRelease } from './arm-driver.js';
-import { ReleaseGate } from './release-gate.js';
+import { DriverRuntime, positiveFinite, type DriverOptions, type DriverProfile, type Outcome, type ReceivedRelease } from './driver-runtime.js';
 
-export type { ReceivedRelease } from './arm-driver.js';
+export type { ReceivedRelease } from './driver-runtime.js';
 
-export interface SimulatedConveyorOptions {
-  readonly deviceId: string;
-  readonly transport: Transport;
-  /** The only key whose releases run this belt. */
-  readonly interlockPublicKey: KeyObject;
+/** The common options (driver-runtime.ts); the watchdog ramps the belt down at the stop deceleration. */
+export interface SimulatedConveyorOptions extends DriverOptions {
   /**
    * The ramp used for a set_speed without rampMPerS2. Set it to the declaration's reduced maxRamp: that is the
    * value the interlock's check assumes, and it is within the limit in either mode.
@@ -32,14 +25,6 @@ export interface SimulatedConveyorOptions {
   readonly initialSpeedMPerS?: number;
   /** How often state is published on the actuator state topic; default 20. */
   readonly statePeriodMs?: number;
-  /** How often the belt speed is integrated and the watchdog is checked; default 10. */
-  readonly physicsPeriodMs?: number;
-  /** Stop when the heartbeat topic is silent this long; default 1000, 0 disables the watchdog. */
-  readonly heartbeatTimeoutMs?: number;
-  readonly topics?: TopicSet;
-  /** Epoch milliseconds; used for release expiry, the watchdog and the physics time step. */
-  readonly nowMs?: () => number;
-  readonly log?: (msg: string) => void;
 }
 
 /** The JSON published on `actuatorState(deviceId)`; matches the conveyor kind's state schema. */
@@ -54,41 +39,24 @@ export interface ConveyorStateMessage {
 
 export const CONVEYOR_ACTIONS = ['set_speed', 'stop'] as const;
 
-interface MutableRelease {
-  atMs: number;
-  token: string;
-  accepted: boolean;
-  problem?: string;
-  command?: ReleasedCommand;
-}
-
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly problem: string };
+const CONVEYOR_PROFILE: DriverProfile = {
+  className: 'SimulatedConveyor',
+  logName: 'conveyor-driver',
+  defaultStatePeriodMs: 20,
+  safeStateActions: ['stop'],
+  watchdogAction: 'stopping',
+  faultAction: 'stopping',
+};
 
 type SpeedCheck = { readonly ok: true; readonly speedMPerS: number; readonly rampMPerS2: number } | { readonly ok: false; readonly problem: string };
-
-function positiveFinite(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`SimulatedConveyor: ${name} must be a finite number > 0, got ${value}`);
-  return value;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 const PERMISSIVE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 export class SimulatedConveyor {
   readonly deviceId: string;
-  readonly #transport: Transport;
-  readonly #gate: ReleaseGate;
-  readonly #topics: TopicSet;
+  readonly #runtime: DriverRuntime;
   readonly #defaultRampMPerS2: number;
   readonly #stopDecelerationMPerS2: number;
-  readonly #statePeriodMs: number;
-  readonly #physicsPeriodMs: number;
-  readonly #heartbeatTimeoutMs: number;
-  readonly #nowMs: () => number;
-  readonly #log: (msg: string) => void;
 
   #speedMPerS: number;
   #setpointMPerS: number;
@@ -96,45 +64,31 @@ export class SimulatedConveyor {
   #rampMPerS2: number;
   readonly #permissives: Map<string, boolean>;
   #physicsTimeMs = 0;
-  #lastHeartbeatMs = 0;
-  #watchdogReason: string | null = null;
-  #lastCommandId: string | null = null;
-  readonly #received: MutableRelease[] = [];
-  readonly #executed: ReleasedCommand[] = [];
-
-  #running = false;
-  /** Bumped by every start/stop so a start() still awaiting its subscriptions notices it was stopped. */
-  #generation = 0;
-  #subscriptions: Subscription[] = [];
-  #physicsTimer: NodeJS.Timeout | undefined;
-  #stateTimer: NodeJS.Timeout | undefined;
-  #publishFailing = false;
 
   /** Throws on options that could never describe a conveyor; these are wiring bugs, not runtime input. */
   constructor(options: SimulatedConveyorOptions) {
-    if (!DEVICE_ID_PATTERN.test(options.deviceId)) throw new RangeError(`SimulatedConveyor: invalid device id ${JSON.stringify(options.deviceId)}`);
+    this.#runtime = new DriverRuntime(options, CONVEYOR_PROFILE, {
+      onStart: (nowMs) => {
+        this.#physicsTimeMs = nowMs;
+      },
+      integrate: (toMs) => this.#integrate(toMs),
+      execute: (command) => this.#execute(command),
+      stateAt: (timeMs) => this.#stateAt(timeMs),
+      // The setpoint goes to 0, so a returning heartbeat does not restart the belt.
+      onWatchdog: () => this.#rampStop(),
+      onFault: () => this.#relayStop(),
+      // A driver that restarts must not pick up a speed commanded before it went down.
+      onStop: () => this.#relayStop(),
+    });
     const initialSpeed = options.initialSpeedMPerS ?? 0;
     if (!Number.isFinite(initialSpeed)) throw new RangeError(`SimulatedConveyor: initialSpeedMPerS must be finite, got ${initialSpeed}`);
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 1000;
-    if (!Number.isFinite(heartbeatTimeoutMs) || heartbeatTimeoutMs < 0) {
-      throw new RangeError(`SimulatedConveyor: heartbeatTimeoutMs must be a finite number >= 0, got ${heartbeatTimeoutMs}`);
-    }
     const permissives = Object.entries(options.permissives ?? {});
     for (const [name, value] of permissives) {
       if (!PERMISSIVE_NAME.test(name) || typeof value !== 'boolean') throw new RangeError(`SimulatedConveyor: invalid permissive ${JSON.stringify(name)}`);
     }
     this.deviceId = options.deviceId;
-    this.#transport = options.transport;
-    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
-    this.#topics = options.topics ?? topicSet();
-    this.#defaultRampMPerS2 = positiveFinite(options.defaultRampMPerS2, 'defaultRampMPerS2');
-    this.#stopDecelerationMPerS2 = positiveFinite(options.stopDecelerationMPerS2 ?? 1, 'stopDecelerationMPerS2');
-    this.#statePeriodMs = positiveFinite(options.statePeriodMs ?? 20, 'statePeriodMs');
-    this.#physicsPeriodMs = positiveFinite(options.physicsPeriodMs ?? 10, 'physicsPeriodMs');
-    this.#heartbeatTimeoutMs = heartbeatTimeoutMs;
-    this.#nowMs = options.nowMs ?? (() => Date.now());
-    const log = options.log ?? (() => {});
-    this.#log = (msg) => log(`conveyor-driver[${options.deviceId}]: ${msg}`);
+    this.#defaultRampMPerS2 = positiveFinite(CONVEYOR_PROFILE.className, options.defaultRampMPerS2, 'defaultRampMPerS2');
+    this.#stopDecelerationMPerS2 = positiveFinite(CONVEYOR_PROFILE.className, options.stopDecelerationMPerS2 ?? 1, 'stopDecelerationMPerS2');
     this.#permissives = new Map(permissives);
     // A belt that starts up moving keeps that speed as its setpoint until told otherwise (or a relay drops).
     this.#speedMPerS = initialSpeed;
@@ -163,12 +117,12 @@ export class SimulatedConveyor {
 
   /** Everything that arrived on the actuator topic, in arrival order, recorded before it was looked at. */
   get received(): readonly ReceivedRelease[] {
-    return this.#received;
+    return this.#runtime.received;
   }
 
   /** Accepted releases, in the order they took effect. */
   get executed(): readonly ReleasedCommand[] {
-    return this.#executed;
+    return this.#runtime.executed;
   }
 
   /** The drive is enabled with a non-zero setpoint, or the belt is still moving. */
@@ -182,11 +136,11 @@ export class SimulatedConveyor {
   }
 
   get safeStopReason(): string | null {
-    return this.#watchdogReason ?? this.#permissiveFault();
+    return this.#runtime.watchdogReason ?? this.#permissiveFault();
   }
 
   get lastCommandId(): string | null {
-    return this.#lastCommandId;
+    return this.#runtime.lastCommandId;
   }
 
   /** The instant `speedMPerS` describes (the last integration step). */
@@ -196,7 +150,7 @@ export class SimulatedConveyor {
 
   /** Whether the driver is started (subscribed and ticking); not whether the belt moves (see beltRunning). */
   get running(): boolean {
-    return this.#running;
+    return this.#runtime.running;
   }
 
   /**
@@ -206,93 +160,25 @@ export class SimulatedConveyor {
   setPermissive(name: string, value: boolean): void {
     if (!this.#permissives.has(name)) throw new RangeError(`SimulatedConveyor: no permissive ${JSON.stringify(name)}`);
     // The belt moves only while the driver runs; before start there is no physics time to integrate from.
-    if (this.#running) this.#advanceTo(this.#nowMs());
+    if (this.#runtime.running) this.#runtime.advanceTo(this.#runtime.nowMs());
     this.#permissives.set(name, value);
     if (!value) {
       this.#relayStop();
-      this.#log(`permissive ${name} false: belt stopped by the safety relay`);
+      this.#runtime.log(`permissive ${name} false: belt stopped by the safety relay`);
     }
   }
 
-  async start(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    const generation = ++this.#generation;
-    const nowMs = this.#nowMs();
-    this.#physicsTimeMs = nowMs;
-    // The watchdog counts from start, so an interlock that never comes up still leaves the belt stopped.
-    this.#lastHeartbeatMs = nowMs;
-    const wanted: Array<[string, MessageHandler]> = [
-      [this.#topics.actuatorCommand(this.deviceId), (_topic, payload) => this.#onRelease(payload)],
-      [this.#topics.heartbeat, () => this.#onHeartbeat()],
-    ];
-    try {
-      for (const [filter, handler] of wanted) {
-        const subscription = await this.#transport.subscribe(filter, handler);
-        if (generation !== this.#generation) {
-          await subscription.unsubscribe();
-          return;
-        }
-        this.#subscriptions.push(subscription);
-      }
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
-    this.#physicsTimer = setInterval(() => this.#guarded('physics tick', () => this.#advanceTo(this.#nowMs())), this.#physicsPeriodMs);
-    this.#stateTimer = setInterval(() => this.#guarded('state publish', () => this.#publishState()), this.#statePeriodMs);
-    this.#log(`started (watchdog ${this.#heartbeatTimeoutMs === 0 ? 'off' : `${this.#heartbeatTimeoutMs} ms`})`);
+  start(): Promise<void> {
+    return this.#runtime.start();
   }
 
   /** Stops timers and subscriptions; safe to call twice. The belt is stopped at once (drive disabled). */
-  async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.#generation++;
-    clearInterval(this.#physicsTimer);
-    clearInterval(this.#stateTimer);
-    this.#physicsTimer = undefined;
-    this.#stateTimer = undefined;
-    // A driver that restarts must not pick up a speed commanded before it went down.
-    this.#relayStop();
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    const results = await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    for (const result of results) {
-      if (result.status === 'rejected') this.#log(`unsubscribe failed: ${message(result.reason)}`);
-    }
-    this.#log('stopped');
+  stop(): Promise<void> {
+    return this.#runtime.stop();
   }
 
-  #onRelease(payload: Buffer): void {
-    if (!this.#running) return;
-    const atMs = this.#nowMs();
-    // Recorded before anything else, so the record holds every message even if handling it throws.
-    const record: MutableRelease = { atMs, token: payload.toString('utf8'), accepted: false };
-    this.#received.push(record);
-    try {
-      const outcome = this.#consider(record, atMs);
-      if (outcome.ok) {
-        record.accepted = true;
-      } else {
-        record.problem = outcome.problem;
-        this.#log(`refused release: ${outcome.problem}`);
-      }
-    } catch (error) {
-      record.accepted = false;
-      record.problem = `driver error: ${message(error)}`;
-      this.#log(`release handling failed, stopping: ${message(error)}`);
-      this.#relayStop();
-    }
-  }
-
-  #consider(record: MutableRelease, nowMs: number): Outcome {
-    const admitted = this.#gate.admit(record.token, nowMs);
-    if (admitted.command !== undefined) record.command = admitted.command;
-    if (!admitted.ok) return { ok: false, problem: admitted.problem };
-    const command = admitted.command;
-    // Bring the belt up to now under the old setpoint, so the new one applies from the moment of receipt.
-    this.#advanceTo(nowMs);
+  /** An admitted release, with the belt already integrated up to the moment of receipt. */
+  #execute(command: ReleasedCommand): Outcome {
     switch (command.action) {
       case 'set_speed': {
         const speed = this.#checkSetSpeed(command.params);
@@ -310,9 +196,6 @@ export class SimulatedConveyor {
       default:
         return { ok: false, problem: `unknown action ${JSON.stringify(command.action)}; this conveyor knows ${CONVEYOR_ACTIONS.join(', ')}` };
     }
-    this.#executed.push(command);
-    this.#lastCommandId = command.commandId;
-    this.#log(`executing ${command.action} ${command.commandId} (audit seq ${command.auditSeq})`);
     return { ok: true };
   }
 
@@ -330,35 +213,6 @@ export class SimulatedConveyor {
   #permissiveFault(): string | null {
     for (const [name, value] of this.#permissives) if (!value) return `permissive ${name} is false`;
     return null;
-  }
-
-  #onHeartbeat(): void {
-    if (!this.#running) return;
-    this.#guarded('heartbeat', () => {
-      const nowMs = this.#nowMs();
-      // A heartbeat that comes after the deadline still trips the watchdog first: the gap happened.
-      this.#advanceTo(nowMs);
-      this.#lastHeartbeatMs = nowMs;
-      if (this.#watchdogReason !== null) {
-        // The setpoint was set to 0 when it tripped, so clearing does not restart the belt.
-        this.#log(`heartbeat back; clearing safe stop (${this.#watchdogReason})`);
-        this.#watchdogReason = null;
-      }
-    });
-  }
-
-  /** Integrates the belt speed up to `nowMs`, starting the safe stop at the watchdog deadline if it passed on the way. */
-  #advanceTo(nowMs: number): void {
-    if (this.#heartbeatTimeoutMs > 0 && this.#watchdogReason === null) {
-      const deadlineMs = this.#lastHeartbeatMs + this.#heartbeatTimeoutMs;
-      if (nowMs > deadlineMs) {
-        this.#integrate(deadlineMs);
-        this.#rampStop();
-        this.#watchdogReason = `no heartbeat for ${this.#heartbeatTimeoutMs} ms`;
-        this.#log(`watchdog: ${this.#watchdogReason}; stopping`);
-      }
-    }
-    this.#integrate(nowMs);
   }
 
   #integrate(toMs: number): void {
@@ -385,39 +239,14 @@ export class SimulatedConveyor {
     this.#rampMPerS2 = this.#stopDecelerationMPerS2;
   }
 
-  #publishState(): void {
-    const timeMs = this.#nowMs();
-    this.#advanceTo(timeMs);
-    const state: ConveyorStateMessage = {
+  #stateAt(timeMs: number): ConveyorStateMessage {
+    return {
       speedMPerS: this.#speedMPerS,
       permissives: this.permissives,
       running: this.beltRunning,
       safeStopped: this.safeStopped,
-      lastCommandId: this.#lastCommandId,
+      lastCommandId: this.lastCommandId,
       timeMs,
     };
-    const onError = (error: unknown): void => {
-      // Logged once per outage: a broker that is down would otherwise fill the log every period.
-      if (!this.#publishFailing) this.#log(`state publish failed: ${message(error)}`);
-      this.#publishFailing = true;
-    };
-    try {
-      this.#transport.publish(this.#topics.actuatorState(this.deviceId), JSON.stringify(state), { qos: 0 }).then(() => {
-        if (this.#publishFailing) this.#log('state publish recovered');
-        this.#publishFailing = false;
-      }, onError);
-    } catch (error) {
-      onError(error);
-    }
-  }
-
-  /** Timer and bus callbacks must never throw into Node or the transport; a driver bug stops the belt. */
-  #guarded(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#log(`${what} failed, stopping: ${message(error)}`);
-      this.#relayStop();
-    }
   }
 }

@@ -2,7 +2,8 @@
 // scripted demo agent that integration tests and `npm start` drive.
 
 export { ARM_ACTIONS, SimulatedArm } from './arm-driver.js';
-export type { ArmStateMessage, ReceivedRelease, SimulatedArmOptions } from './arm-driver.js';
+export type { ArmStateMessage, SimulatedArmOptions } from './arm-driver.js';
+export type { DriverOptions, ReceivedRelease } from './driver-runtime.js';
 export { MOBILE_ROBOT_ACTIONS, SimulatedMobileRobot } from './mobile-robot-driver.js';
 export type { MobileRobotDynamics, MobileRobotStateMessage, RobotPose, SimulatedMobileRobotOptions } from './mobile-robot-driver.js';
 export { DEFAULT_MAX_WALKING_SPEED_M_PER_S, SimulatedPeople } from './people.js';

@@ -1,12 +1,11 @@
 // Simulated driver for a mobile robot (unicycle model): ramps, straight path segments, state with people, watchdog.
 // It must never move on a command it did not itself verify as released by the interlock for this device.
 
-import type { KeyObject } from 'node:crypto';
 import type { ReleasedCommand } from '../src/dispatch/released-command.js';
-import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
-import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
+import { DriverRuntime, positiveFinite, type DriverOptions, type DriverProfile, type Outcome, type ReceivedRelease } from './driver-runtime.js';
 import type { SimulatedPeople } from './people.js';
-import { ReleaseGate } from './release-gate.js';
+
+export type { ReceivedRelease } from './driver-runtime.js';
 
 export interface RobotPose {
   readonly xM: number;
@@ -31,11 +30,8 @@ export interface MobileRobotDynamics {
   readonly angularBrakingRadPerS2?: number;
 }
 
-export interface SimulatedMobileRobotOptions {
-  readonly deviceId: string;
-  readonly transport: Transport;
-  /** The only key whose releases move this robot. */
-  readonly interlockPublicKey: KeyObject;
+/** The common options (driver-runtime.ts); the watchdog brakes the robot to a stop. */
+export interface SimulatedMobileRobotOptions extends DriverOptions {
   /** Defaults to the origin, facing +x. */
   readonly initialPose?: RobotPose;
   readonly dynamics?: MobileRobotDynamics;
@@ -45,24 +41,10 @@ export interface SimulatedMobileRobotOptions {
   readonly localizationPeriodMs?: number;
   /** How often state is published; default 50. */
   readonly statePeriodMs?: number;
-  /** How often the robot is integrated and the watchdog checked; default 10. */
+  /** How often the robot is integrated and the watchdog checked, and the integration step; default 10. */
   readonly physicsPeriodMs?: number;
-  /** Brake to a stop when the heartbeat topic is silent this long; default 1000, 0 disables the watchdog. */
-  readonly heartbeatTimeoutMs?: number;
-  readonly topics?: TopicSet;
   /** Epoch milliseconds; used for release expiry, the watchdog, set_velocity durations and the time step. */
   readonly nowMs?: () => number;
-  readonly log?: (msg: string) => void;
-}
-
-/** One message seen on the actuator command topic, accepted or not. */
-export interface ReceivedRelease {
-  readonly atMs: number;
-  readonly token: string;
-  readonly accepted: boolean;
-  readonly problem?: string;
-  /** Present whenever the interlock's signature checked out, including releases the driver then refused. */
-  readonly command?: ReleasedCommand;
 }
 
 /** The JSON published on `actuatorState(deviceId)`; the mobile_robot state schema. */
@@ -79,15 +61,14 @@ export interface MobileRobotStateMessage {
 
 export const MOBILE_ROBOT_ACTIONS = ['set_velocity', 'go_to', 'follow_path', 'stop'] as const;
 
-interface MutableRelease {
-  atMs: number;
-  token: string;
-  accepted: boolean;
-  problem?: string;
-  command?: ReleasedCommand;
-}
-
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly problem: string };
+const MOBILE_ROBOT_PROFILE: DriverProfile = {
+  className: 'SimulatedMobileRobot',
+  logName: 'mobile-robot-driver',
+  defaultStatePeriodMs: 50,
+  safeStateActions: ['stop'],
+  watchdogAction: 'braking',
+  faultAction: 'braking',
+};
 
 /** What the robot is doing. A path or a twist that arrives while it moves is preceded by a brake to rest. */
 type Plan =
@@ -97,13 +78,8 @@ type Plan =
   | { readonly kind: 'path'; readonly points: readonly (readonly [number, number])[]; index: number; phase: 'turn' | 'drive'; readonly speedMPerS: number; readonly accelerationMPerS2: number; readonly finalYawRad?: number }
   | { readonly kind: 'final-turn'; readonly yawRad: number };
 
-function positiveFinite(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`SimulatedMobileRobot: ${name} must be a finite number > 0, got ${value}`);
-  return value;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+function positive(value: number, name: string): number {
+  return positiveFinite(MOBILE_ROBOT_PROFILE.className, value, name);
 }
 
 function finite(value: unknown): value is number {
@@ -121,15 +97,8 @@ function wrapAngle(rad: number): number {
 
 export class SimulatedMobileRobot {
   readonly deviceId: string;
-  readonly #transport: Transport;
-  readonly #gate: ReleaseGate;
-  readonly #topics: TopicSet;
-  readonly #statePeriodMs: number;
-  readonly #physicsPeriodMs: number;
-  readonly #heartbeatTimeoutMs: number;
+  readonly #runtime: DriverRuntime;
   readonly #localizationPeriodMs: number;
-  readonly #nowMs: () => number;
-  readonly #log: (msg: string) => void;
   readonly #people: SimulatedPeople | undefined;
   readonly #accelMPerS2: number;
   readonly #angularAccelRadPerS2: number;
@@ -144,48 +113,40 @@ export class SimulatedMobileRobot {
   #angularRadPerS = 0;
   #plan: Plan = { kind: 'idle' };
   #physicsTimeMs = 0;
-  #lastHeartbeatMs = 0;
   #lastFixMs = 0;
   #localizationOk = true;
-  #safeStopReason: string | null = null;
-  #lastCommandId: string | null = null;
-  readonly #received: MutableRelease[] = [];
-  readonly #executed: ReleasedCommand[] = [];
-
-  #running = false;
-  #generation = 0;
-  #subscriptions: Subscription[] = [];
-  #physicsTimer: NodeJS.Timeout | undefined;
-  #stateTimer: NodeJS.Timeout | undefined;
-  #publishFailing = false;
 
   /** Throws on options that could never describe a robot; these are wiring bugs, not runtime input. */
   constructor(options: SimulatedMobileRobotOptions) {
-    if (!DEVICE_ID_PATTERN.test(options.deviceId)) throw new RangeError(`SimulatedMobileRobot: invalid device id ${JSON.stringify(options.deviceId)}`);
+    this.#runtime = new DriverRuntime(options, MOBILE_ROBOT_PROFILE, {
+      onStart: (nowMs) => {
+        this.#physicsTimeMs = nowMs;
+        this.#lastFixMs = nowMs;
+      },
+      integrate: (toMs) => this.#integrate(toMs),
+      execute: (command, nowMs) => this.#execute(command, nowMs),
+      stateAt: (timeMs) => this.#stateAt(timeMs),
+      // The plan is replaced by a brake to idle, so a returning heartbeat resumes nothing.
+      onWatchdog: () => this.#brakeThen({ kind: 'idle' }),
+      onFault: () => this.#brakeThen({ kind: 'idle' }),
+      // A driver that restarts must not pick up motion commanded before it went down.
+      onStop: () => {
+        this.#plan = { kind: 'idle' };
+        this.#linearMPerS = 0;
+        this.#angularRadPerS = 0;
+      },
+    });
     const pose = options.initialPose ?? { xM: 0, yM: 0, yawRad: 0 };
     if (![pose.xM, pose.yM, pose.yawRad].every(Number.isFinite)) throw new RangeError('SimulatedMobileRobot: initialPose must be finite');
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 1000;
-    if (!Number.isFinite(heartbeatTimeoutMs) || heartbeatTimeoutMs < 0) {
-      throw new RangeError(`SimulatedMobileRobot: heartbeatTimeoutMs must be a finite number >= 0, got ${heartbeatTimeoutMs}`);
-    }
     const dynamics = options.dynamics ?? {};
     this.deviceId = options.deviceId;
-    this.#transport = options.transport;
-    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, ['stop']);
-    this.#topics = options.topics ?? topicSet();
-    this.#statePeriodMs = positiveFinite(options.statePeriodMs ?? 50, 'statePeriodMs');
-    this.#physicsPeriodMs = positiveFinite(options.physicsPeriodMs ?? 10, 'physicsPeriodMs');
-    this.#localizationPeriodMs = positiveFinite(options.localizationPeriodMs ?? 100, 'localizationPeriodMs');
-    this.#heartbeatTimeoutMs = heartbeatTimeoutMs;
-    this.#accelMPerS2 = positiveFinite(dynamics.defaultAccelerationMPerS2 ?? 0.5, 'defaultAccelerationMPerS2');
-    this.#angularAccelRadPerS2 = positiveFinite(dynamics.defaultAngularAccelerationRadPerS2 ?? 1, 'defaultAngularAccelerationRadPerS2');
-    this.#turnRateRadPerS = positiveFinite(dynamics.turnRateRadPerS ?? 0.5, 'turnRateRadPerS');
-    this.#brakeMPerS2 = positiveFinite(dynamics.brakingDecelerationMPerS2 ?? 1.2, 'brakingDecelerationMPerS2');
-    this.#angularBrakeRadPerS2 = positiveFinite(dynamics.angularBrakingRadPerS2 ?? 2, 'angularBrakingRadPerS2');
+    this.#localizationPeriodMs = positive(options.localizationPeriodMs ?? 100, 'localizationPeriodMs');
+    this.#accelMPerS2 = positive(dynamics.defaultAccelerationMPerS2 ?? 0.5, 'defaultAccelerationMPerS2');
+    this.#angularAccelRadPerS2 = positive(dynamics.defaultAngularAccelerationRadPerS2 ?? 1, 'defaultAngularAccelerationRadPerS2');
+    this.#turnRateRadPerS = positive(dynamics.turnRateRadPerS ?? 0.5, 'turnRateRadPerS');
+    this.#brakeMPerS2 = positive(dynamics.brakingDecelerationMPerS2 ?? 1.2, 'brakingDecelerationMPerS2');
+    this.#angularBrakeRadPerS2 = positive(dynamics.angularBrakingRadPerS2 ?? 2, 'angularBrakingRadPerS2');
     this.#people = options.people;
-    this.#nowMs = options.nowMs ?? (() => Date.now());
-    const log = options.log ?? (() => {});
-    this.#log = (msg) => log(`mobile-robot-driver[${options.deviceId}]: ${msg}`);
     this.#xM = pose.xM;
     this.#yM = pose.yM;
     this.#yawRad = pose.yawRad;
@@ -201,20 +162,20 @@ export class SimulatedMobileRobot {
 
   /** Everything that arrived on the actuator topic, in arrival order, recorded before it was looked at. */
   get received(): readonly ReceivedRelease[] {
-    return this.#received;
+    return this.#runtime.received;
   }
 
   /** Accepted releases, in the order they took effect. */
   get executed(): readonly ReleasedCommand[] {
-    return this.#executed;
+    return this.#runtime.executed;
   }
 
   get safeStopped(): boolean {
-    return this.#safeStopReason !== null;
+    return this.safeStopReason !== null;
   }
 
   get safeStopReason(): string | null {
-    return this.#safeStopReason;
+    return this.#runtime.watchdogReason;
   }
 
   get moving(): boolean {
@@ -222,7 +183,7 @@ export class SimulatedMobileRobot {
   }
 
   get lastCommandId(): string | null {
-    return this.#lastCommandId;
+    return this.#runtime.lastCommandId;
   }
 
   get physicsTimeMs(): number {
@@ -230,109 +191,37 @@ export class SimulatedMobileRobot {
   }
 
   get running(): boolean {
-    return this.#running;
+    return this.#runtime.running;
   }
 
   /** Simulates losing (false) or regaining (true) localization: fixes stop arriving and ok turns false. */
   setLocalizationOk(ok: boolean): void {
     this.#localizationOk = ok;
-    if (ok) this.#lastFixMs = this.#nowMs();
+    if (ok) this.#lastFixMs = this.#runtime.nowMs();
   }
 
-  async start(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    const generation = ++this.#generation;
-    const nowMs = this.#nowMs();
-    this.#physicsTimeMs = nowMs;
-    this.#lastFixMs = nowMs;
-    // The watchdog counts from start, so an interlock that never comes up still leaves the robot stopped.
-    this.#lastHeartbeatMs = nowMs;
-    const wanted: Array<[string, MessageHandler]> = [
-      [this.#topics.actuatorCommand(this.deviceId), (_topic, payload) => this.#onRelease(payload)],
-      [this.#topics.heartbeat, () => this.#onHeartbeat()],
-    ];
-    try {
-      for (const [filter, handler] of wanted) {
-        const subscription = await this.#transport.subscribe(filter, handler);
-        if (generation !== this.#generation) {
-          await subscription.unsubscribe();
-          return;
-        }
-        this.#subscriptions.push(subscription);
-      }
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
-    this.#physicsTimer = setInterval(() => this.#guarded('physics tick', () => this.#advanceTo(this.#nowMs())), this.#physicsPeriodMs);
-    this.#stateTimer = setInterval(() => this.#guarded('state publish', () => this.#publishState()), this.#statePeriodMs);
-    this.#log(`started (watchdog ${this.#heartbeatTimeoutMs === 0 ? 'off' : `${this.#heartbeatTimeoutMs} ms`})`);
+  start(): Promise<void> {
+    return this.#runtime.start();
   }
 
   /** Stops timers and subscriptions; safe to call twice. A stopped driver leaves the robot at rest. */
-  async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.#generation++;
-    clearInterval(this.#physicsTimer);
-    clearInterval(this.#stateTimer);
-    this.#physicsTimer = undefined;
-    this.#stateTimer = undefined;
-    // A driver that restarts must not pick up motion commanded before it went down.
-    this.#plan = { kind: 'idle' };
-    this.#linearMPerS = 0;
-    this.#angularRadPerS = 0;
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    const results = await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    for (const result of results) {
-      if (result.status === 'rejected') this.#log(`unsubscribe failed: ${message(result.reason)}`);
-    }
-    this.#log('stopped');
+  stop(): Promise<void> {
+    return this.#runtime.stop();
   }
 
-  #onRelease(payload: Buffer): void {
-    if (!this.#running) return;
-    const atMs = this.#nowMs();
-    // Recorded before anything else, so the record holds every message even if handling it throws.
-    const record: MutableRelease = { atMs, token: payload.toString('utf8'), accepted: false };
-    this.#received.push(record);
-    try {
-      const outcome = this.#consider(record, atMs);
-      if (outcome.ok) record.accepted = true;
-      else {
-        record.problem = outcome.problem;
-        this.#log(`refused release: ${outcome.problem}`);
-      }
-    } catch (error) {
-      record.accepted = false;
-      record.problem = `driver error: ${message(error)}`;
-      this.#log(`release handling failed, braking: ${message(error)}`);
-      this.#brakeThen({ kind: 'idle' });
-    }
-  }
-
-  #consider(record: MutableRelease, nowMs: number): Outcome {
-    const admitted = this.#gate.admit(record.token, nowMs);
-    if (admitted.command !== undefined) record.command = admitted.command;
-    if (!admitted.ok) return { ok: false, problem: admitted.problem };
-    const command = admitted.command;
-    // Bring the robot up to now under the old plan, so the new one applies from the moment of receipt.
-    this.#advanceTo(nowMs);
+  /** An admitted release, with the robot already integrated up to `nowMs`. */
+  #execute(command: ReleasedCommand, nowMs: number): Outcome {
     if (command.action === 'stop') {
       this.#brakeThen({ kind: 'idle' });
     } else {
       const plan = this.#planOf(command.action, command.params, nowMs);
       if (!plan.ok) return plan;
       // SAFETY: while the interlock is silent, no new motion starts, whatever was released earlier.
-      if (this.#safeStopReason !== null) return { ok: false, problem: `safe-stopped (${this.#safeStopReason}); ${command.action} refused` };
+      const safeStopReason = this.#runtime.watchdogReason;
+      if (safeStopReason !== null) return { ok: false, problem: `safe-stopped (${safeStopReason}); ${command.action} refused` };
       // A moving robot brakes to rest first (the interlock widens the first segment by this run-out).
       this.#brakeThen(plan.plan);
     }
-    this.#executed.push(command);
-    this.#lastCommandId = command.commandId;
-    this.#log(`executing ${command.action} ${command.commandId} (audit seq ${command.auditSeq})`);
     return { ok: true };
   }
 
@@ -391,41 +280,13 @@ export class SimulatedMobileRobot {
     this.#plan = this.#linearMPerS === 0 && this.#angularRadPerS === 0 ? next : { kind: 'brake', then: next };
   }
 
-  #onHeartbeat(): void {
-    if (!this.#running) return;
-    this.#guarded('heartbeat', () => {
-      const nowMs = this.#nowMs();
-      // A heartbeat that comes after the deadline still trips the watchdog first: the gap happened.
-      this.#advanceTo(nowMs);
-      this.#lastHeartbeatMs = nowMs;
-      if (this.#safeStopReason !== null) {
-        // The plan was replaced by a brake to idle, so clearing does not resume the old motion.
-        this.#log(`heartbeat back; clearing safe stop (${this.#safeStopReason})`);
-        this.#safeStopReason = null;
-      }
-    });
-  }
-
-  /** Integrates the robot up to `nowMs` in steps of at most one physics period, braking at the watchdog deadline. */
-  #advanceTo(nowMs: number): void {
-    if (this.#heartbeatTimeoutMs > 0 && this.#safeStopReason === null) {
-      const deadlineMs = this.#lastHeartbeatMs + this.#heartbeatTimeoutMs;
-      if (nowMs > deadlineMs) {
-        this.#integrate(deadlineMs);
-        this.#brakeThen({ kind: 'idle' });
-        this.#safeStopReason = `no heartbeat for ${this.#heartbeatTimeoutMs} ms`;
-        this.#log(`watchdog: ${this.#safeStopReason}; braking`);
-      }
-    }
-    this.#integrate(nowMs);
-  }
-
+  /** Integrates the robot up to `toMs` in steps of at most one physics period. */
   #integrate(toMs: number): void {
     // SAFETY: a clock that stands still, runs backwards or returns NaN/Infinity must produce no motion.
     if (!Number.isFinite(toMs - this.#physicsTimeMs)) return;
     while (toMs - this.#physicsTimeMs > 0) {
       const remainingMs = toMs - this.#physicsTimeMs;
-      const stepMs = Math.min(this.#physicsPeriodMs, remainingMs);
+      const stepMs = Math.min(this.#runtime.physicsPeriodMs, remainingMs);
       // The last step lands exactly on toMs (a + (b - a) need not equal b in floating point).
       const endMs = stepMs === remainingMs ? toMs : this.#physicsTimeMs + stepMs;
       this.#step(stepMs / 1000, endMs);
@@ -545,42 +406,17 @@ export class SimulatedMobileRobot {
     this.#yawRad = wrapAngle(yaw1);
   }
 
-  #publishState(): void {
-    const timeMs = this.#nowMs();
-    this.#advanceTo(timeMs);
+  #stateAt(timeMs: number): MobileRobotStateMessage {
     this.#people?.advanceTo(timeMs);
-    const state: MobileRobotStateMessage = {
+    return {
       pose: { xM: this.#xM, yM: this.#yM, yawRad: this.#yawRad },
       velocity: { linearMPerS: this.#linearMPerS, angularRadPerS: this.#angularRadPerS },
       localization: { ok: this.#localizationOk, ageMs: Math.max(0, timeMs - this.#lastFixMs) },
       moving: this.moving,
       safeStopped: this.safeStopped,
-      lastCommandId: this.#lastCommandId,
+      lastCommandId: this.lastCommandId,
       ...(this.#people === undefined ? {} : { people: this.#people.positions() }),
       timeMs,
     };
-    const onError = (error: unknown): void => {
-      // Logged once per outage: a broker that is down would otherwise fill the log every period.
-      if (!this.#publishFailing) this.#log(`state publish failed: ${message(error)}`);
-      this.#publishFailing = true;
-    };
-    try {
-      this.#transport.publish(this.#topics.actuatorState(this.deviceId), JSON.stringify(state), { qos: 0 }).then(() => {
-        if (this.#publishFailing) this.#log('state publish recovered');
-        this.#publishFailing = false;
-      }, onError);
-    } catch (error) {
-      onError(error);
-    }
-  }
-
-  /** Timer and bus callbacks must never throw into Node or the transport; a driver bug brakes the robot. */
-  #guarded(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#log(`${what} failed, braking: ${message(error)}`);
-      this.#brakeThen({ kind: 'idle' });
-    }
   }
 }

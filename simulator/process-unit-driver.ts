@@ -1,12 +1,9 @@
 // Simulated device driver for a transfer pump with suction and discharge valves and a supply tank: simple
 // hydraulics, state publishing, heartbeat watchdog -> safe state. It never acts on a release it has not verified.
 
-import type { KeyObject } from 'node:crypto';
 import type { ProcessSafeState } from '../src/core/kinds/process-unit.js';
 import type { ReleasedCommand } from '../src/dispatch/released-command.js';
-import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
-import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
-import { ReleaseGate } from './release-gate.js';
+import { DriverRuntime, finiteAtLeast, type DriverOptions, type DriverProfile, type Outcome, type ReceivedRelease } from './driver-runtime.js';
 
 /** The pump's physical constants, SI. Names of setpoints and measurements match safety-bounds/demo-cell/devices/pump-1.yaml. */
 export const PUMP_MODEL = {
@@ -49,7 +46,16 @@ const PHYSICAL_RANGE: Readonly<Record<ProcessSetpointName, readonly [number, num
 };
 
 export const PROCESS_UNIT_ACTIONS = ['set_setpoint', 'start', 'stop', 'go_safe', 'reset_trip'] as const;
-const SAFE_STATE_ACTIONS: readonly string[] = ['stop', 'go_safe'];
+
+const PROCESS_UNIT_PROFILE: DriverProfile = {
+  className: 'SimulatedProcessUnit',
+  logName: 'process-driver',
+  defaultStatePeriodMs: 50,
+  minPeriodMs: 1,
+  safeStateActions: ['stop', 'go_safe'],
+  watchdogAction: 'going to the safe state',
+  faultAction: 'going safe',
+};
 
 /** The driver's own protection: a pressure switch on the discharge line; reported in `trips` until reset. */
 export const PRESSURE_SWITCH_TRIP = 'pressure_switch_high';
@@ -57,11 +63,8 @@ export const PRESSURE_SWITCH_TRIP = 'pressure_switch_high';
 /** The declared safe state of pump-1 (pump off, discharge closed, suction open). */
 export const DEFAULT_PROCESS_SAFE_STATE: ProcessSafeState = { running: false, setpoints: { pump_speed: 0, suction_valve: 1, discharge_valve: 0 } };
 
-export interface SimulatedProcessUnitOptions {
-  readonly deviceId: string;
-  readonly transport: Transport;
-  /** The only key whose releases act on this unit. */
-  readonly interlockPublicKey: KeyObject;
+/** The common options (driver-runtime.ts), with periods of at least 1 ms; the watchdog drives to `safeState`. */
+export interface SimulatedProcessUnitOptions extends DriverOptions {
   /** What go_safe and the watchdog drive to; give the declaration's `safeState`. Default: DEFAULT_PROCESS_SAFE_STATE. */
   readonly safeState?: ProcessSafeState;
   /** Initial setpoints; default the safe state's. */
@@ -73,25 +76,10 @@ export interface SimulatedProcessUnitOptions {
   readonly pressureSwitchPa?: number;
   /** How often state is published; default 50. */
   readonly statePeriodMs?: number;
-  /** How often physics is integrated and the watchdog is checked; default 10. */
-  readonly physicsPeriodMs?: number;
-  /** Go to the safe state when the heartbeat topic is silent this long; default 1000, 0 disables the watchdog. */
-  readonly heartbeatTimeoutMs?: number;
-  readonly topics?: TopicSet;
-  /** Epoch milliseconds; used for release expiry, the watchdog and the physics time step. */
-  readonly nowMs?: () => number;
-  readonly log?: (msg: string) => void;
 }
 
-/** One message seen on the actuator command topic, accepted or not. */
-export interface ReceivedProcessRelease {
-  readonly atMs: number;
-  readonly token: string;
-  readonly accepted: boolean;
-  readonly problem?: string;
-  /** Present whenever the interlock's signature checked out, including releases the driver then refused. */
-  readonly command?: ReleasedCommand;
-}
+/** One message seen on the actuator command topic, accepted or not (the same record every driver keeps). */
+export type ReceivedProcessRelease = ReceivedRelease;
 
 /** The JSON published on `actuatorState(deviceId)`; quantities in internal SI units (see pump-1.yaml). */
 export interface ProcessStateMessage {
@@ -113,23 +101,8 @@ export interface ProcessStateMessage {
   readonly timeMs: number;
 }
 
-interface MutableRelease {
-  atMs: number;
-  token: string;
-  accepted: boolean;
-  problem?: string;
-  command?: ReleasedCommand;
-}
-
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly problem: string };
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function finiteAtLeast(value: number, min: number, name: string): number {
-  if (!Number.isFinite(value) || value < min) throw new RangeError(`SimulatedProcessUnit: ${name} must be a finite number >= ${min}, got ${value}`);
-  return value;
+function atLeast(value: number, min: number, name: string): number {
+  return finiteAtLeast(PROCESS_UNIT_PROFILE.className, value, min, name);
 }
 
 function isSetpointName(name: unknown): name is ProcessSetpointName {
@@ -147,17 +120,10 @@ const MAX_STEP_MS = 10;
 
 export class SimulatedProcessUnit {
   readonly deviceId: string;
-  readonly #transport: Transport;
-  readonly #gate: ReleaseGate;
-  readonly #topics: TopicSet;
+  readonly #runtime: DriverRuntime;
   readonly #safeState: ProcessSafeState;
-  readonly #statePeriodMs: number;
-  readonly #physicsPeriodMs: number;
-  readonly #heartbeatTimeoutMs: number;
   readonly #pressureSwitchPa: number;
   readonly #inflowM3PerS: number;
-  readonly #nowMs: () => number;
-  readonly #log: (msg: string) => void;
 
   #setpoints: Record<ProcessSetpointName, number>;
   #pumpOn = false;
@@ -172,22 +138,26 @@ export class SimulatedProcessUnit {
   #spikeUntilMs = -Infinity;
   readonly #trips = new Set<string>();
   #physicsTimeMs = 0;
-  #lastHeartbeatMs = 0;
-  #safeStopReason: string | null = null;
-  #lastCommandId: string | null = null;
-  readonly #received: MutableRelease[] = [];
-  readonly #executed: ReleasedCommand[] = [];
-
-  #active = false;
-  #generation = 0;
-  #subscriptions: Subscription[] = [];
-  #physicsTimer: NodeJS.Timeout | undefined;
-  #stateTimer: NodeJS.Timeout | undefined;
-  #publishFailing = false;
 
   /** Throws on options that could never describe this unit; these are wiring bugs, not runtime input. */
   constructor(options: SimulatedProcessUnitOptions) {
-    if (!DEVICE_ID_PATTERN.test(options.deviceId)) throw new RangeError(`SimulatedProcessUnit: invalid device id ${JSON.stringify(options.deviceId)}`);
+    this.#runtime = new DriverRuntime(options, PROCESS_UNIT_PROFILE, {
+      onStart: (nowMs) => {
+        this.#physicsTimeMs = nowMs;
+      },
+      integrate: (toMs) => this.#integrate(toMs),
+      execute: (command, nowMs) => {
+        const outcome = this.#execute(command);
+        if (outcome.ok) this.#solveHydraulics(nowMs);
+        return outcome;
+      },
+      stateAt: (timeMs) => this.snapshot(timeMs),
+      // The setpoints are the safe ones, so a returning heartbeat does not resume the old operation.
+      onWatchdog: () => this.#goSafe(),
+      onFault: () => this.#goSafe(),
+      // A driver that goes down leaves the plant safe, and does not pick up old setpoints when it restarts.
+      onStop: () => this.#goSafe(),
+    });
     const safeState = options.safeState ?? DEFAULT_PROCESS_SAFE_STATE;
     for (const name of PROCESS_SETPOINTS) {
       const value = Object.hasOwn(safeState.setpoints, name) ? safeState.setpoints[name] : undefined;
@@ -201,39 +171,30 @@ export class SimulatedProcessUnit {
       if (!(initial[name] >= min && initial[name] <= max)) throw new RangeError(`SimulatedProcessUnit: initialSetpoints.${name} must be in [${min}, ${max}]`);
     }
     this.deviceId = options.deviceId;
-    this.#transport = options.transport;
-    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, SAFE_STATE_ACTIONS);
-    this.#topics = options.topics ?? topicSet();
     this.#safeState = safeState;
-    this.#statePeriodMs = finiteAtLeast(options.statePeriodMs ?? 50, 1, 'statePeriodMs');
-    this.#physicsPeriodMs = finiteAtLeast(options.physicsPeriodMs ?? 10, 1, 'physicsPeriodMs');
-    this.#heartbeatTimeoutMs = finiteAtLeast(options.heartbeatTimeoutMs ?? 1000, 0, 'heartbeatTimeoutMs');
-    this.#pressureSwitchPa = finiteAtLeast(options.pressureSwitchPa ?? 9e5, 0, 'pressureSwitchPa');
-    this.#inflowM3PerS = finiteAtLeast(options.tankInflowM3PerS ?? 0, 0, 'tankInflowM3PerS');
-    this.#levelM = finiteAtLeast(options.initialTankLevelM ?? 2, 0, 'initialTankLevelM');
-    this.#nowMs = options.nowMs ?? (() => Date.now());
-    const log = options.log ?? (() => {});
-    this.#log = (msg) => log(`process-driver[${options.deviceId}]: ${msg}`);
+    this.#pressureSwitchPa = atLeast(options.pressureSwitchPa ?? 9e5, 0, 'pressureSwitchPa');
+    this.#inflowM3PerS = atLeast(options.tankInflowM3PerS ?? 0, 0, 'tankInflowM3PerS');
+    this.#levelM = atLeast(options.initialTankLevelM ?? 2, 0, 'initialTankLevelM');
     this.#setpoints = { ...initial };
     this.#suctionPosition = initial.suction_valve;
     this.#dischargePosition = initial.discharge_valve;
     // Physics time starts now, so a spike injected before start() does not integrate from the epoch.
-    this.#physicsTimeMs = this.#nowMs();
+    this.#physicsTimeMs = this.#runtime.nowMs();
     this.#solveHydraulics(this.#physicsTimeMs);
   }
 
   /** Everything that arrived on the actuator topic, in arrival order, recorded before it was looked at. */
   get received(): readonly ReceivedProcessRelease[] {
-    return this.#received;
+    return this.#runtime.received;
   }
 
   /** Accepted releases, in the order they took effect. */
   get executed(): readonly ReleasedCommand[] {
-    return this.#executed;
+    return this.#runtime.executed;
   }
 
   get running(): boolean {
-    return this.#active;
+    return this.#runtime.running;
   }
 
   get pumpRunning(): boolean {
@@ -241,11 +202,11 @@ export class SimulatedProcessUnit {
   }
 
   get safeStopped(): boolean {
-    return this.#safeStopReason !== null;
+    return this.safeStopReason !== null;
   }
 
   get safeStopReason(): string | null {
-    return this.#safeStopReason;
+    return this.#runtime.watchdogReason;
   }
 
   get trips(): readonly string[] {
@@ -273,7 +234,7 @@ export class SimulatedProcessUnit {
       running: this.#pumpOn,
       trips: [...this.#trips],
       safeStopped: this.safeStopped,
-      lastCommandId: this.#lastCommandId,
+      lastCommandId: this.#runtime.lastCommandId,
       timeMs,
     };
   }
@@ -283,103 +244,28 @@ export class SimulatedProcessUnit {
    * downstream). Takes effect at once, so the next published state shows it.
    */
   injectPressureSpike(addPa: number, durationMs: number): void {
-    finiteAtLeast(addPa, 0, 'addPa');
-    finiteAtLeast(durationMs, 0, 'durationMs');
-    const nowMs = this.#nowMs();
-    this.#advanceTo(nowMs);
+    atLeast(addPa, 0, 'addPa');
+    atLeast(durationMs, 0, 'durationMs');
+    const nowMs = this.#runtime.nowMs();
+    this.#runtime.advanceTo(nowMs);
     this.#spikePa = addPa;
     this.#spikeUntilMs = nowMs + durationMs;
     this.#solveHydraulics(nowMs);
   }
 
-  async start(): Promise<void> {
-    if (this.#active) return;
-    this.#active = true;
-    const generation = ++this.#generation;
-    const nowMs = this.#nowMs();
-    this.#physicsTimeMs = nowMs;
-    // The watchdog counts from start, so an interlock that never comes up still leaves the unit in its safe state.
-    this.#lastHeartbeatMs = nowMs;
-    const wanted: Array<[string, MessageHandler]> = [
-      [this.#topics.actuatorCommand(this.deviceId), (_topic, payload) => this.#onRelease(payload)],
-      [this.#topics.heartbeat, () => this.#onHeartbeat()],
-    ];
-    try {
-      for (const [filter, handler] of wanted) {
-        const subscription = await this.#transport.subscribe(filter, handler);
-        if (generation !== this.#generation) {
-          await subscription.unsubscribe();
-          return;
-        }
-        this.#subscriptions.push(subscription);
-      }
-    } catch (error) {
-      await this.stop();
-      throw error;
-    }
-    this.#physicsTimer = setInterval(() => this.#guarded('physics tick', () => this.#advanceTo(this.#nowMs())), this.#physicsPeriodMs);
-    this.#stateTimer = setInterval(() => this.#guarded('state publish', () => this.#publishState()), this.#statePeriodMs);
-    this.#log(`started (watchdog ${this.#heartbeatTimeoutMs === 0 ? 'off' : `${this.#heartbeatTimeoutMs} ms`})`);
+  start(): Promise<void> {
+    return this.#runtime.start();
   }
 
   /** Stops timers and subscriptions and leaves the unit in its safe state; safe to call twice. */
-  async stop(): Promise<void> {
-    if (!this.#active) return;
-    this.#active = false;
-    this.#generation++;
-    clearInterval(this.#physicsTimer);
-    clearInterval(this.#stateTimer);
-    this.#physicsTimer = undefined;
-    this.#stateTimer = undefined;
-    // A driver that goes down leaves the plant safe, and does not pick up old setpoints when it restarts.
-    this.#goSafe();
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    const results = await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    for (const result of results) {
-      if (result.status === 'rejected') this.#log(`unsubscribe failed: ${message(result.reason)}`);
-    }
-    this.#log('stopped');
+  stop(): Promise<void> {
+    return this.#runtime.stop();
   }
 
-  #onRelease(payload: Buffer): void {
-    if (!this.#active) return;
-    const atMs = this.#nowMs();
-    // Recorded before anything else, so the record holds every message even if handling it throws.
-    const record: MutableRelease = { atMs, token: payload.toString('utf8'), accepted: false };
-    this.#received.push(record);
-    try {
-      const outcome = this.#consider(record, atMs);
-      if (outcome.ok) record.accepted = true;
-      else {
-        record.problem = outcome.problem;
-        this.#log(`refused release: ${outcome.problem}`);
-      }
-    } catch (error) {
-      record.accepted = false;
-      record.problem = `driver error: ${message(error)}`;
-      this.#log(`release handling failed, going safe: ${message(error)}`);
-      this.#goSafe();
-    }
-  }
-
-  #consider(record: MutableRelease, nowMs: number): Outcome {
-    const admitted = this.#gate.admit(record.token, nowMs);
-    if (admitted.command !== undefined) record.command = admitted.command;
-    if (!admitted.ok) return { ok: false, problem: admitted.problem };
-    const command = admitted.command;
-    this.#advanceTo(nowMs);
-    const outcome = this.#execute(command);
-    if (!outcome.ok) return outcome;
-    this.#solveHydraulics(nowMs);
-    this.#executed.push(command);
-    this.#lastCommandId = command.commandId;
-    this.#log(`executing ${command.action} ${command.commandId} (audit seq ${command.auditSeq})`);
-    return { ok: true };
-  }
-
+  /** An admitted release, with the physics already integrated up to the moment of receipt. */
   #execute(command: ReleasedCommand): Outcome {
     const params = command.params;
+    const safeStopReason = this.#runtime.watchdogReason;
     switch (command.action) {
       case 'set_setpoint': {
         const name = params['name'];
@@ -391,12 +277,12 @@ export class SimulatedProcessUnit {
         const [min, max] = PHYSICAL_RANGE[name];
         // SAFETY: NaN fails the range test, so a non-number never reaches the physics.
         if (typeof value !== 'number' || !(value >= min && value <= max)) return { ok: false, problem: `setpoint ${name} must be a number in [${min}, ${max}] ${unit}` };
-        if (this.#safeStopReason !== null) return { ok: false, problem: `safe-stopped (${this.#safeStopReason}); set_setpoint refused` };
+        if (safeStopReason !== null) return { ok: false, problem: `safe-stopped (${safeStopReason}); set_setpoint refused` };
         this.#setpoints[name] = value;
         return { ok: true };
       }
       case 'start':
-        if (this.#safeStopReason !== null) return { ok: false, problem: `safe-stopped (${this.#safeStopReason}); start refused` };
+        if (safeStopReason !== null) return { ok: false, problem: `safe-stopped (${safeStopReason}); start refused` };
         if (this.#trips.size > 0) return { ok: false, problem: `tripped (${[...this.#trips].join(', ')}); start refused` };
         this.#pumpOn = true;
         return { ok: true };
@@ -424,35 +310,6 @@ export class SimulatedProcessUnit {
   #goSafe(): void {
     this.#pumpOn = this.#safeState.running;
     for (const name of PROCESS_SETPOINTS) this.#setpoints[name] = this.#safeState.setpoints[name] as number;
-  }
-
-  #onHeartbeat(): void {
-    if (!this.#active) return;
-    this.#guarded('heartbeat', () => {
-      const nowMs = this.#nowMs();
-      // A heartbeat that comes after the deadline still trips the watchdog first: the gap happened.
-      this.#advanceTo(nowMs);
-      this.#lastHeartbeatMs = nowMs;
-      if (this.#safeStopReason !== null) {
-        // The setpoints are the safe ones now, so clearing does not resume the old operation.
-        this.#log(`heartbeat back; clearing safe stop (${this.#safeStopReason})`);
-        this.#safeStopReason = null;
-      }
-    });
-  }
-
-  /** Integrates up to `nowMs`, going to the safe state at the watchdog deadline if it passed on the way. */
-  #advanceTo(nowMs: number): void {
-    if (this.#heartbeatTimeoutMs > 0 && this.#safeStopReason === null) {
-      const deadlineMs = this.#lastHeartbeatMs + this.#heartbeatTimeoutMs;
-      if (nowMs > deadlineMs) {
-        this.#integrate(deadlineMs);
-        this.#goSafe();
-        this.#safeStopReason = `no heartbeat for ${this.#heartbeatTimeoutMs} ms`;
-        this.#log(`watchdog: ${this.#safeStopReason}; going to the safe state`);
-      }
-    }
-    this.#integrate(nowMs);
   }
 
   #integrate(toMs: number): void {
@@ -491,36 +348,7 @@ export class SimulatedProcessUnit {
     if (this.#dischargePa >= this.#pressureSwitchPa && !this.#trips.has(PRESSURE_SWITCH_TRIP)) {
       this.#trips.add(PRESSURE_SWITCH_TRIP);
       this.#pumpOn = false;
-      this.#log(`pressure switch: ${this.#dischargePa} Pa >= ${this.#pressureSwitchPa} Pa; pump tripped`);
-    }
-  }
-
-  #publishState(): void {
-    const timeMs = this.#nowMs();
-    this.#advanceTo(timeMs);
-    const state = this.snapshot(timeMs);
-    const onError = (error: unknown): void => {
-      // Logged once per outage: a broker that is down would otherwise fill the log every period.
-      if (!this.#publishFailing) this.#log(`state publish failed: ${message(error)}`);
-      this.#publishFailing = true;
-    };
-    try {
-      this.#transport.publish(this.#topics.actuatorState(this.deviceId), JSON.stringify(state), { qos: 0 }).then(() => {
-        if (this.#publishFailing) this.#log('state publish recovered');
-        this.#publishFailing = false;
-      }, onError);
-    } catch (error) {
-      onError(error);
-    }
-  }
-
-  /** Timer and bus callbacks must never throw into Node or the transport; a driver bug drives to the safe state. */
-  #guarded(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#log(`${what} failed, going safe: ${message(error)}`);
-      this.#goSafe();
+      this.#runtime.log(`pressure switch: ${this.#dischargePa} Pa >= ${this.#pressureSwitchPa} Pa; pump tripped`);
     }
   }
 }

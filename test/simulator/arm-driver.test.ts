@@ -1,7 +1,8 @@
 // The simulated arm moves only on releases signed by the interlock for it: joint moves synchronised (the leading
 // joint at the commanded speed, all arriving together), straight TCP moves by IK, ramps when asked; it publishes
 // efforts, tool force and payload, and halts on stop and when the interlock's heartbeat goes silent.
-// Runs against an in-memory bus (no sockets).
+// Runs against an in-memory bus (no sockets). Tests that sample the motion at given instants run on an injected
+// clock, so that a stalled event loop on a loaded machine cannot move the physics past the instant sampled.
 
 import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -22,6 +23,18 @@ const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
 
+
+/** The arm's clock when a test injects one: it moves only when the test moves it. */
+class TestClock {
+  ms = Date.now();
+  readonly now = (): number => this.ms;
+}
+
+/** Moves the injected clock on and waits until the arm has integrated up to it. */
+async function advance(arm: SimulatedArm, clock: TestClock, ms: number): Promise<void> {
+  clock.ms += ms;
+  await waitFor(() => arm.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, 1000, 2);
+}
 
 let nextSeq = 1;
 function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
@@ -130,7 +143,9 @@ function tcpOf(positionsRad: readonly number[]): { point: number[]; toolAxis: nu
 
 
 t.test('a signed move runs synchronised: the leading joint at the commanded speed, all joints arriving together', async (t) => {
-  const { arm, states, deliver } = await rig(t);
+  // On the real clock one stall of 0.34 s before the sample would let the whole 0.4 s move finish first.
+  const clock = new TestClock();
+  const { arm, states, deliver } = await rig(t, { nowMs: clock.now });
   const speed = 1;
   const target = [0.4, -0.25, 0, 0.03, 0, 0.1];
   const leading = 0.4; // joint 0 travels farthest, so it moves at the commanded speed; the rest in proportion
@@ -144,7 +159,7 @@ t.test('a signed move runs synchronised: the leading joint at the commanded spee
   const atMs = record?.atMs ?? NaN;
 
   // After N physics ticks every joint has covered the same fraction s = v t / leading of its own travel.
-  await waitFor(() => arm.physicsTimeMs - atMs >= 12 * PHYSICS_MS, '12 physics ticks', 2000, 2);
+  await advance(arm, clock, 12 * PHYSICS_MS);
   const elapsedS = (arm.physicsTimeMs - atMs) / 1000;
   const sample = arm.positionsRad;
   t.ok(elapsedS < 0.4, `sampled while still moving (${elapsedS} s)`);
@@ -156,9 +171,14 @@ t.test('a signed move runs synchronised: the leading joint at the commanded spee
   }
   t.ok((sample[3] ?? 1) < 0.03, 'joint 3 (short travel) has not arrived early: it moves slower, not sooner');
 
-  await waitFor(() => !arm.moving, 'the motion to finish', 2000, 2);
+  // On to the end, one state period at a time, with a state published at each instant.
+  for (let i = 0; i < 40 && arm.moving; i++) {
+    await advance(arm, clock, 2 * STATE_MS);
+    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', 1000, 2);
+  }
+  t.equal(arm.moving, false, 'the motion finished');
   t.same(arm.positionsRad, target, 'on target exactly');
-  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state showing the arm at rest', 1000, 2);
+  t.ok(states.some((s) => !s.moving && s.timeMs > atMs), 'a state shows the arm at rest');
 
   // Every state published during the motion: on the straight joint line, never beyond the target, no joint
   // faster than its share of the commanded speed.
@@ -255,8 +275,12 @@ t.test('a replayed or older release is refused', async (t) => {
 });
 
 t.test('an authentic release the driver refuses is consumed and cannot be replayed into acceptance', async (t) => {
-  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: 30 });
-  await waitFor(() => arm.safeStopped, 'the watchdog to trip with no interlock', 1000, 2);
+  // On the injected clock the cleared safe stop stays cleared: on the real one the 30 ms watchdog re-trips after
+  // the single heartbeat, and a poll delayed by more than that on a loaded machine never saw it clear.
+  const clock = new TestClock();
+  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: 30, nowMs: clock.now });
+  await advance(arm, clock, 31);
+  t.equal(arm.safeStopped, true, 'the watchdog tripped with no interlock');
   const move = signed(release({ params: { positionsRad: [0.2, 0, 0, 0, 0, 0], velocityRadPerS: 1 } }));
   await deliver(move);
   t.equal(arm.received[0]?.accepted, false);
@@ -335,48 +359,64 @@ t.test('state is published periodically with the documented shape', async (t) =>
 
   const move = release({ params: { positionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 1], velocityRadPerS: 1 } });
   await deliver(signed(move));
-  await waitFor(() => states.some((s) => s.moving && s.lastCommandId === move.commandId), 'a moving state naming the command', 1000, 2);
-  const moving = states.find((s) => s.moving && s.lastCommandId === move.commandId && (s.velocitiesRadPerS[5] ?? 0) > 0);
+  // Waits for the state the assertion reads: a state published in the millisecond of receipt already names the
+  // command and says moving, but no physics step has run since, so its velocities are still 0.
+  const movingAtSpeed = (s: ArmStateMessage): boolean => s.moving && s.lastCommandId === move.commandId && (s.velocitiesRadPerS[5] ?? 0) > 0;
+  await waitFor(() => states.some(movingAtSpeed), 'a moving state naming the command, with velocity', 1000, 2);
+  const moving = states.find(movingAtSpeed);
   t.ok(Math.abs((moving?.velocitiesRadPerS[5] ?? 0) - 1) < 1e-6, 'velocity shows the commanded speed');
 });
 
 t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not resume the motion', async (t) => {
-  // Generous against event-loop stalls on a loaded machine: a spurious trip would fail the first assertions.
+  // On the injected clock, with heartbeats sent by hand: on the real clock a stall longer than the timeout while
+  // heartbeats "flow" trips the watchdog spuriously, and the halt position could only be bounded loosely.
+  const clock = new TestClock();
   const timeoutMs = 150;
-  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs });
-  const beat = (): void => void bus.publish(topics.heartbeat, '{}').catch(() => {});
-  let beating = setInterval(beat, 10);
-  t.teardown(() => clearInterval(beating));
+  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
+  // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
+  const beat = async (): Promise<void> => {
+    await bus.publish(topics.heartbeat, '{}');
+    await new Promise((resolve) => setImmediate(resolve));
+  };
 
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
   t.equal(arm.received[0]?.accepted, true);
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
+  const atMs = arm.received[0]?.atMs ?? NaN;
+  for (let i = 0; i < 4; i++) {
+    await advance(arm, clock, 50);
+    await beat();
+  }
+  t.ok((arm.positionsRad[0] ?? 0) > 0.02, 'moving');
   t.equal(arm.safeStopped, false, 'no safe stop while heartbeats flow');
 
-  clearInterval(beating);
-  const silentFromMs = Date.now();
-  await waitFor(() => arm.safeStopped, 'the watchdog to trip', 1000, 2);
+  const lastBeatMs = clock.ms;
+  await advance(arm, clock, timeoutMs + 50);
+  t.equal(arm.safeStopped, true, 'the watchdog tripped');
   t.match(arm.safeStopReason ?? '', /no heartbeat for 150 ms/);
   t.equal(arm.moving, false);
   const halted = arm.positionsRad;
   t.same(arm.targetsRad, halted);
-  // Halted at the deadline: at most one heartbeat period (plus timer slack) of motion after the silence began.
-  t.ok((halted[0] ?? 1) < 0.5 * ((silentFromMs + timeoutMs - (arm.received[0]?.atMs ?? 0)) / 1000) + 0.02, 'halted at the deadline');
+  const expected = 0.5 * ((lastBeatMs + timeoutMs - atMs) / 1000);
+  t.ok(Math.abs((halted[0] ?? NaN) - expected) < EPS, `halted at the deadline (${halted[0]} vs ${expected})`);
 
   await deliver(signed(release({ params: { positionsRad: [-1, 0, 0, 0, 0, 0], velocityRadPerS: 1 } })));
   t.equal(arm.received[1]?.accepted, false, 'no new motion while the interlock is silent');
   t.match(arm.received[1]?.problem ?? '', /safe-stopped/);
 
-  beating = setInterval(beat, 10);
-  await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
-  const clearedAt = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= clearedAt + 6 * PHYSICS_MS, 'time to pass', 1000, 2);
+  await beat();
+  t.equal(arm.safeStopped, false, 'the heartbeat clears the safe stop');
+  await advance(arm, clock, 6 * PHYSICS_MS);
   t.same(arm.positionsRad, halted, 'the old motion did not resume');
 
+  await beat();
   const resume = release({ params: { positionsRad: [halted[0] ?? 0, 0, 0, 0, 0, 0], velocityRadPerS: 1 } });
   await deliver(signed(resume));
   t.equal(arm.received[2]?.accepted, true, 'a new command is accepted once heartbeats are back');
-  await waitFor(() => !arm.moving, 'the new motion to finish', 1000, 2);
+  for (let i = 0; i < 20 && arm.moving; i++) {
+    await advance(arm, clock, 50);
+    await beat();
+  }
+  t.equal(arm.moving, false, 'the new motion finished');
   t.same(arm.positionsRad, resume.params['positionsRad']);
 });
 
@@ -390,8 +430,8 @@ t.test('with no heartbeat ever, the watchdog trips counting from start', async (
 t.test('a failing bus is logged once and does not stop the driver; stop is idempotent and releases everything', async (t) => {
   const { arm, bus, logs, states, deliver } = await rig(t);
   bus.failPublish = true;
-  const from = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= from + 5 * STATE_MS, 'several state periods', 1000, 2);
+  // Counts the refused publishes themselves: physics time can cover five state periods in one stalled tick.
+  await waitFor(() => bus.refused >= 5, 'several refused state publishes', 1000, 2);
   t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
   t.ok(logs.every((l) => l.startsWith(`arm-driver[${DEVICE}]: `)), 'logs are namespaced');
   bus.failPublish = false;
@@ -406,9 +446,13 @@ t.test('a failing bus is logged once and does not stop the driver; stop is idemp
   t.equal(arm.running, false);
   t.equal(arm.moving, false, 'stopping the driver halts the arm');
   t.equal(bus.subscriberCount, 1, 'only the test\'s own state subscription is left');
+  // A state published just before stop() may still be on its way (the bus delivers on setImmediate, in order):
+  // let it land before counting, or it would look like a state published after stop.
+  await new Promise((resolve) => setImmediate(resolve));
   const seen = states.length;
   const received = arm.received.length;
   await bus.publish(topics.actuatorCommand(DEVICE), signed(release()));
+  // A negative check needs time to pass; a slow machine only makes this window longer, never the check flaky.
   await new Promise((resolve) => setTimeout(resolve, 3 * STATE_MS));
   t.equal(states.length, seen, 'no state after stop');
   t.equal(arm.received.length, received, 'nothing received after stop');
@@ -445,18 +489,22 @@ t.test('trapezoidPosition: ramps, cruise, triangle, the end, and no motion for b
 });
 
 t.test('a move_joints with an acceleration ramps up: the leading joint covers a t^2 / 2 at first', async (t) => {
-  const { arm, deliver } = await rig(t);
+  // On the injected clock: on the real one a stall of 0.46 s before the sample would carry it out of the ramp.
+  const clock = new TestClock();
+  const { arm, deliver } = await rig(t, { nowMs: clock.now });
   const acceleration = 2;
   await deliver(signed(release({ params: { positionsRad: [1, 0.5, 0, 0, 0, 0], velocityRadPerS: 1, accelerationRadPerS2: acceleration } })));
   const atMs = arm.received[0]?.atMs ?? NaN;
   t.equal(arm.received[0]?.accepted, true);
-  await waitFor(() => arm.physicsTimeMs - atMs >= 8 * PHYSICS_MS, 'a few ticks', 1000, 2);
+  await advance(arm, clock, 8 * PHYSICS_MS);
   const elapsedS = (arm.physicsTimeMs - atMs) / 1000;
   const sample = arm.positionsRad;
   t.ok(elapsedS < 0.5, 'still in the ramp (it lasts v / a = 0.5 s)');
   t.ok(Math.abs((sample[0] ?? NaN) - 0.5 * acceleration * elapsedS * elapsedS) < EPS, `joint 0 at ${sample[0]} = a t^2 / 2`);
   t.ok(Math.abs((sample[1] ?? NaN) - (sample[0] ?? NaN) / 2) < EPS, 'joint 1 keeps to its half share');
-  await waitFor(() => !arm.moving, 'the move to finish', 3000, 2);
+  // Ramp up 0.5 s, cruise 0.5 s, ramp down 0.5 s.
+  await advance(arm, clock, 1500);
+  t.equal(arm.moving, false, 'the move finished on time');
   t.same(arm.positionsRad, [1, 0.5, 0, 0, 0, 0]);
 });
 
