@@ -106,6 +106,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           topics.approvalResolved('+'),
           topics.agentTrust('+'),
           topics.operatorResult,
+          topics.metrics,
         ],
         log: (message) => log.child('broker').info(message),
         onPublishDenied: (denied) =>

@@ -46,6 +46,18 @@ export interface InterlockOptions {
    * thread). One is enough on a 2-core device: it takes the most expensive step off the thread that decides.
    */
   readonly verifierThreads?: number;
+  /** How often the counters are published on interlock/metrics (default 10 s; 0 disables). */
+  readonly metricsPeriodMs?: number;
+}
+
+/** A snapshot of the interlock's counters, published on interlock/metrics and read by the CLI and tests. */
+export interface InterlockMetrics {
+  readonly timeMs: number;
+  readonly decisions: { readonly allow: number; readonly hold: number; readonly deny: number };
+  readonly pendingApprovals: number;
+  /** Approval requests routed to each approver in the last 10 minutes (over 10 is an alarm flood, ISA-18.2). */
+  readonly approvalRequestsPer10Min: Readonly<Record<string, number>>;
+  readonly demotedAgents: readonly { readonly agentId: string; readonly demotedTo: string; readonly sinceMs: number }[];
 }
 
 /** What the live view and tests see for each command handled. */
@@ -79,6 +91,8 @@ export class Interlock {
   private subscriptions: Subscription[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private readonly counts = { allow: 0, hold: 0, deny: 0 };
   private heartbeatSeq = 0;
   /** Commands are handled one at a time in arrival order, so audit order is decision order. */
   private queue: Promise<void> = Promise.resolve();
@@ -128,6 +142,8 @@ export class Interlock {
         this.log.error(`approval expiry failed: ${error instanceof Error ? error.stack : String(error)}`);
       });
     }, 500);
+    const metricsPeriod = this.options.metricsPeriodMs ?? 10_000;
+    if (metricsPeriod > 0) this.metricsTimer = setInterval(() => this.publishMetrics(), metricsPeriod);
     const period = this.options.heartbeatPeriodMs ?? 250;
     if (period > 0) {
       this.heartbeatTimer = setInterval(() => this.beat(), period);
@@ -143,6 +159,8 @@ export class Interlock {
     this.heartbeatTimer = undefined;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.expiryTimer = undefined;
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    this.metricsTimer = undefined;
     const subscriptions = this.subscriptions;
     this.subscriptions = [];
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
@@ -271,7 +289,25 @@ export class Interlock {
     };
   }
 
+  metrics(): InterlockMetrics {
+    const nowMs = this.options.clock.nowMs();
+    return {
+      timeMs: nowMs,
+      decisions: { ...this.counts },
+      pendingApprovals: this.approvals.list().length,
+      approvalRequestsPer10Min: Object.fromEntries(this.approvals.requestsPerOperator(nowMs)),
+      demotedAgents: this.trust.all().map((d) => ({ agentId: d.agentId, demotedTo: d.demotedTo, sinceMs: d.sinceMs })),
+    };
+  }
+
+  private publishMetrics(): void {
+    this.options.transport.publish(this.topics.metrics, JSON.stringify(this.metrics()), { qos: 0 }).catch((error: unknown) => {
+      this.log.warn(`metrics not published: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
+
   private async publishDecision(decision: Decision, topicDeviceId: string, released: boolean, receipt: AuditReceipt | undefined): Promise<void> {
+    this.counts[decision.verdict] += 1;
     const report = decisionReport(decision);
     const message = { ...report, released, auditSeq: receipt?.seq ?? null };
     await this.options.transport.publish(this.topics.decision(topicDeviceId), JSON.stringify(message), { qos: 1 }).catch((error: unknown) => {

@@ -25,6 +25,8 @@ export interface TopicSet {
   approvalResolved(approvalId: string): string;
   /** Retained: an agent's standing (demoted or restored). */
   agentTrust(agentId: string): string;
+  /** The interlock's counters (decisions, pending approvals, approval requests per operator, demotions). */
+  readonly metrics: string;
 }
 
 /** `prefix` is prepended verbatim to every topic (e.g. `site-a/`); empty by default. */
@@ -50,6 +52,7 @@ export function topicSet(prefix = ''): TopicSet {
     approvalPendingFilter: `${prefix}interlock/approvals/pending/+`,
     approvalResolved: (id) => `${prefix}interlock/approvals/resolved/${id}`,
     agentTrust: (agentId) => `${prefix}interlock/agents/${agentId}/trust`,
+    metrics: `${prefix}interlock/metrics`,
   };
 }
 

@@ -273,6 +273,10 @@ t.test('held commands expire; the pending cap refuses a flood', async (t) => {
   const counts = h.interlock.approvals.requestsPerOperator(h.clock.nowMs());
   t.equal(counts.get('shift-lead'), 3, 'three requests routed to the approver in the last 10 minutes');
   t.equal(counts.has('mode-only'), false, 'none to an operator who cannot approve');
+  const metrics = h.interlock.metrics();
+  t.same(metrics.approvalRequestsPer10Min, { 'shift-lead': 3 }, 'the flood metric the interlock publishes');
+  t.equal(metrics.pendingApprovals, 3);
+  t.same(metrics.decisions, { allow: 0, hold: 3, deny: 1 });
   const [first] = h.interlock.approvals.list();
   // Two minutes later (declared pendingFor: 120 s) every pending approval expires.
   h.offsetMs = 121_000;
@@ -293,6 +297,7 @@ t.test('repeated denials quarantine an agent; stops still pass; an operator rest
     t.equal(denied?.report.verdict, 'deny', `denial ${i + 1}`);
   }
   t.match(h.interlock.trust.standing('planner-1').quarantined ?? '', /5 denied commands/);
+  t.same(h.interlock.metrics().demotedAgents.map((d) => [d.agentId, d.demotedTo]), [['planner-1', 'quarantine']]);
   await waitFor(() => h.retained.has(topics.agentTrust('planner-1')), 'the demotion to be published');
   t.match(JSON.parse(h.retained.get(topics.agentTrust('planner-1')) ?? '{}'), { event: 'agent-demoted', standing: { demotedTo: 'quarantine' } });
   const [safeSpeed] = await h.send('planner-1', 'set_speed', { speedMPerS: 0.1 });
