@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The `interlock` command line: demo, run, check, validate. Exit codes: 0 ok, 1 refused or failed, 2 usage.
+// The `interlock` command line: demo, run, check, validate, the operator commands and the shadow report. Exit codes:
+// 0 ok, 1 refused or failed, 2 usage.
 // It never starts with a declaration problem; it prints every problem with file, field and reason instead.
 
 import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from '../core/log.js';
@@ -11,6 +13,9 @@ import { loadCell } from '../declarations/load.js';
 import { DigestMismatchError, startRuntime } from '../app/compose.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import type { CliIo } from './cli-io.js';
+import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
+import { runShadowReport } from './shadow-report.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -31,12 +36,28 @@ Commands:
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
   validate   Loads a cell folder and prints every problem; exit 1 if there is any.
              interlock validate [dir]
+  approvals  Lists the commands held for an operator's approval, newest last.
+             --json              one JSON object per line instead of the table
+  approve    Approves a held command (signed with the operator's key); exit 0 only when it was released.
+             interlock approve <id> [--note <text>]
+  reject     Rejects a held command: interlock reject <id> [--note <text>]
+  restore    Restores a demoted or quarantined agent: interlock restore <agent> [--note <text>]
+  quarantine  Quarantines an agent (every actuation denied, stops pass): interlock quarantine <agent> --reason <text>
+  mode       Forces a device's reduced limits, or back to automatic: interlock mode <device> reduced|auto
+  shadow-report  Compares the shadow policy set's verdicts with the enforced ones, from the audit log.
+             --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
   help       This text.
 
 Common options:
   --cell <dir>       cell declarations folder (default ${DEFAULT_CELL})
   --state-dir <dir>  audit database and keys (default ${DEFAULT_STATE})
   --log <level>      info | warn | error | silent (default info; demo: warn)
+
+Operator options (approvals, approve, reject, restore, quarantine, mode):
+  --broker <url>     the interlock's broker (default ${DEFAULT_OPERATOR_BROKER})
+  --prefix <p>       the interlock's topic prefix (default none)
+  --operator <id>    who signs (default: the only operator in agents.yaml with the role the command needs)
+  --key <file>       the operator's private key (default <state-dir>/agent-keys/<kid>.key.pem)
 `;
 
 /** Parses `30s`, `2m`, `500ms` or a bare number of seconds into milliseconds. */
@@ -53,6 +74,28 @@ function usageError(message: string): number {
   return 2;
 }
 
+/** Where the operator commands and the shadow report write; tests pass their own. */
+export interface MainOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const PROCESS_OUTPUT: MainOutput = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+function cliIo(output: MainOutput): CliIo {
+  return {
+    out: (line) => output.stdout(`${line}\n`),
+    err: (line) => output.stderr(`${line}\n`),
+    usageError: (message) => {
+      output.stderr(`interlock: ${message}\n\n${USAGE}`);
+      return 2;
+    },
+  };
+}
+
 function interruption(): Promise<void> {
   return new Promise((resolve) => {
     const handler = (): void => {
@@ -65,7 +108,7 @@ function interruption(): Promise<void> {
   });
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT): Promise<number> {
   const [command, ...rest] = argv;
   let parsed;
   try {
@@ -85,10 +128,16 @@ export async function main(argv: string[]): Promise<number> {
         host: { type: 'string' },
         prefix: { type: 'string' },
         'expected-digest': { type: 'string' },
+        json: { type: 'boolean' },
+        note: { type: 'string' },
+        operator: { type: 'string' },
+        key: { type: 'string' },
+        reason: { type: 'string' },
+        since: { type: 'string' },
       },
     });
   } catch (error) {
-    return usageError((error as Error).message);
+    return cliIo(output).usageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   const level = (values.log ?? (command === 'demo' ? 'warn' : 'info')) as LogLevel;
@@ -158,12 +207,40 @@ export async function main(argv: string[]): Promise<number> {
         );
         return 0;
       }
+      case 'shadow-report': {
+        const io = cliIo(output);
+        if (positionals.length > 0) return io.usageError(`shadow-report takes no arguments, got ${positionals.join(' ')}`);
+        const sinceMs = values.since === undefined ? undefined : Date.parse(values.since);
+        if (values.since !== undefined && !(/^\d{4}-\d{2}-\d{2}/.test(values.since) && Number.isFinite(sinceMs))) {
+          return io.usageError(`--since: cannot read "${values.since}" as an ISO 8601 time (e.g. 2026-11-22T08:00:00Z)`);
+        }
+        return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
+      }
       case undefined:
       case 'help':
       case '--help':
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
+        if (isOperatorCommand(command)) {
+          return await runOperatorCommand(
+            command,
+            positionals,
+            {
+              // The positional is the approval id, agent or device here, never the cell folder.
+              cellDirectory: values.cell ?? DEFAULT_CELL,
+              stateDirectory,
+              brokerUrl: values.broker ?? DEFAULT_OPERATOR_BROKER,
+              prefix: values.prefix ?? '',
+              json: values.json === true,
+              ...(values.operator === undefined ? {} : { operatorId: values.operator }),
+              ...(values.key === undefined ? {} : { keyFile: values.key }),
+              ...(values.note === undefined ? {} : { note: values.note }),
+              ...(values.reason === undefined ? {} : { reason: values.reason }),
+            },
+            cliIo(output),
+          );
+        }
         return usageError(`unknown command "${command}"`);
     }
   } catch (error) {

@@ -1,7 +1,7 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
 // every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded.
 
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -379,7 +379,7 @@ export class Interlock {
     reasons: readonly Reason[],
     detail: Record<string, unknown>,
     mode?: Decision['mode'],
-  ): Promise<boolean> {
+  ): Promise<{ released: boolean; decision: Decision }> {
     const { command } = pending;
     let decision: Decision = {
       verdict,
@@ -409,23 +409,25 @@ export class Interlock {
     const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, reasons: decision.reasons, ...detail };
     await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
     await this.options.transport.publish(this.topics.approvalPending(pending.id), '', { qos: 1, retain: true }).catch(() => undefined);
-    return released;
+    return { released, decision };
   }
 
   private async handleOperator(payload: Buffer): Promise<void> {
     const { cell, clock } = this.options;
     const nowMs = clock.nowMs();
     const token = payload.toString('utf8');
+    // Every answer names the message by its digest, so a sender can match even a refusal that has no jti yet.
+    const messageDigest = createHash('sha256').update(token, 'utf8').digest('hex');
     const verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
     if (!verified.ok) {
       this.log.warn(`operator message refused: ${verified.problem}`);
-      await this.recordEvent('operator-message-refused', { problem: verified.problem, ...(verified.operatorId === undefined ? {} : { operatorId: verified.operatorId }) });
-      await this.answerOperator({ ok: false, problem: verified.problem });
+      await this.recordEvent('operator-message-refused', { messageDigest, problem: verified.problem, ...(verified.operatorId === undefined ? {} : { operatorId: verified.operatorId }) });
+      await this.answerOperator({ messageDigest, ok: false, problem: verified.problem });
       return;
     }
     const message = verified.message;
     const result = await this.actOnOperator(message, nowMs);
-    await this.answerOperator({ jti: message.jti, operatorId: message.operator.id, action: message.request.action, ...result });
+    await this.answerOperator({ messageDigest, jti: message.jti, operatorId: message.operator.id, action: message.request.action, ...result });
   }
 
   private async answerOperator(result: Record<string, unknown>): Promise<void> {
@@ -455,8 +457,8 @@ export class Interlock {
         this.approvals.take(pending.id);
         const note = request.note === undefined ? {} : { note: request.note };
         if (request.action === 'reject') {
-          await this.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note });
-          return { ok: true, approvalId: pending.id, verdict: 'deny' };
+          const { decision } = await this.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note });
+          return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons };
         }
         return this.approve(pending, message, nowMs, { ...by, ...note });
       }
@@ -515,18 +517,18 @@ export class Interlock {
           ...(d.actual === undefined ? {} : { actual: d.actual }),
         }),
       );
-      await this.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by });
-      return { ok: true, approvalId: pending.id, verdict: 'deny', problem: 'the state drifted since the hold' };
+      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by });
+      return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the state drifted since the hold' };
     }
     const judged = judgeCommand(command, { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust }, nowMs, true);
     if (judged.verdict !== 'allow') {
       const reasons = [reason('APPROVAL_RECHECK_FAILED', `approved by ${message.operator.id}, but the command no longer passes`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-      await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged.mode);
-      return { ok: true, approvalId: pending.id, verdict: 'deny', problem: 'the command no longer passes' };
+      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged.mode);
+      return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the command no longer passes' };
     }
     const reasons = [reason('APPROVAL_GRANTED', `approved by operator ${message.operator.id} and checked again against the current state`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-    const released = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged.mode);
-    return { ok: true, approvalId: pending.id, verdict: 'allow', released };
+    const { released, decision } = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged.mode);
+    return { ok: true, approvalId: pending.id, verdict: decision.verdict, released, reasons: decision.reasons };
   }
 
   /**
