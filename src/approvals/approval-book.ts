@@ -82,9 +82,11 @@ export class ApprovalBook {
 
   /** Adds a held command; `operatorIds` are the operators it is routed to (those with the approve role). */
   add(entry: Omit<PendingApproval, 'id' | 'expiresAtMs'>, operatorIds: readonly string[]): PendingApproval {
+    // A digest prefix, longer while it collides; the same command held twice gets a counter suffix.
     let length = 16;
     let id = entry.commandDigest.slice(0, length);
-    while (this.#pending.has(id)) id = entry.commandDigest.slice(0, (length += 8));
+    while (this.#pending.has(id) && length < entry.commandDigest.length) id = entry.commandDigest.slice(0, (length += 8));
+    for (let n = 2; this.#pending.has(id); n++) id = `${entry.commandDigest.slice(0, 16)}-${n}`;
     const pending: PendingApproval = { ...entry, id, expiresAtMs: entry.heldAtMs + this.#settings.pendingTtlMs };
     this.#pending.set(id, pending);
     for (const operatorId of operatorIds) {
@@ -125,7 +127,8 @@ export class ApprovalBook {
   requestsPerOperator(nowMs: number): Map<string, number> {
     const counts = new Map<string, number>();
     for (const [operatorId, times] of this.#requests) {
-      const recent = times.filter((t) => t > nowMs - FLOOD_WINDOW_MS && t <= nowMs);
+      // SAFETY: with a broken clock nothing is trimmed, so a NaN or early time cannot erase the flood count.
+      const recent = Number.isFinite(nowMs) ? times.filter((t) => t > nowMs - FLOOD_WINDOW_MS) : times;
       this.#requests.set(operatorId, recent);
       counts.set(operatorId, recent.length);
     }

@@ -52,6 +52,11 @@ export function stateDrift(snapshot: DeviceState, current: DeviceState, toleranc
       if (!(moved <= tolerance)) problems.push({ field: leaf, message: `${leaf} moved ${moved} (from ${a} to ${b}), tolerance ${tolerance}`, limit: tolerance, actual: moved });
       continue;
     }
+    // SAFETY: a non-finite number is never "unchanged": NaN equal to NaN would otherwise hide a broken sensor.
+    if ((typeof a === 'number' && !Number.isFinite(a)) || (typeof b === 'number' && !Number.isFinite(b))) {
+      problems.push({ field: leaf, message: `${leaf} is not a finite number (${String(a)} then ${String(b)})` });
+      continue;
+    }
     if (!Object.is(a, b) && !(a === 0 && b === 0)) {
       problems.push({ field: leaf, message: `${leaf} changed from ${JSON.stringify(a) ?? 'absent'} to ${JSON.stringify(b) ?? 'absent'} (no tolerance: it must not change)` });
     }

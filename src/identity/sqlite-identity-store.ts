@@ -11,6 +11,15 @@ import Database from 'better-sqlite3';
 import type { ReplayGuard, ReplayVerdict } from '../envelope/replay-guard.js';
 
 const SCHEMA_VERSION = 1;
+/** Stamped into the file header (PRAGMA application_id) so a foreign SQLite file is never mistaken for ours. */
+const APPLICATION_ID = 0x49444e54; // "IDNT"
+
+const SCHEMA = `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE replay_jti (agent TEXT NOT NULL, jti TEXT NOT NULL, forget_after_ms REAL NOT NULL, PRIMARY KEY (agent, jti)) STRICT;
+  CREATE TABLE replay_seq (agent TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent, device)) STRICT;
+  CREATE TABLE demotions (agent TEXT PRIMARY KEY, demoted_to TEXT NOT NULL CHECK (demoted_to IN ('reduced', 'quarantine')), reason TEXT NOT NULL, since_ms REAL NOT NULL) STRICT;
+`;
 
 /** A demotion as stored: the agent, what it was demoted to, why, when and by what. */
 export interface StoredDemotion {
@@ -74,15 +83,28 @@ export class SqliteIdentityStore implements ReplayGuard {
       db.pragma('synchronous = NORMAL');
       const rows = db.pragma('quick_check') as { quick_check: string }[];
       if (rows.length !== 1 || rows[0]?.quick_check !== 'ok') throw new Error(`integrity check failed: ${rows.map((r) => r.quick_check).join('; ')}`);
-      const version = Number(db.pragma('user_version', { simple: true }));
-      if (version !== 0 && version !== SCHEMA_VERSION) throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}`);
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-        CREATE TABLE IF NOT EXISTS replay_jti (agent TEXT NOT NULL, jti TEXT NOT NULL, forget_after_ms REAL NOT NULL, PRIMARY KEY (agent, jti)) STRICT;
-        CREATE TABLE IF NOT EXISTS replay_seq (agent TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent, device)) STRICT;
-        CREATE TABLE IF NOT EXISTS demotions (agent TEXT PRIMARY KEY, demoted_to TEXT NOT NULL CHECK (demoted_to IN ('reduced', 'quarantine')), reason TEXT NOT NULL, since_ms REAL NOT NULL) STRICT;
-      `);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      const database = db;
+      // IMMEDIATE: two processes opening a fresh file cannot both create the schema.
+      database
+        .transaction(() => {
+          const applicationId = Number(database.pragma('application_id', { simple: true }));
+          const version = Number(database.pragma('user_version', { simple: true }));
+          const tables = (database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+          if (applicationId === 0 && version === 0) {
+            // SAFETY: a database with tables but without our stamp is someone else's (the audit log, another
+            // application): never add our tables to it.
+            if (tables.length > 0) throw new Error(`not an identity store (it already holds tables: ${tables.slice(0, 5).join(', ')})`);
+            database.exec(SCHEMA);
+            database.pragma(`application_id = ${APPLICATION_ID}`);
+            database.pragma(`user_version = ${SCHEMA_VERSION}`);
+            return;
+          }
+          if (applicationId !== APPLICATION_ID) throw new Error(`not an identity store (application_id ${applicationId})`);
+          if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}`);
+          const missing = ['meta', 'replay_jti', 'replay_seq', 'demotions'].filter((name) => !tables.includes(name));
+          if (missing.length > 0) throw new Error(`identity store without its tables: ${missing.join(', ')}`);
+        })
+        .immediate();
       return new SqliteIdentityStore(db, options);
     } catch (error) {
       db?.close();

@@ -182,16 +182,18 @@ function probeRequests(source: PolicySource, authorizeFn: (request: PolicyReques
     action: 'stop',
     context: { mode: 'normal', peopleKnown: true, peoplePresent: false, approved: false, minuteOfDay: 0, dayOfWeek: 0 },
   };
-  const result = authorizeFn(request);
-  const failure = result.reasons.find((r) => r.code === 'POLICY_ERROR' && r.ruleId === undefined);
-  if (failure === undefined) return [];
-  return [
-    {
+  const operator: PolicyRequest = { ...request, principal: { kind: 'operator', id: 'load-probe', owner: 'load-probe', roles: ['approve'] } };
+  const problems: DeclarationProblem[] = [];
+  for (const [who, probe] of [['an agent', request], ['an operator', operator]] as const) {
+    const failure = authorizeFn(probe).reasons.find((r) => r.code === 'POLICY_ERROR' && r.ruleId === undefined);
+    if (failure === undefined) continue;
+    problems.push({
       file: source.schemaFile,
       path: '',
-      message: `a request as the interlock sends it does not fit this schema (${failure.message}); see the README for the entities and context every action must declare`,
-    },
-  ];
+      message: `a request from ${who} as the interlock sends it does not fit this schema (${failure.message}); see the README for the entities and context every action must declare`,
+    });
+  }
+  return problems;
 }
 
 function principalEntity(principal: Principal): CedarApi.EntityJson {

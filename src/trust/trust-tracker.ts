@@ -54,8 +54,11 @@ export class TrustTracker implements TrustView {
   recordDenial(agentId: string, nowMs: number): Demotion | undefined {
     const current = this.#demotions.get(agentId);
     if (current?.demotedTo === 'quarantine' || current?.demotedTo === this.#policy.demoteTo) return undefined;
+    // SAFETY: a broken clock (NaN) or one that stepped back must not wipe the count: only entries provably older
+    // than the window are dropped, so such a clock demotes sooner, never later.
     const windowStart = nowMs - this.#policy.windowMs;
-    const times = (this.#denials.get(agentId) ?? []).filter((t) => t > windowStart && t <= nowMs);
+    const previous = this.#denials.get(agentId) ?? [];
+    const times = Number.isFinite(windowStart) ? previous.filter((t) => !(t <= windowStart)) : [...previous];
     times.push(nowMs);
     this.#denials.set(agentId, times);
     if (times.length < this.#policy.denials) return undefined;
