@@ -9,16 +9,19 @@ import { denyWith, PASS, type StageResult } from '../core/verdict.js';
 import type { Zone } from '../core/zones.js';
 import type { KindBounds, KindCommand } from './kind-bounds.js';
 import { compiledArm, type CompiledArm } from './robot-arm/compiled-arm.js';
+import { fmt } from './robot-arm/format.js';
 import { forwardKinematics, pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
-import { checkPoseWorkspace, Finding, findingReason, fmt, WorkspaceFindings, workspaceReasons } from './robot-arm/path-checks.js';
+import { checkPoseWorkspace, Finding, findingReason, workspaceReasons } from './robot-arm/path-checks.js';
+import { armRunOut, velocityStateReasons, type ArmRunOut } from './robot-arm/run-out.js';
 import { jointPathIntervals, MAX_PATH_SAMPLES, sampleJointPath, sampleLinearPath, type SampleOutcome } from './robot-arm/swept-path.js';
-import { signedDistance } from './robot-arm/workspace.js';
+import { compiledDistanceFor, compiledShapeOf, ROUNDING_SLACK_M, type CompiledShape } from './robot-arm/workspace.js';
+
+type MovingRunOut = Extract<ArmRunOut, { ok: true }>;
 
 // ---- checks that need no path ----
 
-/** Measurements the state must carry, and the effort / force / payload they report. */
-function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode, commandPayloadKg: number | undefined): Reason[] {
-  const reasons: Reason[] = [];
+/** Measurements the state must carry, and the effort / force / payload they report; appended to `reasons`. */
+function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode, commandPayloadKg: number | undefined, reasons: Reason[]): void {
   for (const measurement of device.stateMustReport) {
     if (state[measurement] === undefined) {
       reasons.push(
@@ -30,8 +33,9 @@ function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode,
   }
   const efforts = state.effortsNm;
   if (efforts !== undefined) {
-    device.joints.forEach((joint, index) => {
-      if (joint.effortMaxNm === undefined) return;
+    for (let index = 0; index < device.joints.length; index++) {
+      const joint = device.joints[index] as ArmDeclaration['joints'][number];
+      if (joint.effortMaxNm === undefined) continue;
       const limit = limitIn(joint.effortMaxNm, mode);
       const actual = Math.abs(efforts[index] as number);
       // SAFETY: an arm already pushing harder than its limit (in contact, overloaded) gets no new motion.
@@ -45,7 +49,7 @@ function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode,
           }),
         );
       }
-    });
+    }
   }
   const forceLimit = device.tcp.forceMaxN;
   if (forceLimit !== undefined && state.toolForceN !== undefined) {
@@ -88,7 +92,24 @@ function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode,
   } else if (commandPayloadKg !== undefined) {
     reasons.push(reason('BOUNDS_PAYLOAD', `the command gives a payload but ${device.id} declares no payload limit to check it against`, { ruleId: `${device.id}/tcp/payload`, path: '/params/payloadKg' }));
   }
-  return reasons;
+}
+
+/** Whether the path checks have anything a run-out widens: workspace zones or a tool orientation cone. */
+function pathWidensByRunOut(arm: CompiledArm): boolean {
+  return arm.keepIn.length > 0 || arm.keepOut.length > 0 || arm.device.tcp.orientation !== undefined;
+}
+
+/**
+ * The run-out the path checks widen their zones by: undefined at rest or when nothing on the path depends on it.
+ * SAFETY: when it cannot be bounded and the path depends on it, the reason is appended and the command is denied.
+ */
+function pathRunOut(arm: CompiledArm, state: ArmState, reasons: Reason[]): MovingRunOut | undefined {
+  if (!pathWidensByRunOut(arm)) return undefined;
+  const runOut = armRunOut(arm, state);
+  if (runOut.ok) return runOut.marginM > 0 ? runOut : undefined;
+  // A velocity that is not finite is already reported by velocityStateReasons; anything else is reported here.
+  if (runOut.reason.code !== 'BOUNDS_STATE_INVALID') reasons.push(runOut.reason);
+  return undefined;
 }
 
 function stepReason(device: ArmDeclaration, index: number, travel: number, limit: number, mode: Mode, path: string): Reason {
@@ -102,41 +123,45 @@ function stepReason(device: ArmDeclaration, index: number, travel: number, limit
   });
 }
 
-function pathOutcomeReasons(device: ArmDeclaration, outcome: SampleOutcome, path: string): Reason[] {
-  if (outcome.ok) return [];
+function pathOutcomeReasons(device: ArmDeclaration, outcome: SampleOutcome, path: string, reasons: Reason[]): void {
+  if (outcome.ok) return;
   if (outcome.why === 'too-long') {
-    return [
+    reasons.push(
       reason('BOUNDS_ARM_PATH_TOO_LONG', `the path needs ${outcome.samples} samples at the declared resolution; at most ${MAX_PATH_SAMPLES} are checked (split the move)`, {
         ruleId: `${device.id}/workspace/resolution`,
         path,
         limit: MAX_PATH_SAMPLES,
         actual: outcome.samples,
       }),
-    ];
+    );
+    return;
   }
-  return [reason('BOUNDS_IK_UNREACHABLE', `the straight line cannot be followed at s=${fmt(outcome.s)}: ${outcome.detail}`, { ruleId: `${device.id}/kinematics`, path })];
+  reasons.push(reason('BOUNDS_IK_UNREACHABLE', `the straight line cannot be followed at s=${fmt(outcome.s)}: ${outcome.detail}`, { ruleId: `${device.id}/kinematics`, path }));
 }
 
 // ---- move_joints ----
 
 /**
  * move_joints from the state position: target count and ranges, velocity and acceleration (each joint's limit, as
- * any joint may lead), measurements, then - only for a valid target - the max step and the swept path.
+ * any joint may lead), measurements, then - only for a valid target - the max step and the swept path, widened by
+ * the run-out of an arm that is still moving.
  */
 export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, state: ArmState, mode: Mode): StageResult {
   const reasons: Reason[] = [];
-  if (move.positionsRad.length !== device.joints.length) {
+  const joints = device.joints;
+  if (move.positionsRad.length !== joints.length) {
     return denyWith(
-      reason('BOUNDS_JOINT_COUNT', `${move.positionsRad.length} joint targets given, ${device.id} has ${device.joints.length} joints`, {
+      reason('BOUNDS_JOINT_COUNT', `${move.positionsRad.length} joint targets given, ${device.id} has ${joints.length} joints`, {
         ruleId: `${device.id}/joints`,
         path: '/params/positionsRad',
-        limit: device.joints.length,
+        limit: joints.length,
         actual: move.positionsRad.length,
       }),
     );
   }
   let targetValid = true;
-  device.joints.forEach((joint, index) => {
+  for (let index = 0; index < joints.length; index++) {
+    const joint = joints[index] as ArmDeclaration['joints'][number];
     const target = move.positionsRad[index] as number;
     // SAFETY: written as "not inside" so that NaN (which fails every comparison) is outside.
     if (!(target >= joint.positionMinRad && target <= joint.positionMaxRad)) {
@@ -156,10 +181,10 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
         ),
       );
     }
-  });
+  }
   const velocity = move.velocityRadPerS;
   let velocityValid = true;
-  device.joints.forEach((joint) => {
+  for (const joint of joints) {
     // The leading joint moves at the commanded speed and, with the arm possibly still moving when the command
     // arrives, any joint may lead: each joint's limit applies to the commanded speed.
     const limit = limitIn(joint.velocityMaxRadPerS, mode);
@@ -175,11 +200,11 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
         }),
       );
     }
-  });
+  }
   const acceleration = move.accelerationRadPerS2;
   // Absent: the driver ramps with the declared reduced-mode acceleration, which is within every mode's limit.
   if (acceleration !== undefined) {
-    for (const joint of device.joints) {
+    for (const joint of joints) {
       if (joint.accelerationMaxRadPerS2 === undefined) {
         reasons.push(
           reason('BOUNDS_JOINT_ACCELERATION', `the command gives an acceleration but joint ${joint.name} declares no acceleration limit (jointDynamics)`, {
@@ -203,7 +228,9 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
       }
     }
   }
-  reasons.push(...measurementReasons(device, state, mode, move.payloadKg));
+  measurementReasons(device, state, mode, move.payloadKg, reasons);
+  const velocityProblems = velocityStateReasons(device, state);
+  for (const problem of velocityProblems) reasons.push(problem);
   // SAFETY: a target outside its range (or not a number) is denied on that alone: a path toward it describes motion
   // the arm must never make, so its step, speed and workspace numbers would only add noise to the reasons.
   if (!targetValid) return denyWith(...reasons);
@@ -218,37 +245,64 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
     }
   }
   const arm = compiledArm(device);
-  if (arm !== undefined) reasons.push(...jointPathReasons(arm, q0, q1, velocityValid ? velocity : undefined, mode));
+  // SAFETY: with velocities that are not finite the run-out is unknown; the state reason above already denies.
+  if (arm !== undefined && velocityProblems.length === 0) {
+    const runOut = pathRunOut(arm, state, reasons);
+    jointPathReasons(arm, q0, q1, velocityValid ? velocity : undefined, mode, runOut, reasons);
+  }
   return reasons.length === 0 ? PASS : denyWith(...reasons);
 }
 
-/** The swept joint line: workspace and orientation at every sample, and the TCP speed |J dq| / T. */
-function jointPathReasons(arm: CompiledArm, q0: readonly number[], q1: readonly number[], velocity: number | undefined, mode: Mode): Reason[] {
+/**
+ * The swept joint line: workspace and orientation at every sample (widened by the run-out of a moving arm), and the
+ * TCP speed |J dq| / T. Appends its reasons to `reasons`.
+ */
+function jointPathReasons(
+  arm: CompiledArm,
+  q0: readonly number[],
+  q1: readonly number[],
+  velocity: number | undefined,
+  mode: Mode,
+  runOut: MovingRunOut | undefined,
+  reasons: Reason[],
+): void {
   const device = arm.device;
-  const findings = new WorkspaceFindings(device);
+  const findings = arm.findings;
   const speed = new Finding(true);
   const speedLimit = device.tcp.speedMaxMPerS === undefined ? undefined : limitIn(device.tcp.speedMaxMPerS, mode);
   let leading = 0;
-  for (let j = 0; j < q1.length; j++) leading = Math.max(leading, Math.abs((q1[j] as number) - (q0[j] as number)));
+  // The tool axis turns by at most sum |dq_j| over the whole line, so by that over N between two samples.
+  let totalTurnRad = 0;
+  for (let j = 0; j < q1.length; j++) {
+    const travel = Math.abs((q1[j] as number) - (q0[j] as number));
+    leading = Math.max(leading, travel);
+    totalTurnRad += travel;
+  }
   // T = max |dq| / v is the shortest time the move can take; with any ramp ds/dt stays at or below 1 / T, so
   // |dp/ds| / T bounds the TCP speed at that sample. No motion (leading 0) means no speed to check.
   const durationS = velocity === undefined || leading === 0 ? undefined : leading / velocity;
+  const checkSpeed = speedLimit !== undefined && durationS !== undefined;
   const tcpIndex = arm.pose.tcpIndex;
   const dq = arm.scratch.dq;
-  // The tool axis turns by at most sum |dq_j| over the whole line, so by that over N between two samples.
-  let totalTurnRad = 0;
-  for (let j = 0; j < q1.length; j++) totalTurnRad += Math.abs((q1[j] as number) - (q0[j] as number));
-  findings.orientationMarginRad = totalTurnRad / jointPathIntervals(arm, q0, q1) / 2;
-  const outcome = sampleJointPath(arm, q0, q1, (s, _q, pose) => {
-    checkPoseWorkspace(arm, pose, s, findings);
-    if (speedLimit !== undefined && durationS !== undefined) {
-      const tcpSpeed = pointSpeed(pose, tcpIndex, dq) / durationS;
-      if (!(tcpSpeed <= speedLimit)) speed.record(s, tcpSpeed, 'tcp');
-    }
-    return true;
-  });
+  const intervals = jointPathIntervals(arm, q0, q1);
+  findings.reset(arm, totalTurnRad / intervals / 2, runOut);
+  const outcome = sampleJointPath(
+    arm,
+    q0,
+    q1,
+    (s, _q, pose, movedM) => {
+      checkPoseWorkspace(arm, pose, s, findings, movedM);
+      if (checkSpeed) {
+        const tcpSpeed = pointSpeed(pose, tcpIndex, dq) / (durationS as number);
+        if (!(tcpSpeed <= (speedLimit as number))) speed.record(s, tcpSpeed, 'tcp');
+      }
+      return true;
+    },
+    intervals,
+  );
   const path = '/params/positionsRad';
-  const reasons = [...pathOutcomeReasons(device, outcome, path), ...workspaceReasons(arm, findings, path)];
+  pathOutcomeReasons(device, outcome, path, reasons);
+  workspaceReasons(arm, findings, path, reasons);
   if (speed.hit && speedLimit !== undefined) {
     reasons.push(
       findingReason('BOUNDS_TCP_SPEED', speed, `with the leading joint at ${velocity} rad/s the TCP moves at`, {
@@ -259,7 +313,6 @@ function jointPathReasons(arm: CompiledArm, q0: readonly number[], q1: readonly 
       }),
     );
   }
-  return reasons;
 }
 
 // ---- move_linear ----
@@ -302,7 +355,9 @@ export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, 
       );
     }
   }
-  reasons.push(...measurementReasons(device, state, mode, move.payloadKg));
+  measurementReasons(device, state, mode, move.payloadKg, reasons);
+  const velocityProblems = velocityStateReasons(device, state);
+  for (const problem of velocityProblems) reasons.push(problem);
   const target = move.positionM;
   if (target.length !== 3 || !target.every((v) => Number.isFinite(v))) {
     reasons.push(reason('BOUNDS_IK_UNREACHABLE', 'the target position is not three finite coordinates', { ruleId: `${device.id}/kinematics`, path: '/params/positionM' }));
@@ -312,14 +367,31 @@ export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, 
   // limit). An invalid one is already a reason above; the joint ramps are then derived from the default too.
   const validAcceleration = acceleration !== undefined && acceleration > 0 && Number.isFinite(acceleration) ? acceleration : undefined;
   const rampMPerS2 = validAcceleration ?? (accelerationLimit === undefined ? 0 : accelerationLimit.reduced);
-  reasons.push(...linearPathReasons(arm, state.positionsRad, target, speed > 0 && Number.isFinite(speed) ? speed : undefined, rampMPerS2, mode));
+  // SAFETY: with velocities that are not finite the run-out is unknown; the state reason above already denies.
+  if (velocityProblems.length > 0) return denyWith(...reasons);
+  const runOut = pathRunOut(arm, state, reasons);
+  linearPathReasons(arm, state.positionsRad, target, speed > 0 && Number.isFinite(speed) ? speed : undefined, rampMPerS2, mode, runOut, reasons);
   return reasons.length === 0 ? PASS : denyWith(...reasons);
 }
 
-function linearPathReasons(arm: CompiledArm, q0: readonly number[], target: readonly number[], speed: number | undefined, rampMPerS2: number, mode: Mode): Reason[] {
+/**
+ * The straight TCP line by IK: joint ranges, derived joint speeds and accelerations, max step, and the workspace
+ * widened by the run-out (its margin bounds where the line starts; see the README on what it does not bound).
+ */
+function linearPathReasons(
+  arm: CompiledArm,
+  q0: readonly number[],
+  target: readonly number[],
+  speed: number | undefined,
+  rampMPerS2: number,
+  mode: Mode,
+  runOut: MovingRunOut | undefined,
+  reasons: Reason[],
+): void {
   const device = arm.device;
   const n = device.joints.length;
-  const findings = new WorkspaceFindings(device);
+  const findings = arm.findings;
+  findings.reset(arm, 0, runOut);
   const position = device.joints.map(() => new Finding(true));
   const velocity = device.joints.map(() => new Finding(true));
   const accelerationFindings = device.joints.map(() => new Finding(true));
@@ -329,8 +401,8 @@ function linearPathReasons(arm: CompiledArm, q0: readonly number[], target: read
   let previousStepM = 0;
   const velocityLimits = device.joints.map((j) => limitIn(j.velocityMaxRadPerS, mode));
   const accelerationLimits = device.joints.map((j) => (j.accelerationMaxRadPerS2 === undefined ? undefined : limitIn(j.accelerationMaxRadPerS2, mode)));
-  const outcome = sampleLinearPath(arm, q0, target, (s, q, pose: ArmPose, qPrev, stepM) => {
-    checkPoseWorkspace(arm, pose, s, findings);
+  const outcome = sampleLinearPath(arm, q0, target, (s, q, pose: ArmPose, qPrev, stepM, movedM) => {
+    checkPoseWorkspace(arm, pose, s, findings, movedM);
     for (let j = 0; j < n; j++) {
       const joint = device.joints[j] as ArmDeclaration['joints'][number];
       const qj = q[j] as number;
@@ -359,7 +431,6 @@ function linearPathReasons(arm: CompiledArm, q0: readonly number[], target: read
     return true;
   });
   const path = '/params/positionM';
-  const reasons: Reason[] = [];
   device.joints.forEach((joint, j) => {
     const f = position[j] as Finding;
     if (f.hit) {
@@ -406,30 +477,77 @@ function linearPathReasons(arm: CompiledArm, q0: readonly number[], target: read
     const limit = limitIn(device.maxStepRad, mode);
     for (let j = 0; j < n; j++) if (!((travel[j] as number) <= limit)) reasons.push(stepReason(device, j, travel[j] as number, limit, mode, path));
   }
-  reasons.push(...workspaceReasons(arm, findings, path), ...pathOutcomeReasons(device, outcome, path));
-  return reasons;
+  workspaceReasons(arm, findings, path, reasons);
+  pathOutcomeReasons(device, outcome, path, reasons);
 }
 
 // ---- where the arm is, for shared zones ----
 
 function validPositions(device: ArmDeclaration, positions: readonly number[]): boolean {
-  return positions.length === device.joints.length && positions.every((p) => Number.isFinite(p));
+  if (positions.length !== device.joints.length) return false;
+  for (let j = 0; j < positions.length; j++) if (!Number.isFinite(positions[j])) return false;
+  return true;
 }
 
-/** Adds to `into` every cell zone that a body point of `pose` is within `clearance` of (NaN counts as inside). */
-function collectZones(arm: CompiledArm, pose: ArmPose, zones: ReadonlyMap<string, Zone>, clearance: number, into: Set<string>): void {
-  for (const [id, zone] of zones) {
+/** A cell's zones in map order, compiled once per zones map (declarations are not changed after they are loaded). */
+interface CellZones {
+  readonly ids: readonly string[];
+  readonly shapes: readonly CompiledShape[];
+}
+
+const cellZonesCache = new WeakMap<ReadonlyMap<string, Zone>, CellZones>();
+
+function cellZones(zones: ReadonlyMap<string, Zone>): CellZones {
+  let compiled = cellZonesCache.get(zones);
+  if (compiled === undefined) {
+    compiled = { ids: [...zones.keys()], shapes: [...zones.values()].map((zone) => compiledShapeOf(zone.shape)) };
+    cellZonesCache.set(zones, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * Adds to `into` every cell zone that a body point of `pose` is within `clearance` of (NaN counts as inside).
+ * `roomM` (zones x body points, from zoneRoom) carries, sample to sample along one path, how far each point can
+ * still move before it could come within the clearance of each zone; `movedM` bounds how far every point moved
+ * since the previous sample. What is provably clear is skipped, as in checkPoseWorkspace.
+ */
+function collectZones(arm: CompiledArm, pose: ArmPose, zones: CellZones, clearance: number, into: Set<string>, roomM: Float64Array, movedM: number): void {
+  const points = pose.points;
+  const bodyPoints = arm.bodyPoints;
+  for (let zoneIndex = 0; zoneIndex < zones.ids.length; zoneIndex++) {
+    const id = zones.ids[zoneIndex] as string;
     if (into.has(id)) continue;
-    for (const body of arm.bodyPoints) {
-      const k = body.index * 3;
-      const distance = signedDistance(zone.shape, pose.points[k] as number, pose.points[k + 1] as number, pose.points[k + 2] as number);
-      // SAFETY: "not provably clear" counts as inside, so a shared zone is never entered unnoticed.
+    const shape = zones.shapes[zoneIndex] as CompiledShape;
+    const slots = zoneIndex * bodyPoints.length;
+    for (let b = 0; b < bodyPoints.length; b++) {
+      const k = (bodyPoints[b] as (typeof bodyPoints)[number]).index * 3;
+      const x = points[k] as number, y = points[k + 1] as number, z = points[k + 2] as number;
+      const finite = Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(z);
+      const room = (roomM[slots + b] as number) - movedM;
+      if (finite && room > 0) {
+        roomM[slots + b] = room;
+        continue;
+      }
+      const distance = finite ? compiledDistanceFor(shape, x, y, z, clearance) : NaN;
+      // SAFETY: "not provably clear" counts as inside (so does a point that cannot be computed), so a shared zone
+      // is never entered unnoticed.
       if (!(distance > clearance)) {
         into.add(id);
         break;
       }
+      roomM[slots + b] = distance - clearance - ROUNDING_SLACK_M;
     }
   }
+}
+
+/** Room for collectZones at the start of a path: unknown for every zone and body point (the arm's scratch). */
+function zoneRoom(arm: CompiledArm, zones: CellZones): Float64Array {
+  const size = zones.ids.length * arm.bodyPoints.length;
+  if (arm.scratch.zoneRoom.length < size) arm.scratch.zoneRoom = new Float64Array(size);
+  const room = arm.scratch.zoneRoom.subarray(0, size);
+  room.fill(-Infinity);
+  return room;
 }
 
 function isMoving(state: ArmState): boolean {
@@ -437,34 +555,48 @@ function isMoving(state: ArmState): boolean {
   return state.moving === true || (state.velocitiesRadPerS ?? []).some((v) => v !== 0);
 }
 
+/**
+ * Every zone a body point is within margin (+ the run-out of a moving arm) of. SAFETY: a run-out that cannot be
+ * bounded (a velocity that is not finite, a moving joint with no deceleration) makes the place unknown.
+ */
 function occupiedZones(device: ArmDeclaration, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
   const arm = compiledArm(device);
   if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
+  const runOut = armRunOut(arm, state);
+  if (!runOut.ok) return 'unknown';
   forwardKinematics(arm.chain, state.positionsRad, arm.pose);
   const found = new Set<string>();
-  collectZones(arm, arm.pose, zones, device.workspace?.marginM ?? 0, found);
+  const compiled = cellZones(zones);
+  collectZones(arm, arm.pose, compiled, (device.workspace?.marginM ?? 0) + runOut.marginM, found, zoneRoom(arm, compiled), 0);
   return [...found];
 }
 
+/** Every zone the command's swept path enters, with the clearance widened by the run-out of a moving arm. */
 function enteredZones(device: ArmDeclaration, command: KindCommand, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
   const arm = compiledArm(device);
   if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
   if (command.action === 'stop') return occupiedZones(device, state, zones);
   const found = new Set<string>();
   if (zones.size === 0) return [];
+  const runOut = armRunOut(arm, state);
+  // SAFETY: where a moving arm may be cannot be bounded, so the path may go anywhere.
+  if (!runOut.ok) return 'unknown';
+  const clearance = arm.clearanceM + runOut.marginM;
+  const compiled = cellZones(zones);
+  const room = zoneRoom(arm, compiled);
   let outcome: SampleOutcome;
   if (command.action === 'move_joints') {
     const target = (command.params as unknown as ArmMoveJoints).positionsRad;
     if (!Array.isArray(target) || !validPositions(device, target)) return 'unknown';
-    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose) => {
-      collectZones(arm, pose, zones, arm.clearanceM, found);
+    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose, movedM) => {
+      collectZones(arm, pose, compiled, clearance, found, room, movedM);
       return found.size < zones.size;
     });
   } else if (command.action === 'move_linear') {
     const target = (command.params as unknown as ArmMoveLinear).positionM;
     if (!Array.isArray(target) || target.length !== 3 || !target.every((v) => Number.isFinite(v))) return 'unknown';
-    outcome = sampleLinearPath(arm, state.positionsRad, target, (_s, _q, pose) => {
-      collectZones(arm, pose, zones, arm.clearanceM, found);
+    outcome = sampleLinearPath(arm, state.positionsRad, target, (_s, _q, pose, _qPrev, _stepM, movedM) => {
+      collectZones(arm, pose, compiled, clearance, found, room, movedM);
       return found.size < zones.size;
     });
   } else {
@@ -486,7 +618,8 @@ export const ROBOT_ARM_BOUNDS: KindBounds<ArmDeclaration, ArmState> = {
     return denyWith(reason('BOUNDS_NOT_DECLARED', `no bounds cover ${command.action} on robot_arm ${device.id}`, { ruleId: device.id }));
   },
   // SAFETY: without kinematics the arm's place in the cell is unknown, so a shared zone it is listed in is treated
-  // as occupied by it and entered by every move: fail closed. Unknown motion counts as moving.
+  // as occupied by it and entered by every move: fail closed. Unknown motion counts as moving, and a moving arm
+  // occupies every zone it may reach within its run-out.
   occupancy: (device, state, zones) => ({ zoneIds: occupiedZones(device, state, zones), moving: isMoving(state) }),
   zonesEntered: enteredZones,
 };

@@ -19,6 +19,7 @@ import type { Reason } from '../../src/core/reasons.js';
 import type { StageResult } from '../../src/core/verdict.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -52,10 +53,11 @@ const MAX_STATE_AGE_MS = yamlArm.maxStateAge.value;
 const SLOWEST_RAD_PER_S = Math.min(...yamlArm.joints.map((j) => j.velocity.max * DEG));
 const HOME = [0, -Math.PI / 2, 0, 0, 0, 0];
 
-const AT_HOME: ArmState = { kind: 'robot_arm', positionsRad: HOME };
+// At rest: a state with positions alone leaves the motion unknown, which widens every path check by the run-out.
+const AT_HOME: ArmState = { kind: 'robot_arm', positionsRad: HOME, moving: false };
 
 function observed(positionsRad: readonly number[] = HOME, ageMs = 10): ObservedState {
-  return { state: { kind: 'robot_arm', positionsRad }, receivedAtMs: NOW - ageMs };
+  return { state: { kind: 'robot_arm', positionsRad, moving: false }, receivedAtMs: NOW - ageMs };
 }
 
 /** A target with every joint at a safe value (0, or the middle of the range), the given joint replaced. */
@@ -183,7 +185,7 @@ t.test('joint count must match the declaration', async (t) => {
 
 t.test('live state: missing, stale, from the future (stateReasons, the bounds stage precondition)', async (t) => {
   const ruleId = 'arm-1/maxStateAge';
-  const at = (receivedAtMs: number, positionsRad: readonly number[] = HOME): ObservedState => ({ state: { kind: 'robot_arm', positionsRad }, receivedAtMs });
+  const at = (receivedAtMs: number, positionsRad: readonly number[] = HOME): ObservedState => ({ state: { kind: 'robot_arm', positionsRad, moving: false }, receivedAtMs });
   const cases: { name: string; state: ObservedState | undefined; expected: Expected[] }[] = [
     { name: 'no state at all', state: undefined, expected: [{ code: 'BOUNDS_STATE_MISSING', ruleId }] },
     { name: 'age 0 (just received)', state: at(NOW), expected: [] },
@@ -239,8 +241,10 @@ t.test('checkBounds: stop bypasses bounds with no state at all; move_joints need
     issuedAtMs: NOW,
     expiresAtMs: NOW + 2000,
   });
+  // amr-1, the cell's people source, reports nobody: the arm checks in its normal limits and the transfer station it
+  // shares with amr-1 is free. Only the arm's own state varies here.
   const bounds = (c: VerifiedCommand, state: ObservedState | undefined) =>
-    checkBounds({ command: c, declarations: loaded.declarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
+    checkBounds({ command: c, declarations: loaded.declarations, states: withAmrReport({ latest: () => state }, amrReport(NOW - 10)), releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
   const stop = bounds(command('stop', true, {}), undefined);
   t.equal(stop.verdict, 'allow', 'stop with no state');
   t.same(stop.reasons, []);
@@ -263,7 +267,9 @@ t.test('stop passes through evaluateCommand with no state at all; a move does no
 });
 
 /** The cell with the joints-only arm, so the property below is about joint limits and state freshness alone. */
-const jointsOnlyDeclarations = { ...loaded.declarations, devices: new Map([['arm-1', JOINTS_ONLY]]) };
+// The other demo devices stay: amr-1 shares the transfer station with the arm, and a zone partner the cell does not
+// declare counts as occupying it.
+const jointsOnlyDeclarations = { ...loaded.declarations, devices: new Map([...loaded.declarations.devices, ['arm-1', JOINTS_ONLY]]) };
 
 /** The whole bounds stage for a planner-1 move, with the arm's state received at `receivedAtMs`. */
 function checkWithState(move: { positionsRad: number[]; velocityRadPerS: number }, receivedAtMs: number): StageResult {
@@ -273,8 +279,11 @@ function checkWithState(move: { positionsRad: number[]; velocityRadPerS: number 
     commandId: 'cmd-00000001', kid: 'planner-1-k1', seq: 1, agent, device: JOINTS_ONLY, action: 'move_joints',
     params: move, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000,
   };
-  const state: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs };
-  return checkBounds({ command, declarations: jointsOnlyDeclarations, states: { latest: () => state }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
+  const state: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME, moving: false }, receivedAtMs };
+  // amr-1 reports nobody near the arm and is out of the shared transfer station (without kinematics, every move of
+  // this arm may enter it): this property is about joint limits and the arm's own state freshness.
+  const people = amrReport(NOW - 10);
+  return checkBounds({ command, declarations: jointsOnlyDeclarations, states: withAmrReport({ latest: () => state }, people), releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW });
 }
 
 t.test('property: every allow is within the YAML limits (computed here in degrees) with fresh state', async (t) => {

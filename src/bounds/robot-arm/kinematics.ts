@@ -65,10 +65,15 @@ export class ArmPose {
   readonly axes: Float64Array;
   /** Rotation of the flange (and tool) frame, row-major; column 2 is the tool axis. */
   readonly rotation = new Float64Array(9);
+  /** cos and sin of each joint's DH angle (q_j + theta offset) that the points were computed from. */
+  readonly cosTheta: Float64Array;
+  readonly sinTheta: Float64Array;
 
   constructor(readonly jointCount: number) {
     this.points = new Float64Array((jointCount + 2) * 3);
     this.axes = new Float64Array((jointCount + 1) * 3);
+    this.cosTheta = new Float64Array(jointCount);
+    this.sinTheta = new Float64Array(jointCount);
   }
 
   get tcpIndex(): number {
@@ -78,6 +83,22 @@ export class ArmPose {
 
 /** Fills `pose` for joint positions `q` (radians). Non-finite q gives non-finite points, which every check refuses. */
 export function forwardKinematics(chain: ArmChain, q: ArrayLike<number>, pose: ArmPose): void {
+  for (let i = 0; i < chain.jointCount; i++) setJointAngle(chain, pose, i, q[i] as number);
+  forwardKinematicsFromAngles(chain, pose);
+}
+
+/** Sets joint i's angle in `pose` (its cos and sin) for joint position qi, ready for forwardKinematicsFromAngles. */
+export function setJointAngle(chain: ArmChain, pose: ArmPose, i: number, qi: number): void {
+  const theta = qi + (chain.thetaOffset[i] as number);
+  pose.cosTheta[i] = Math.cos(theta);
+  pose.sinTheta[i] = Math.sin(theta);
+}
+
+/**
+ * Fills `pose` from the joint angles already set in it (setJointAngle), so that a caller sampling a path computes
+ * the trigonometry of a joint that does not move only once. Same arithmetic as forwardKinematics.
+ */
+export function forwardKinematicsFromAngles(chain: ArmChain, pose: ArmPose): void {
   const R = chain.baseRotation;
   let r00 = R[0] as number, r01 = R[1] as number, r02 = R[2] as number;
   let r10 = R[3] as number, r11 = R[4] as number, r12 = R[5] as number;
@@ -89,9 +110,8 @@ export function forwardKinematics(chain: ArmChain, q: ArrayLike<number>, pose: A
   axes[0] = r02; axes[1] = r12; axes[2] = r22;
   const n = chain.jointCount;
   for (let i = 0; i < n; i++) {
-    const theta = (q[i] as number) + (chain.thetaOffset[i] as number);
-    const ct = Math.cos(theta);
-    const st = Math.sin(theta);
+    const ct = pose.cosTheta[i] as number;
+    const st = pose.sinTheta[i] as number;
     const ca = chain.cosAlpha[i] as number;
     const sa = chain.sinAlpha[i] as number;
     const a = chain.a[i] as number;
@@ -150,6 +170,17 @@ export function pointSpeed(pose: ArmPose, index: number, dq: ArrayLike<number>):
 export function displacementBound(chain: ArmChain, q0: ArrayLike<number>, q1: ArrayLike<number>): number {
   let bound = 0;
   for (let j = 0; j < chain.jointCount; j++) bound += Math.abs((q1[j] as number) - (q0[j] as number)) * (chain.reachM[j] as number);
+  return bound;
+}
+
+/**
+ * An upper bound on how far any body point of any pose q lies from the same point of q + d, for every d with
+ * |d_j| <= |dq_j|, whatever the signs: sum_j |dq_j| * reachM[j] (each joint turns the points beyond it by at most
+ * its angle times their distance from its axis, in any configuration).
+ */
+export function jointBoxBound(chain: ArmChain, dq: ArrayLike<number>): number {
+  let bound = 0;
+  for (let j = 0; j < chain.jointCount; j++) bound += Math.abs(dq[j] as number) * (chain.reachM[j] as number);
   return bound;
 }
 

@@ -2,14 +2,18 @@
 // two samples: a straight joint-space line for move_joints, a straight TCP line (by IK) for move_linear.
 // It only produces poses; what is allowed is decided by the caller. Bounded work: too many samples is an outcome.
 
-import { displacementBound, forwardKinematics, type ArmPose } from './kinematics.js';
+import { displacementBound, forwardKinematics, forwardKinematicsFromAngles, setJointAngle, type ArmPose } from './kinematics.js';
 import type { CompiledArm } from './compiled-arm.js';
 
 /** More samples than this and the path is refused rather than checked (bounded decision time). */
 export const MAX_PATH_SAMPLES = 5000;
 
-/** Called for every sample in order of s; `pose` holds the forward kinematics of `q`. Return false to stop early. */
-export type JointSampleVisitor = (s: number, q: Float64Array, pose: ArmPose) => boolean;
+/**
+ * Called for every sample in order of s; `pose` holds the forward kinematics of `q` (read it, never recompute it:
+ * the sampler keeps the angles of joints that do not move in it). `movedM` bounds how far any body point moved
+ * since the previous sample (0 at s = 0). Return false to stop early.
+ */
+export type JointSampleVisitor = (s: number, q: Float64Array, pose: ArmPose, movedM: number) => boolean;
 
 export type SampleOutcome =
   | { readonly ok: true; readonly samples: number }
@@ -25,30 +29,48 @@ export function jointPathIntervals(arm: CompiledArm, q0: ArrayLike<number>, q1: 
 }
 
 /**
- * move_joints: q(s) = q0 + s (q1 - q0), s = k / N for k = 0..N (both ends included). Leaves the joint step
- * q1 - q0 in arm.scratch.dq for the caller (TCP speed is |J dq| / T).
+ * move_joints: q(s) = q0 + s (q1 - q0), s = k / N for k = 0..N (both ends included), N = `intervals` (by default
+ * jointPathIntervals; a caller that needs N first passes it). Leaves the joint step q1 - q0 in arm.scratch.dq for
+ * the caller (TCP speed is |J dq| / T).
  */
-export function sampleJointPath(arm: CompiledArm, q0: ArrayLike<number>, q1: ArrayLike<number>, visit: JointSampleVisitor): SampleOutcome {
-  const n = arm.chain.jointCount;
+export function sampleJointPath(
+  arm: CompiledArm,
+  q0: ArrayLike<number>,
+  q1: ArrayLike<number>,
+  visit: JointSampleVisitor,
+  intervals: number = jointPathIntervals(arm, q0, q1),
+): SampleOutcome {
+  const { chain, pose } = arm;
+  const n = chain.jointCount;
   const { q, dq } = arm.scratch;
-  for (let j = 0; j < n; j++) dq[j] = (q1[j] as number) - (q0[j] as number);
-  const intervals = jointPathIntervals(arm, q0, q1);
+  for (let j = 0; j < n; j++) {
+    dq[j] = (q1[j] as number) - (q0[j] as number);
+    // A joint that does not move has the same angle at every sample: its cos and sin are computed once.
+    if (dq[j] === 0) setJointAngle(chain, pose, j, q0[j] as number);
+  }
   if (!(intervals <= MAX_PATH_SAMPLES)) return { ok: false, why: 'too-long', samples: intervals };
+  // Every interval moves the joints by dq / N, so no body point by more than this.
+  const stepM = displacementBound(chain, q0, q1) / intervals;
   for (let k = 0; k <= intervals; k++) {
     const s = k / intervals;
-    // The last sample is the target itself, not q0 + 1 * dq (which may differ in the last bit).
-    for (let j = 0; j < n; j++) q[j] = k === intervals ? (q1[j] as number) : (q0[j] as number) + s * (dq[j] as number);
-    forwardKinematics(arm.chain, q, arm.pose);
-    if (!visit(s, q, arm.pose)) return { ok: true, samples: k + 1 };
+    for (let j = 0; j < n; j++) {
+      const step = dq[j] as number;
+      // The last sample is the target itself, not q0 + 1 * dq (which may differ in the last bit).
+      const qj = k === intervals ? (q1[j] as number) : (q0[j] as number) + s * step;
+      q[j] = qj;
+      if (step !== 0) setJointAngle(chain, pose, j, qj);
+    }
+    forwardKinematicsFromAngles(chain, pose);
+    if (!visit(s, q, pose, k === 0 ? 0 : stepM)) return { ok: true, samples: k + 1 };
   }
   return { ok: true, samples: intervals + 1 };
 }
 
 /**
- * Called for every accepted sample of a linear move. `qPrev` is the previous sample's joints and `stepM` the TCP
- * distance from it (0 and q itself at s = 0).
+ * Called for every accepted sample of a linear move. `qPrev` is the previous sample's joints, `stepM` the TCP
+ * distance from it and `movedM` a bound on how far any body point moved from it (0 and q itself at s = 0).
  */
-export type LinearSampleVisitor = (s: number, q: Float64Array, pose: ArmPose, qPrev: Float64Array, stepM: number) => boolean;
+export type LinearSampleVisitor = (s: number, q: Float64Array, pose: ArmPose, qPrev: Float64Array, stepM: number, movedM: number) => boolean;
 
 /** A step is halved at most this many times to keep the body points within the resolution. */
 const MAX_REFINEMENTS = 6;
@@ -75,7 +97,7 @@ export function sampleLinearPath(arm: CompiledArm, q0: ArrayLike<number>, target
   const nominal = Math.max(1, Math.ceil(lengthM / arm.resolutionM));
   if (nominal > MAX_PATH_SAMPLES) return { ok: false, why: 'too-long', samples: nominal };
   qPrev.set(q);
-  if (!visit(0, q, arm.pose, qPrev, 0)) return { ok: true, samples: 1 };
+  if (!visit(0, q, arm.pose, qPrev, 0, 0)) return { ok: true, samples: 1 };
   let samples = 1;
   let s = 0;
   const nominalStep = 1 / nominal;
@@ -96,7 +118,7 @@ export function sampleLinearPath(arm: CompiledArm, q0: ArrayLike<number>, target
     if (moved <= arm.resolutionM) {
       samples += 1;
       if (samples > MAX_PATH_SAMPLES) return { ok: false, why: 'too-long', samples };
-      if (!visit(sNext, q, arm.ik.pose, qPrev, (sNext - s) * lengthM)) return { ok: true, samples };
+      if (!visit(sNext, q, arm.ik.pose, qPrev, (sNext - s) * lengthM, moved)) return { ok: true, samples };
       for (let j = 0; j < n; j++) rate[j] = ((q[j] as number) - (qPrev[j] as number)) / (sNext - s);
       qPrev.set(q);
       s = sNext;

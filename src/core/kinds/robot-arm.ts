@@ -31,7 +31,11 @@ export interface ArmJointLimits {
   readonly positionMinRad: number;
   readonly positionMaxRad: number;
   readonly velocityMaxRadPerS: ModeLimit;
-  /** From `jointDynamics`; absent: a command that names an acceleration is denied (nothing to check it against). */
+  /**
+   * From `jointDynamics`; absent: a command that names an acceleration is denied (nothing to check it against), and
+   * so is a path check of a moving arm (its stopping distance, the run-out, is unknown). Its smaller value is the
+   * deceleration the run-out assumes.
+   */
   readonly accelerationMaxRadPerS2?: ModeLimit;
   /** From `jointDynamics`; compared with the efforts the state reports. */
   readonly effortMaxNm?: ModeLimit;
@@ -210,6 +214,10 @@ export const ROBOT_ARM_REASONS = {
   BOUNDS_ARM_MEASUREMENT_MISSING: {
     stage: 'bounds',
     summary: 'The arm\'s state lacks a measurement (efforts, tool force, payload) that its declaration requires for motion.',
+  },
+  BOUNDS_ARM_RUN_OUT_UNBOUNDED: {
+    stage: 'bounds',
+    summary: 'The arm is moving and how far it runs on before the command takes effect cannot be bounded (a moving joint declares no acceleration to brake with), so its path cannot be checked.',
   },
 } as const satisfies Record<string, ReasonSpec>;
 

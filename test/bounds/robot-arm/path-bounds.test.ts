@@ -14,6 +14,7 @@ import type { ArmDeclaration, ArmMoveJoints, ArmMoveLinear, ArmState } from '../
 import type { Reason } from '../../../src/core/reasons.js';
 import type { StageResult } from '../../../src/core/verdict.js';
 import { BoundsMemory, NO_RELEASES } from '../../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../../helpers/demo-people.js';
 import { makeTestCell } from '../../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -29,7 +30,7 @@ const WORK_TCP = [1.492, 1.133, 1.088];
 /** A pose the integration tests use; from WORK at 1.5 rad/s the TCP peaks at about 0.93 m/s. */
 const NEAR = [0.3, -1.2, 1.4, -1.571, -1.571, 0.2];
 
-/** An arm state; at rest unless `extra` says otherwise (positions alone mean motion unknown: see robot-arm-runout.test.ts). */
+/** An arm state; at rest unless `extra` says otherwise (positions alone mean motion unknown: see run-out.test.ts). */
 const at = (positionsRad: readonly number[], extra: Partial<ArmState> = {}): ArmState => ({ kind: 'robot_arm', positionsRad, moving: false, ...extra });
 const joints = (device: ArmDeclaration, move: ArmMoveJoints, state: ArmState = at(WORK), mode: 'normal' | 'reduced' = 'normal'): StageResult =>
   checkArmMoveJoints(device, move, state, mode);
@@ -210,7 +211,9 @@ const scope3: AgentDeclaration = { kind: 'agent', id: 'assistant-3', owner: 'cel
 function throughStage(agent: AgentDeclaration, action: string, params: Record<string, unknown>, state: ArmState, memory = new BoundsMemory()): ReturnType<typeof checkBounds> {
   const command: VerifiedCommand = { commandId: `cmd-${Math.random()}`, kid: 'k', seq: 1, agent, device: arm, action, params, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000 };
   const observed: ObservedState = { state, receivedAtMs: NOW - 10 };
-  return checkBounds({ command, declarations: loaded.declarations, states: { latest: (id) => (id === 'arm-1' ? observed : undefined) }, releases: NO_RELEASES, memory, nowMs: NOW });
+  // amr-1's scanners report nobody near the table, so the mode depends on the agent alone.
+  const states = withAmrReport({ latest: (id) => (id === 'arm-1' ? observed : undefined) }, amrReport(NOW - 10));
+  return checkBounds({ command, declarations: loaded.declarations, states, releases: NO_RELEASES, memory, nowMs: NOW });
 }
 
 t.test('many small steps sent before the arm moves add up and are caught (state unchanged)', async (t) => {

@@ -10,6 +10,7 @@ import type { Declarations, Zone } from '../../../src/core/declarations.js';
 import type { LastRelease, ObservedState } from '../../../src/core/device-state.js';
 import type { ArmDeclaration, ArmState } from '../../../src/core/kinds/robot-arm.js';
 import { BoundsMemory, NO_RELEASES } from '../../../src/pipeline/pipeline.js';
+import { amrReport } from '../../helpers/demo-people.js';
 import { makeTestCell } from '../../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -26,15 +27,17 @@ const zones = new Map([
   [pickTable.id, pickTable],
   [corner.id, corner],
 ]);
-const at = (positionsRad: readonly number[], extra: Partial<ArmState> = {}): ArmState => ({ kind: 'robot_arm', positionsRad, ...extra });
+/** An arm state; at rest unless `extra` says otherwise (positions alone mean motion unknown: see run-out.test.ts). */
+const at = (positionsRad: readonly number[], extra: Partial<ArmState> = {}): ArmState => ({ kind: 'robot_arm', positionsRad, moving: false, ...extra });
 
 t.test('occupancy: the zones the body is in now; moving from the moving flag or velocities, unknown counts as moving', async (t) => {
   const cases: { name: string; state: ArmState; zoneIds: readonly string[] | 'unknown'; moving: boolean }[] = [
     { name: 'at rest over the table', state: at(WORK, { moving: false, velocitiesRadPerS: [0, 0, 0, 0, 0, 0] }), zoneIds: ['pick-table'], moving: false },
     { name: 'turned away, at rest', state: at(OUT, { moving: false }), zoneIds: [], moving: false },
-    { name: 'positions only: motion unknown', state: at(WORK), zoneIds: ['pick-table'], moving: true },
+    // Motion unknown, or moving with no speeds: the run-out at every joint's declared top speed reaches both zones.
+    { name: 'positions only: motion unknown', state: { kind: 'robot_arm', positionsRad: WORK }, zoneIds: ['pick-table', 'corner'], moving: true },
     { name: 'a joint velocity reported', state: at(WORK, { moving: false, velocitiesRadPerS: [0, 0, 0.01, 0, 0, 0] }), zoneIds: ['pick-table'], moving: true },
-    { name: 'the moving flag', state: at(WORK, { moving: true }), zoneIds: ['pick-table'], moving: true },
+    { name: 'the moving flag', state: at(WORK, { moving: true }), zoneIds: ['pick-table', 'corner'], moving: true },
     { name: 'a NaN position: where it is is unknown', state: at([0, NaN, 0, 0, 0, 0], { moving: false }), zoneIds: 'unknown', moving: false },
     { name: 'five positions', state: at([0, 0, 0, 0, 0], { moving: false }), zoneIds: 'unknown', moving: false },
   ];
@@ -61,7 +64,8 @@ t.test('zonesEntered: every zone any sampled body point enters along the path; u
 const arm2: ArmDeclaration = { ...arm, id: 'arm-2', kinematics: { ...(arm.kinematics as NonNullable<ArmDeclaration['kinematics']>), basePositionM: [2.0, 1.3, 0.75], baseYawRad: 0 } };
 const declarations: Declarations = {
   ...loaded.declarations,
-  zones,
+  // The demo cell's zones stay too: arm-1's modes watch its table-surround zone for people.
+  zones: new Map([...loaded.declarations.zones, ...zones]),
   sharedZones: [{ zoneId: 'pick-table', devices: ['arm-1', 'arm-2'] }],
   devices: new Map([
     ['arm-1', arm],
@@ -76,6 +80,8 @@ function decide(move: number[], arm2State: ArmState, arm2Release?: LastRelease):
   const states = new Map<string, ObservedState>([
     ['arm-1', { state: at(OUT, { moving: false }), receivedAtMs: NOW - 10 }],
     ['arm-2', { state: arm2State, receivedAtMs: NOW - 10 }],
+    // The cell's people source sees nobody near the table, so arm-1 checks in its normal limits.
+    ['amr-1', amrReport(NOW - 10)],
   ]);
   return checkBounds({
     command,
@@ -94,8 +100,9 @@ t.test('two arms and one shared table zone, through the bounds stage', async (t)
   const cases: { name: string; move: number[]; arm2: ArmState; release?: LastRelease; codes: string[]; because?: RegExp }[] = [
     { name: 'arm-2 at rest over the table: arm-1 may not enter', move: intoTable, arm2: at(WORK, { moving: false }), codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'], because: /which arm-2 occupies/ },
     { name: 'arm-2 at rest elsewhere, nothing released: arm-1 may enter', move: intoTable, arm2: at(OUT, { moving: false }), codes: [] },
-    { name: 'arm-2 elsewhere but moving on a release into the table', move: intoTable, arm2: at(OUT, { moving: true }), release, codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'], because: /has been released into/ },
-    { name: 'arm-2 elsewhere, motion unknown (positions only), released into the table', move: intoTable, arm2: at(OUT), release, codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'] },
+    // Slowly (a 3 mm run-out): not in the zone yet, but on its way into it.
+    { name: 'arm-2 elsewhere but moving on a release into the table', move: intoTable, arm2: at(OUT, { moving: true, velocitiesRadPerS: [0.01, 0, 0, 0, 0, 0] }), release, codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'], because: /has been released into/ },
+    { name: 'arm-2 elsewhere, motion unknown (positions only), released into the table', move: intoTable, arm2: { kind: 'robot_arm', positionsRad: OUT }, release, codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'] },
     { name: 'arm-2 state broken (NaN): it may be anywhere', move: intoTable, arm2: at([0, NaN, 0, 0, 0, 0], { moving: false }), codes: ['BOUNDS_SHARED_ZONE_OCCUPIED'], because: /position in the cell is unknown/ },
     { name: 'arm-2 over the table, arm-1 stays clear of it', move: stayClear, arm2: at(WORK, { moving: false }), codes: [] },
   ];

@@ -13,6 +13,7 @@ import type { VerifiedCommand } from '../../../src/core/command.js';
 import type { DeviceDeclaration } from '../../../src/core/declarations.js';
 import type { ObservedState } from '../../../src/core/device-state.js';
 import { BoundsMemory, NO_RELEASES } from '../../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../../helpers/test-cell.js';
 
 // ---------------- the independent checker: YAML + own math only ----------------
@@ -145,8 +146,12 @@ const NOW = 1_700_000_000_000;
 
 function engineVerdict(q0: number[], q1: number[], velocity: number): string {
   const command: VerifiedCommand = { commandId: 'p', kid: 'k', seq: 1, agent: planner!, device, action: 'move_joints', params: { positionsRad: q1, velocityRadPerS: velocity }, safeState: false, issuedAtMs: NOW, expiresAtMs: NOW + 2000 };
-  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: q0 }, receivedAtMs: NOW - 10 };
-  return checkBounds({ command, declarations: loaded.declarations, states: { latest: () => observed }, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW }).verdict;
+  // At rest: the property is about the path itself (a moving arm's run-out is tested in run-out.test.ts).
+  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: q0, moving: false }, receivedAtMs: NOW - 10 };
+  // amr-1 reports nobody near the table and is out of the transfer station: the engine checks the normal limits the
+  // reference checks.
+  const states = withAmrReport({ latest: () => observed }, amrReport(NOW - 10));
+  return checkBounds({ command, declarations: loaded.declarations, states, releases: NO_RELEASES, memory: new BoundsMemory(), nowMs: NOW }).verdict;
 }
 
 t.test('the reference checker agrees with the demo cell on hand-picked poses (it is not vacuous)', async (t) => {
