@@ -3,12 +3,19 @@
 
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import type * as CedarApi from '@cedar-policy/cedar-wasm/nodejs';
 import { canonicalJson } from '../core/canonical-json.js';
 import type { Principal } from '../core/declarations.js';
 import type { DeclarationProblem } from '../core/problems.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
+
+// SAFETY: on Node 20.20.2, V8 aborted the whole process ("Fatal error ... unreachable code") in a lazy deopt of
+// authorize() whose optimised code had inlined the JS-to-Wasm call into cedar-wasm (reproduced 3/3 in the bench;
+// the flag below avoided it every time). A crashed interlock fails safe (drivers stop on the heartbeat), but it
+// must not crash: turn that inlining off before the Wasm module is loaded. It costs nothing measurable here.
+setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 // The nodejs build is CommonJS with a synchronous wasm instantiation; load it once.
 const cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as typeof CedarApi;
