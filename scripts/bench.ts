@@ -24,6 +24,7 @@ import { parseDeviceState } from '../src/interlock/state-store.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
+import { benchIdentity } from './bench-identity.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
@@ -295,8 +296,8 @@ async function main(): Promise<void> {
   audit.close();
   console.log('');
 
-  // Run last: in this order Node 20.20.2 has not crashed; with this section before the broker section, V8 aborted
-  // in its deoptimizer (see the closing note of issue 3).
+  // This section once ran before the broker section and V8 aborted in its deoptimizer (Node 20.20.2, an inlined
+  // JS-to-Wasm call into cedar-wasm); src/policy/cedar-policy.ts now turns that inlining off.
   // 2. The bounds stage alone, per device kind: the physical checks for one allowed command, with live state.
   console.log(`## 2. bounds stage per device kind (checkBounds; ${BOUNDS_RUNS} allowed commands each after ${BOUNDS_WARMUP_RUNS} untimed, one memory per kind)`);
   console.log(`| device kind / command | p50 | p99 | checks/s (1 core) |`);
@@ -307,6 +308,9 @@ async function main(): Promise<void> {
     console.log(`| ${sample.label} | ${us(b.p50)} | ${us(b.p99)} | ${(1000 / b.mean).toFixed(0)} |`);
   }
   console.log('');
+
+  // 4. Identity and permissions: Cedar memoised vs not, and where signatures are verified.
+  await benchIdentity(cell, planner);
 
   rmSync(work, { recursive: true, force: true });
 }
