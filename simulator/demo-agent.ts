@@ -1,5 +1,6 @@
 // A scripted demo agent: sends a mix of safe and unsafe signed commands through the interlock, over real MQTT,
-// and waits for each decision. Some steps are deliberately hostile (forged, replayed, expired, bypassing).
+// and waits for each decision. Some steps are deliberately hostile (forged, replayed, expired, bypassing). Steps
+// that depend on the world (a person near the arm, a machine at rest) name it, and the demo sets it up first.
 
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { CommandSigner } from '../src/agent-sdk/command-signer.js';
@@ -19,7 +20,21 @@ export interface DemoStep {
   token(context: StepContext): string;
   /** Publish on this device's command topic instead of the token's own device. */
   readonly topicDevice?: string;
+  /** Set up in this order before the token is made, so the verdict does not depend on chance or timing. */
+  readonly before?: readonly DemoScene[];
 }
+
+/**
+ * A change to the simulated world, or a wait for one, that the demo (src/cli/demo.ts) carries out before a step.
+ * Each completes only once the interlock has seen its effect in the devices' state.
+ */
+export type DemoScene =
+  /** The AMR's scanners report a person `name` at `atM` ([x, y], cell frame, metres). */
+  | { readonly kind: 'person-enters'; readonly name: string; readonly atM: readonly [number, number] }
+  /** The person is no longer reported, and every device that watches a zone for people is past its holdReduced. */
+  | { readonly kind: 'person-leaves'; readonly name: string }
+  /** The device reports that it is at rest (it has finished the motion it was released for). */
+  | { readonly kind: 'device-at-rest'; readonly deviceId: string };
 
 export interface StepContext {
   readonly signers: ReadonlyMap<string, CommandSigner>;
@@ -31,6 +46,14 @@ export interface StepContext {
 
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
 const OVER_TABLE = [0.8, -1.2, 1.9, -2.2, -1.571, 0.3];
+/** Over the tote on the transfer station, TCP at about (1.79, 1.13, 0.93): inside the shared zone transfer-station. */
+const TRANSFER = [0, -0.8, 0.9, -1.671, -1.571, 0];
+/** A pick on the table, TCP at about (1.37, 1.41, 0.80). Every joint within 45 deg of HOME (the reduced max step). */
+const PICK = [0.6, -1.2, 1.9, -2.2, -1.571, 0.3];
+/** Where the AMR docks to hand a tote to the arm (cell.yaml, zone transfer-station). */
+const DOCK = { xM: 2.5, yM: 1.3, yawRad: Math.PI / 2 };
+/** An operator at the loading station on the table's south side: inside the arm's watched zone table-surround. */
+const AT_THE_TABLE: readonly [number, number] = [1.0, -0.4];
 
 function signer(context: StepContext, agentId: string): CommandSigner {
   const s = context.signers.get(agentId);
@@ -90,6 +113,50 @@ export const DEMO_STEPS: readonly DemoStep[] = [
   { agentId: 'attacker', label: 'publishes straight to the actuator topic', expect: 'bypass', token: () => 'forged-release' },
   { agentId: 'observer-1', label: 'stop: safe state passes for any authenticated agent', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
   { agentId: 'planner-1', label: 'back to the home pose', expect: 'allow', token: (c) => move(c, 'planner-1', HOME, 1.0) },
+  // The transfer station is a shared zone: the arm and the AMR may not both be in it.
+  {
+    agentId: 'planner-1',
+    label: 'reach into the tote at the AMR transfer station',
+    expect: 'allow',
+    before: [{ kind: 'device-at-rest', deviceId: 'arm-1' }],
+    token: (c) => move(c, 'planner-1', TRANSFER, 1.0),
+  },
+  {
+    agentId: 'planner-1',
+    deviceId: 'amr-1',
+    label: 'dock at the transfer station while the arm works in it',
+    expect: 'deny',
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { ...DOCK, speedMPerS: 0.3 }),
+  },
+  {
+    agentId: 'planner-1',
+    label: 'out of the transfer station, back to home',
+    expect: 'allow',
+    before: [{ kind: 'device-at-rest', deviceId: 'arm-1' }],
+    token: (c) => move(c, 'planner-1', HOME, 1.0),
+  },
+  // A person at the table: the arm checks every command in its reduced limits, and for holdReduced after they leave.
+  {
+    agentId: 'planner-1',
+    label: 'pick at 1 rad/s while a person stands at the table',
+    expect: 'deny',
+    before: [
+      { kind: 'device-at-rest', deviceId: 'arm-1' },
+      { kind: 'person-enters', name: 'operator', atM: AT_THE_TABLE },
+    ],
+    token: (c) => move(c, 'planner-1', PICK, 1.0),
+  },
+  { agentId: 'planner-1', label: 'the same pick at 0.3 rad/s, within the reduced limits', expect: 'allow', token: (c) => move(c, 'planner-1', PICK, 0.3) },
+  {
+    agentId: 'planner-1',
+    label: 'person gone and the hold over: home at 1 rad/s again',
+    expect: 'allow',
+    before: [
+      { kind: 'person-leaves', name: 'operator' },
+      { kind: 'device-at-rest', deviceId: 'arm-1' },
+    ],
+    token: (c) => move(c, 'planner-1', HOME, 1.0),
+  },
   // The infeed conveyor.
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'start the belt at 0.2 m/s', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.2 }) },
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'reverse the belt while it runs', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: -0.1 }) },
@@ -109,7 +176,8 @@ export const DEMO_STEPS: readonly DemoStep[] = [
     deviceId: 'amr-1',
     label: 'dock at the arm table at 0.8 m/s (zone limit 0.3)',
     expect: 'deny',
-    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { xM: 1.2, yM: -0.5, speedMPerS: 0.8 }),
+    // 0.9 m short of the table: even a robot still rolling at 0.5 m/s (its run-out widens the path) stays clear of it.
+    token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { xM: 1.2, yM: -0.8, speedMPerS: 0.8 }),
   },
   { agentId: 'observer-1', deviceId: 'amr-1', label: 'stop the AMR (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
   // The transfer pump.

@@ -1,13 +1,13 @@
-// `npm start`: the interlock with an embedded broker, a simulated arm and a scripted demo agent, all on this
+// `npm start`: the interlock with an embedded broker, four simulated machines and a scripted demo agent, all on this
 // machine, with a live view of every decision. Agent keys are created on first run in a git-ignored folder.
 
 import { join, resolve } from 'node:path';
-import { DemoAgent, DEMO_STEPS, rogueSigner, type StepOutcome } from '../../simulator/demo-agent.js';
+import { DemoAgent, DEMO_STEPS, rogueSigner, type DemoScene, type StepOutcome } from '../../simulator/demo-agent.js';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
 import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
 import { SimulatedMobileRobot } from '../../simulator/mobile-robot-driver.js';
-import { SimulatedPeople } from '../../simulator/people.js';
 import { SimulatedProcessUnit } from '../../simulator/process-unit-driver.js';
+import { ScriptedPeople } from '../../simulator/scripted-people.js';
 import { CommandSigner } from '../agent-sdk/command-signer.js';
 import { startRuntime, type Runtime } from '../app/compose.js';
 import type { Logger } from '../core/log.js';
@@ -42,6 +42,9 @@ export interface DemoResult {
 }
 
 const DEVICE = 'arm-1';
+/** The cell's people source in the demo (cell.yaml, people): the AMR's scanners. */
+const PEOPLE_SOURCE = 'amr-1';
+const INDENT = ' '.repeat(14);
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { out, log } = options;
@@ -66,10 +69,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, defaultRampMPerS2: 0.25,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
   });
-  // Three people walk at the far end of the hall; the AMR's scanners report them (the cell's people source).
-  const people = new SimulatedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 3, seed: 7, startMs: Date.now() });
+  // Three people walk at the far end of the hall; the AMR's scanners report them (the cell's people source). The
+  // script places one more person by name when a step is about someone near a machine.
+  const people = new ScriptedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 3, seed: 7, startMs: Date.now() });
   const amr = new SimulatedMobileRobot({
-    deviceId: 'amr-1',
+    deviceId: PEOPLE_SOURCE,
     transport: devicesBus,
     interlockPublicKey: runtime.interlockPublicKey,
     initialPose: { xM: 3, yM: -0.5, yawRad: 0 },
@@ -80,6 +84,65 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const outcomes: StepOutcome[] = [];
   let surprises = 0;
   runtime.interlock.onDecision((event) => out(formatDecision(event, { colour: options.colour, labelOf: (d) => labels.get(d) })));
+  // The command the script last had allowed (so released) to each device, so "at rest" can mean "done with it".
+  const lastAllowed = new Map<string, string>();
+  const { declarations } = runtime.cell;
+  // After a person leaves, the person-watching devices stay reduced this long (their modes' holdReduced).
+  const holdReducedMs = Math.max(0, ...[...declarations.devices.values()].filter((d) => d.modes.reducedWhenPersonInZones.length > 0).map((d) => d.modes.holdReducedForMs));
+  const reportsPersonAt = ([x, y]: readonly [number, number]): boolean =>
+    runtime.interlock.states.latest(PEOPLE_SOURCE)?.people?.some((p) => p[0] === x && p[1] === y) === true;
+  const placed = new Map<string, readonly [number, number]>();
+  let stop = false;
+  /** Polls until `condition` holds; false when it did not within `timeoutMs` or the demo is stopping. */
+  const waitUntil = async (condition: () => boolean, timeoutMs: number): Promise<boolean> => {
+    const end = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (stop || Date.now() > end) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  };
+  /** Sets up one scene and waits until the interlock has seen it; false (and a line saying so) when it did not. */
+  const setScene = async (scene: DemoScene): Promise<boolean> => {
+    switch (scene.kind) {
+      case 'person-enters': {
+        people.place(scene.name, scene.atM);
+        placed.set(scene.name, scene.atM);
+        out(`${INDENT}(scene: ${scene.name} steps up to (${scene.atM.join(', ')}); ${PEOPLE_SOURCE}'s scanners report them)`);
+        if (await waitUntil(() => reportsPersonAt(scene.atM), 3000)) return true;
+        out(`${INDENT}(scene: the interlock did not see ${scene.name} within 3 s)`);
+        return false;
+      }
+      case 'person-leaves': {
+        const at = placed.get(scene.name);
+        people.remove(scene.name);
+        placed.delete(scene.name);
+        out(`${INDENT}(scene: ${scene.name} walks away; reduced limits hold for ${holdReducedMs} ms after the last report of them)`);
+        if (at !== undefined && !(await waitUntil(() => runtime.interlock.states.latest(PEOPLE_SOURCE)?.people !== undefined && !reportsPersonAt(at), 3000))) {
+          out(`${INDENT}(scene: ${PEOPLE_SOURCE} still reports ${scene.name} after 3 s)`);
+          return false;
+        }
+        // The last report with them in it was received before now: once the hold has run from now, it is over.
+        const goneAtMs = Date.now();
+        return waitUntil(() => Date.now() - goneAtMs > holdReducedMs + 50, holdReducedMs + 5000);
+      }
+      case 'device-at-rest': {
+        // At rest as the bounds stage judges it (not moving, every reported speed 0), and done with the last command
+        // released to it: a state sent before that release arrived says "at rest" too.
+        const atRest = (): boolean => {
+          const state = runtime.interlock.states.latest(scene.deviceId)?.state;
+          if (state === undefined || !('moving' in state) || state.moving !== false) return false;
+          if ('velocitiesRadPerS' in state && !(state.velocitiesRadPerS ?? []).every((v) => v === 0)) return false;
+          if ('velocity' in state && !(state.velocity.linearMPerS === 0 && state.velocity.angularRadPerS === 0)) return false;
+          const expected = lastAllowed.get(scene.deviceId);
+          return expected === undefined || ('lastCommandId' in state && state.lastCommandId === expected);
+        };
+        if (await waitUntil(atRest, 15_000)) return true;
+        out(`${INDENT}(scene: ${scene.deviceId} did not come to rest within 15 s)`);
+        return false;
+      }
+    }
+  };
 
   try {
     await armBus.start();
@@ -94,7 +157,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     signers.set('rogue-1', rogueSigner());
     const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
     await agent.start();
-    await waitFor(() => ['arm-1', 'amr-1', 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
+    await waitFor(() => ['arm-1', PEOPLE_SOURCE, 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
@@ -105,7 +168,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     out(limits.length === 0 ? 'Running the scenario until Ctrl-C.\n' : `Running for ${limits.join(' or ')} (Ctrl-C stops sooner).\n`);
 
     const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs;
-    let stop = false;
     void options.interrupted.then(() => {
       stop = true;
     });
@@ -116,24 +178,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       out(`--- round ${round}: ${DEMO_STEPS.length} commands from ${new Set(DEMO_STEPS.map((s) => s.agentId)).size} agents ---`);
       for (const step of DEMO_STEPS) {
         if (stop || Date.now() >= deadline) break;
+        let sceneSet = true;
+        for (const scene of step.before ?? []) sceneSet = (await setScene(scene)) && sceneSet;
+        if (stop) break;
+        // A scene that did not happen makes the step's outcome meaningless: count it, and still show the step.
+        if (!sceneSet) surprises += 1;
         const before = arm.received.length;
         const outcome = await agent.run(step, (_token, digest) => labels.set(digest, `${step.label}`));
         outcomes.push(outcome);
+        const decided = outcome.decision;
+        if (decided?.verdict === 'allow' && decided.commandId !== null) lastAllowed.set(decided.deviceId ?? step.deviceId ?? DEVICE, decided.commandId);
         if (step.expect === 'bypass') {
           await pause(300);
           const reached = arm.received.length - before;
-          out(`${' '.repeat(14)}${step.agentId} ${step.label}: ${reached === 0 ? 'refused by the broker ACL, the arm received nothing' : `ARM RECEIVED ${reached} MESSAGE(S)`}`);
+          out(`${INDENT}${step.agentId} ${step.label}: ${reached === 0 ? 'refused by the broker ACL, the arm received nothing' : `ARM RECEIVED ${reached} MESSAGE(S)`}`);
           if (reached !== 0) surprises += 1;
         } else if (outcome.decision === undefined) {
-          out(`${' '.repeat(14)}no decision within the timeout for: ${step.label}`);
+          out(`${INDENT}no decision within the timeout for: ${step.label}`);
           surprises += 1;
-        } else if (outcome.decision.verdict !== step.expect) {
+        } else if (outcome.decision.verdict !== step.expect && sceneSet) {
           surprises += 1;
         }
         await pause(options.stepPauseMs);
       }
     }
   } finally {
+    for (const name of placed.keys()) people.remove(name);
     await runtime.interlock.idle();
     await arm.stop();
     await conveyor.stop();
@@ -164,17 +234,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const decided = outcomes.filter((o) => o.decision !== undefined);
   const counts = { allow: 0, hold: 0, deny: 0 };
   const byCode = new Map<string, number>();
+  let reduced = 0;
   for (const o of decided) {
     counts[o.decision!.verdict] += 1;
+    if (o.decision!.mode === 'reduced') reduced += 1;
     for (const r of o.decision!.reasons) if (o.decision!.verdict !== 'allow') byCode.set(r.code, (byCode.get(r.code) ?? 0) + 1);
   }
   out('\n=== Summary ===');
-  out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held.`);
+  out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held; ${reduced} checked in the reduced limits.`);
   out(`Deny reasons given (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
   const rejected = arm.received.filter((r) => !r.accepted);
   out(`The simulated devices executed ${executed.length} released commands (arm ${arm.executed.length}, AMR ${amr.executed.length}, conveyor ${conveyor.executed.length}, pump ${pump.executed.length}); ${unauthorisedExecutions} without an allow record; the arm rejected ${rejected.length} unverifiable messages.`);
   out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);
-  if (surprises > 0) out(`${surprises} step(s) did not get the expected verdict.`);
+  if (surprises > 0) out(`${surprises} step(s) did not go as scripted (another verdict, no decision, or a scene that did not happen).`);
   const example = decided.find((o) => o.decision?.verdict === 'deny' && o.decision.reasons[0]?.stage === 'bounds')?.decision?.reasons[0];
   if (example) out(`An agent receives reasons as data, e.g. ${describeReason(example)}`);
   return { outcomes, surprises, unauthorisedExecutions, chainOk: verify.ok };
@@ -183,7 +255,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out waiting for the simulated arm to report its state');
+    if (Date.now() > end) throw new Error('timed out waiting for the simulated devices to report their state');
     await new Promise((r) => setTimeout(r, 10));
   }
 }

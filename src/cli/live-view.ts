@@ -1,10 +1,11 @@
-// Renders decisions as one readable terminal line each: time, verdict, agent, device, action, what the command
-// tried, and why it was blocked. Colours only on a TTY. Pure formatting: it never decides anything.
+// Renders decisions as one readable terminal line each: time, verdict, agent, device, action, the limit set the bounds
+// were checked in, what the command tried, and why it was blocked. Colours only on a TTY. Pure formatting: it never
+// decides anything.
 
 import type { Reason } from '../core/reasons.js';
 import type { DecisionEvent } from '../interlock/interlock.js';
 
-const COLOURS = { allow: '\u001b[32m', hold: '\u001b[33m', deny: '\u001b[31m', dim: '\u001b[2m', reset: '\u001b[0m' } as const;
+const COLOURS = { allow: '\u001b[32m', hold: '\u001b[33m', deny: '\u001b[31m', reduced: '\u001b[33m', dim: '\u001b[2m', reset: '\u001b[0m' } as const;
 
 function fixed(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(3);
@@ -32,9 +33,11 @@ export function formatDecision(event: DecisionEvent, options: LiveViewOptions): 
   const paint = (text: string, colour: keyof typeof COLOURS): string => (options.colour ? `${COLOURS[colour]}${text}${COLOURS.reset}` : text);
   const verdict = paint(report.verdict.toUpperCase().padEnd(5), report.verdict);
   const who = (report.agentId ?? '(unauthenticated)').padEnd(17);
-  const what = `${report.deviceId ?? event.topicDeviceId} ${report.action ?? '?'}`.padEnd(18);
+  const what = `${report.deviceId ?? event.topicDeviceId} ${report.action ?? '?'}`.padEnd(20);
+  // The limit set the bounds were checked in; blank when they were not (stopped before them, or a safe-state command).
+  const mode = report.mode === null ? ' '.repeat(7) : paint(report.mode.padEnd(7), report.mode === 'reduced' ? 'reduced' : 'dim');
   const label = options.labelOf?.(report.commandDigest);
-  const head = `${paint(time, 'dim')}  ${verdict}  ${who} ${what}${label === undefined ? '' : ` ${label}`}`;
+  const head = `${paint(time, 'dim')}  ${verdict}  ${who} ${what} ${mode}${label === undefined ? '' : ` ${label}`}`.trimEnd();
   const blocking = report.reasons.filter((r) => r.code !== 'SAFE_STATE_COMMAND');
   if (report.verdict === 'allow') {
     const note = report.reasons.some((r) => r.code === 'SAFE_STATE_COMMAND') ? ' (safe-state command)' : '';

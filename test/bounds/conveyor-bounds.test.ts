@@ -22,6 +22,7 @@ import { loadCell } from '../../src/declarations/load.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { BoundsMemory, evaluateCommand, NO_RELEASES } from '../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -392,8 +393,11 @@ function observed(speedMPerS: number, ageMs = 10, permissives: Record<string, bo
   return { state: state(speedMPerS, permissives), receivedAtMs: NOW - ageMs };
 }
 
+/** amr-1's scanners, the cell's people source, see nobody near the belt: the mode depends on the agent alone. */
+const NOBODY_NEAR = amrReport(NOW - 10);
+
 function bounds(command: VerifiedCommand, obs: ObservedState | undefined, releases: ReleaseView = NO_RELEASES, memory = new BoundsMemory()) {
-  return checkBounds({ command, declarations: loaded.declarations, states: { latest: (id) => (id === ID ? obs : undefined) }, releases, memory, nowMs: NOW });
+  return checkBounds({ command, declarations: loaded.declarations, states: withAmrReport({ latest: (id) => (id === ID ? obs : undefined) }, NOBODY_NEAR), releases, memory, nowMs: NOW });
 }
 
 t.test('checkBounds: missing and stale state deny set_speed; stop passes without state', async (t) => {
@@ -458,7 +462,7 @@ t.test('occupancy and zonesEntered: a conveyor is in no zone and enters none; mo
 
 t.test('through the pipeline: policy, params schema and bounds for a signed set_speed', async (t) => {
   const obs = observed(0);
-  const context = { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states: { latest: (id: string) => (id === ID ? obs : undefined) }, releases: NO_RELEASES, bounds: new BoundsMemory() };
+  const context = { cell: loaded, replay: new MemoryReplayGuard(() => NOW), states: withAmrReport({ latest: (id: string) => (id === ID ? obs : undefined) }, NOBODY_NEAR), releases: NO_RELEASES, bounds: new BoundsMemory() };
   const signers = new Map(['planner-1', 'trainee-1', 'observer-1'].map((agent) => [agent, cell.signer(agent, () => NOW)]));
   const send = (agent: string, action: string, params: Record<string, unknown>) =>
     evaluateCommand({ token: (signers.get(agent) ?? cell.signer(agent)).sign(ID, action, params), topicDeviceId: ID }, context, NOW);

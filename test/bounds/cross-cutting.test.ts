@@ -73,6 +73,9 @@ commands:
 zones:
   - id: near-arm
     box: { min: [-1, -1, 0], max: [1, 1, 2], unit: m }
+  # The demo conveyor, kept from the demo cell, watches this zone for people.
+  - id: infeed-walkway
+    polygon: { points: [[-4, 0.1], [0.1, 0.1], [0.1, 2.7], [-4, 2.7]], unit: m }
 people:
   sources: [arm-1]
   maxAge: { value: 500, unit: ms }

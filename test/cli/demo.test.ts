@@ -1,5 +1,6 @@
 // The main job, `npm start`, end to end: the demo runs its whole script with every verdict as expected, nothing
-// executed without an allow record, the chain verifies, and a second run in the same state folder works too.
+// executed without an allow record, the chain verifies, and a second run in the same state folder works too. The
+// cell-level steps are checked by what decided them: the shared transfer station, and the arm's person-watching mode.
 
 import t from 'tap';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -34,13 +35,30 @@ t.test('the demo runs its script twice in one state folder with every verdict as
   t.equal(first.surprises, 0, 'every step got the verdict the script expects');
   t.equal(first.unauthorisedExecutions, 0, 'the arm executed nothing without an allow record');
   t.equal(first.chainOk, true);
-  t.same(readdirSync(join(cellDirectory, 'keys')).sort(), ['observer-1-k1.pub.pem', 'planner-1-k1.pub.pem', 'trainee-1-k1.pub.pem']);
+  t.same(readdirSync(join(cellDirectory, 'keys')).sort(), ['observer-1-k1.pub.pem', 'planner-1-k1.pub.pem', 'shift-lead-k1.pub.pem', 'trainee-1-k1.pub.pem']);
 
   const second = await run();
   t.equal(second.surprises, 0, 'a second run reuses the keys and the audit log');
   t.equal(second.chainOk, true);
+  for (const [name, result] of [['first', first], ['second', second]] as const) {
+    const decisionOf = (label: string) => result.outcomes.find((o) => o.step.label === label)?.decision;
+    const reasonsOf = (label: string) => (decisionOf(label)?.reasons ?? []).map((r) => [r.code, r.ruleId]);
+    // The arm is in the transfer station, so the AMR may not dock there; both work with nobody near the table.
+    t.same(reasonsOf('dock at the transfer station while the arm works in it'), [['BOUNDS_SHARED_ZONE_OCCUPIED', 'cell/sharedZones/transfer-station']], `${name}: the AMR is denied the occupied station, for that alone`);
+    t.equal(decisionOf('reach into the tote at the AMR transfer station')?.mode, 'normal', `${name}: the arm reached into the station in normal mode`);
+    // A person at the table: the planner's fast pick is checked in reduced (in normal it passes; see
+    // test/bounds/demo-cell-constraints.test.ts), the slow one passes in reduced, and normal returns after the hold.
+    const fast = decisionOf('pick at 1 rad/s while a person stands at the table');
+    t.equal(fast?.mode, 'reduced', `${name}: a person at the table selects reduced`);
+    t.same(reasonsOf('pick at 1 rad/s while a person stands at the table'), [['BOUNDS_TCP_SPEED', 'arm-1/tcp/speed/reduced']], `${name}: denied for the reduced TCP speed alone`);
+    t.equal(decisionOf('the same pick at 0.3 rad/s, within the reduced limits')?.mode, 'reduced', `${name}: the slow pick is checked in reduced`);
+    t.equal(decisionOf('person gone and the hold over: home at 1 rad/s again')?.mode, 'normal', `${name}: normal once the person left and the hold ran out`);
+  }
+
   const text = lines.join('\n');
-  t.match(text, /DENY {3}planner-1 +arm-1 move_joints +elbow 90 meant as degrees, sent as radians\n +x BOUNDS_JOINT_POSITION \[arm-1\/joints\/elbow\/position\]: 90 rad vs limit 2\.793 rad/);
+  t.match(text, /DENY {3}planner-1 +arm-1 move_joints +normal +elbow 90 meant as degrees, sent as radians\n +x BOUNDS_JOINT_POSITION \[arm-1\/joints\/elbow\/position\]: 90 rad vs limit 2\.793 rad/);
+  t.match(text, /DENY {3}planner-1 +amr-1 go_to +normal +dock at the transfer station while the arm works in it\n +x BOUNDS_SHARED_ZONE_OCCUPIED \[cell\/sharedZones\/transfer-station\]: amr-1 would enter shared zone transfer-station, which arm-1 /);
+  t.match(text, /DENY {3}planner-1 +arm-1 move_joints +reduced +pick at 1 rad\/s while a person stands at the table\n +x BOUNDS_TCP_SPEED \[arm-1\/tcp\/speed\/reduced\]/);
   t.match(text, /refused by the broker ACL, the arm received nothing/);
   t.match(text, /=== Summary ===/);
 });

@@ -13,6 +13,7 @@ import { generateEd25519KeyPair, signCompactJws } from '../../src/crypto/jws.js'
 import { checkEnvelope, type EnvelopeOutcome } from '../../src/envelope/envelope.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 
 /** A fixed "now" on a whole second, so iat/exp in seconds convert to exact milliseconds. */
@@ -105,7 +106,8 @@ function assertDenied(t: Test, outcome: EnvelopeOutcome, expected: Expected, nam
 
 function freshState(positionsRad: readonly number[] = HOME): StateView {
   const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad }, receivedAtMs: NOW - 10 };
-  return { latest: (deviceId) => (deviceId === 'arm-1' || deviceId === 'arm-2' ? observed : undefined) };
+  // amr-1, the cell's people source, reports nobody near the table: the arm checks in its normal limits.
+  return withAmrReport({ latest: (deviceId) => (deviceId === 'arm-1' || deviceId === 'arm-2' ? observed : undefined) }, amrReport(NOW - 10));
 }
 
 /**

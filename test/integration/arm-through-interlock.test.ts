@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
 import { rogueSigner } from '../../simulator/demo-agent.js';
+import { SimulatedMobileRobot } from '../../simulator/mobile-robot-driver.js';
+import { SimulatedPeople } from '../../simulator/people.js';
 import { startRuntime, type Runtime } from '../../src/app/compose.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { DecisionReport } from '../../src/pipeline/decision-report.js';
@@ -29,6 +31,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
   const armBus = new MqttTransport({ url: broker.url, clientId: 'arm-1-driver' });
   const agentBus = new MqttTransport({ url: broker.url, clientId: 'agent' });
   const observerBus = new MqttTransport({ url: broker.url, clientId: 'observer' });
+  const amrBus = new MqttTransport({ url: broker.url, clientId: 'amr-1-driver' });
   const arm = new SimulatedArm({
     deviceId: DEVICE,
     transport: armBus,
@@ -36,16 +39,27 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
     jointCount: 6,
     initialPositionsRad: HOME,
   });
+  // amr-1's scanners are the demo cell's people source. They see nobody (and the AMR waits in the aisle, out of the
+  // station it shares with the arm), so the arm checks in its normal limits, as it does with nobody near the table.
+  const amr = new SimulatedMobileRobot({
+    deviceId: 'amr-1',
+    transport: amrBus,
+    interlockPublicKey: runtime.interlockPublicKey,
+    initialPose: { xM: 4, yM: -0.5, yawRad: 0 },
+    people: new SimulatedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 0, seed: 1, startMs: Date.now() }),
+  });
   t.teardown(async () => {
     await arm.stop();
-    await Promise.allSettled([armBus.stop(), agentBus.stop(), observerBus.stop()]);
+    await amr.stop();
+    await Promise.allSettled([armBus.stop(), agentBus.stop(), observerBus.stop(), amrBus.stop()]);
     await runtime.stop();
     await broker.stop();
     cell.cleanup();
     rmSync(stateDirectory, { recursive: true, force: true });
   });
-  await Promise.all([armBus.start(), agentBus.start(), observerBus.start()]);
+  await Promise.all([armBus.start(), agentBus.start(), observerBus.start(), amrBus.start()]);
   await arm.start();
+  await amr.start();
 
   // An independent observer on the actuator topic: at the instant each release is delivered, it reads the audit
   // database through its own SQLite connection and notes whether the allow record is already committed.
@@ -72,6 +86,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
   };
 
   await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 'the arm state to reach the interlock');
+  await waitFor(() => runtime.interlock.states.latest('amr-1')?.people !== undefined, 'the people report to reach the interlock');
   const planner = cell.signer('planner-1');
 
   await t.test('a safe command is allowed and the arm executes it', async (t) => {

@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
+import { SimulatedMobileRobot } from '../../simulator/mobile-robot-driver.js';
+import { SimulatedPeople } from '../../simulator/people.js';
 import { openSqliteAuditLog, type SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { systemClock } from '../../src/core/clock.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
@@ -39,13 +41,24 @@ async function rig(t: Test): Promise<Rig> {
   const interlockBus = broker.transport();
   const armBus = broker.transport();
   const agentBus = broker.transport();
-  await Promise.all([interlockBus.start(), armBus.start(), agentBus.start()]);
+  const amrBus = broker.transport();
+  await Promise.all([interlockBus.start(), armBus.start(), agentBus.start(), amrBus.start()]);
   const interlock = new Interlock({ cell: cell.load(), transport: interlockBus, audit, signingKey: keys.privateKey, clock: systemClock, heartbeatPeriodMs: 50 });
   const arm = new SimulatedArm({ deviceId: DEVICE, transport: armBus, interlockPublicKey: keys.publicKey, jointCount: 6, initialPositionsRad: HOME, heartbeatTimeoutMs: 500 });
+  // amr-1's scanners are the demo cell's people source. They see nobody (and the AMR waits in the aisle, out of the
+  // station it shares with the arm), so the arm checks in its normal limits, as it does with nobody near the table.
+  const amr = new SimulatedMobileRobot({
+    deviceId: 'amr-1',
+    transport: amrBus,
+    interlockPublicKey: keys.publicKey,
+    initialPose: { xM: 4, yM: -0.5, yawRad: 0 },
+    people: new SimulatedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 0, seed: 1, startMs: Date.now() }),
+  });
   const events: DecisionEvent[] = [];
   interlock.onDecision((event) => events.push(event));
   t.teardown(async () => {
     await arm.stop();
+    await amr.stop();
     await interlock.stop();
     await broker.stop();
     audit.close();
@@ -54,7 +67,9 @@ async function rig(t: Test): Promise<Rig> {
   });
   await interlock.start();
   await arm.start();
+  await amr.start();
   await waitFor(() => interlock.states.latest(DEVICE) !== undefined, 'arm state');
+  await waitFor(() => interlock.states.latest('amr-1')?.people !== undefined, 'the people report');
   return {
     cell,
     broker,

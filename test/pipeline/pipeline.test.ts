@@ -7,6 +7,7 @@ import t from 'tap';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { commandDigest, evaluateCommand, type PipelineContext, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
+import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 
 const NOW = 1_700_000_000_000;
@@ -20,7 +21,8 @@ const loaded = cell.load();
 
 function freshStates(receivedAtMs = NOW - 20): StateView {
   const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs };
-  return { latest: (deviceId) => (deviceId === 'arm-1' ? observed : undefined) };
+  // amr-1, the cell's people source, reports nobody near the table (and is out of the station it shares with the arm).
+  return withAmrReport({ latest: (deviceId) => (deviceId === 'arm-1' ? observed : undefined) }, amrReport(receivedAtMs));
 }
 
 function context(states: StateView = freshStates()): PipelineContext {

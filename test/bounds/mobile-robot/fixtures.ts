@@ -109,6 +109,12 @@ zones:
     box: { min: [-6, 2, 0], max: [-5, 3, 1], unit: m }
   - id: column
     sphere: { center: [-5, -5, 1], radius: 0.5, unit: m }
+  # The zones the demo arm and conveyor (kept from the demo cell) watch for people. Only their ids matter here, so
+  # they lie far from every robot in these tests.
+  - id: table-surround
+    box: { min: [40, 40, 0], max: [41, 41, 2], unit: m }
+  - id: infeed-walkway
+    box: { min: [42, 40, 0], max: [43, 41, 2], unit: m }
 sharedZones:
   - { zone: dock, devices: [amr-t, amr-2] }
 people:

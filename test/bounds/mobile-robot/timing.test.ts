@@ -8,7 +8,7 @@ import type { MobileRobotDeclaration } from '../../../src/core/kinds/mobile-robo
 import { loadMobileCell, peopleAt, robotState } from './fixtures.js';
 
 const { loaded } = loadMobileCell(t);
-// The demo AMR: three keep-out areas, two speed zones.
+// The demo AMR: four keep-out areas, two speed zones.
 const amr1 = loaded.declarations.devices.get('amr-1') as MobileRobotDeclaration;
 
 function percentiles(run: () => void, iterations: number): { p50: number; p99: number } {
