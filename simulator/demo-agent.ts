@@ -15,7 +15,9 @@ export interface DemoStep {
   readonly deviceId?: string;
   readonly label: string;
   /** What the step is meant to show: the verdict the interlock should reach. */
-  readonly expect: 'allow' | 'deny' | 'bypass';
+  readonly expect: 'allow' | 'deny' | 'hold' | 'bypass';
+  /** For a step expected to be held: the demo's operator then approves it with a signed message. */
+  readonly approve?: boolean;
   /** Produces the exact bytes to publish. */
   token(context: StepContext): string;
   /** Publish on this device's command topic instead of the token's own device. */
@@ -161,6 +163,14 @@ export const DEMO_STEPS: readonly DemoStep[] = [
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'start the belt at 0.2 m/s', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.2 }) },
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'reverse the belt while it runs', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: -0.1 }) },
   { agentId: 'planner-1', deviceId: 'conveyor-1', label: 'jump to 0.9 m/s', expect: 'deny', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.9 }) },
+  {
+    agentId: 'trainee-1',
+    deviceId: 'conveyor-1',
+    label: 'agent under evaluation (scope 2) asks for 0.25 m/s: held until a person approves',
+    expect: 'hold',
+    approve: true,
+    token: (c) => signer(c, 'trainee-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.25 }),
+  },
   { agentId: 'observer-1', deviceId: 'conveyor-1', label: 'stop the belt (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },
   // The AMR: people walk in the far end of the hall, well away from its route.
   { agentId: 'planner-1', deviceId: 'amr-1', label: 'drive 2 m down the aisle at 0.5 m/s', expect: 'allow', token: (c) => signer(c, 'planner-1').sign(c.deviceId, 'go_to', { xM: 5, yM: -0.5, speedMPerS: 0.5 }) },

@@ -2,6 +2,8 @@
 // machine, with a live view of every decision. Agent keys are created on first run in a git-ignored folder.
 
 import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { signOperatorMessage, type OperatorParams } from '../operator/operator-message.js';
 import { DemoAgent, DEMO_STEPS, rogueSigner, type DemoScene, type StepOutcome } from '../../simulator/demo-agent.js';
 import { SimulatedArm } from '../../simulator/arm-driver.js';
 import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
@@ -155,12 +157,50 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await pump.start();
     const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey, ttlMs: 4000 })]));
     signers.set('rogue-1', rogueSigner());
+    // The demo's operator: approves held commands and restores demoted agents with signed operator messages.
+    const operatorKey = [...agentKeys.values()].find((k) => declarations.operators.get(k.agentId)?.roles.includes('approve') === true);
+    const operatorResults = new Map<string, Record<string, unknown>>();
+    await agentBus.subscribe(topics.operatorResult, (_topic, payload) => {
+      try {
+        const result = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+        if (typeof result['messageDigest'] === 'string') operatorResults.set(result['messageDigest'], result);
+      } catch {
+        // not an answer the demo can read; ignored
+      }
+    });
+    let operatorSeq = 0;
+    const operatorSays = async (request: OperatorParams): Promise<Record<string, unknown> | undefined> => {
+      if (operatorKey === undefined) return undefined;
+      operatorSeq = Math.max(operatorSeq + 1, Date.now());
+      const token = signOperatorMessage({ operatorId: operatorKey.agentId, kid: operatorKey.kid, privateKey: operatorKey.privateKey, cellId: declarations.cellId, request, nowMs: Date.now(), ttlMs: 10_000, seq: operatorSeq });
+      const digest = createHash('sha256').update(token, 'utf8').digest('hex');
+      await agentBus.publish(topics.operator, token, { qos: 1 });
+      await waitUntil(() => operatorResults.has(digest), 3000);
+      return operatorResults.get(digest);
+    };
+    const approveHeld = async (commandDigest: string): Promise<void> => {
+      const pending = runtime.interlock.approvals.list().find((p) => p.commandDigest === commandDigest);
+      if (pending === undefined) return;
+      out(`${INDENT}(pending approval ${pending.id} published on ${topics.approvalPending(pending.id)}; \`interlock approve ${pending.id}\` answers it)`);
+      const answer = await operatorSays({ action: 'approve', approvalId: pending.id, commandDigest, note: 'demo operator: belt checked' });
+      out(`${INDENT}(operator ${operatorKey?.agentId ?? '?'} approves with a signed message: ${answer?.['released'] === true ? 're-checked against the current state and released' : `nothing released: ${String(answer?.['problem'] ?? 'no answer')}`})`);
+    };
+    // The script sends unsafe commands on purpose; when that gets an agent demoted, the demo's operator shows the
+    // restore an integrator would do after looking into it.
+    const restoreDemoted = async (): Promise<void> => {
+      for (const demoted of runtime.interlock.trust.all()) {
+        out(`${INDENT}(trust: ${demoted.agentId} ${demoted.demotedTo === 'quarantine' ? 'quarantined' : 'demoted to reduced limits'} after ${demoted.reason}; every actuation is denied until an operator restores it)`);
+        const answer = await operatorSays({ action: 'restore_agent', agent: demoted.agentId, note: 'demo: the denials were scripted' });
+        out(`${INDENT}(operator ${operatorKey?.agentId ?? '?'} restores ${demoted.agentId} with a signed message: ${answer?.['ok'] === true ? 'restored' : `refused: ${String(answer?.['problem'] ?? 'no answer')}`})`);
+      }
+    };
     const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
     await agent.start();
     await waitFor(() => ['arm-1', PEOPLE_SOURCE, 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
+    out(`Operator CLI, from another terminal: interlock approvals --broker ${runtime.brokerUrl} --state-dir ${options.stateDirectory} --cell ${options.cellDirectory}`);
     const limits = [
       ...(options.durationMs === undefined ? [] : [`${options.durationMs / 1000} s`]),
       ...(options.rounds === undefined ? [] : [`${options.rounds} round(s)`]),
@@ -178,6 +218,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       out(`--- round ${round}: ${DEMO_STEPS.length} commands from ${new Set(DEMO_STEPS.map((s) => s.agentId)).size} agents ---`);
       for (const step of DEMO_STEPS) {
         if (stop || Date.now() >= deadline) break;
+        // Also before the first step: a demotion from an earlier demo run is kept in identity.db.
+        await restoreDemoted();
         let sceneSet = true;
         for (const scene of step.before ?? []) sceneSet = (await setScene(scene)) && sceneSet;
         if (stop) break;
@@ -188,6 +230,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         outcomes.push(outcome);
         const decided = outcome.decision;
         if (decided?.verdict === 'allow' && decided.commandId !== null) lastAllowed.set(decided.deviceId ?? step.deviceId ?? DEVICE, decided.commandId);
+        if (decided?.verdict === 'hold' && step.approve === true) await approveHeld(outcome.commandDigest);
+        await restoreDemoted();
         if (step.expect === 'bypass') {
           await pause(300);
           const reached = arm.received.length - before;
@@ -242,7 +286,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   out('\n=== Summary ===');
   out(`${decided.length} commands decided: ${counts.allow} allowed, ${counts.deny} denied, ${counts.hold} held; ${reduced} checked in the reduced limits.`);
-  out(`Deny reasons given (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
+  out(`Reasons given for denials and holds (a command can have several): ${[...byCode].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} x${n}`).join(', ') || 'nothing'}`);
   const rejected = arm.received.filter((r) => !r.accepted);
   out(`The simulated devices executed ${executed.length} released commands (arm ${arm.executed.length}, AMR ${amr.executed.length}, conveyor ${conveyor.executed.length}, pump ${pump.executed.length}); ${unauthorisedExecutions} without an allow record; the arm rejected ${rejected.length} unverifiable messages.`);
   out(`Audit chain: ${verify.ok ? `verified, ${verify.records} records` : `BROKEN at record ${verify.seq}: ${verify.problem}`}.`);

@@ -60,5 +60,14 @@ t.test('the demo runs its script twice in one state folder with every verdict as
   t.match(text, /DENY {3}planner-1 +amr-1 go_to +normal +dock at the transfer station while the arm works in it\n +x BOUNDS_SHARED_ZONE_OCCUPIED \[cell\/sharedZones\/transfer-station\]: amr-1 would enter shared zone transfer-station, which arm-1 /);
   t.match(text, /DENY {3}planner-1 +arm-1 move_joints +reduced +pick at 1 rad\/s while a person stands at the table\n +x BOUNDS_TCP_SPEED \[arm-1\/tcp\/speed\/reduced\]/);
   t.match(text, /refused by the broker ACL, the arm received nothing/);
+  // The scope 2 agent is held, the demo's operator approves with a signed message, and the re-checked command is
+  // released: the final allow carries APPROVAL_GRANTED.
+  t.match(text, /HOLD {3}trainee-1 +conveyor-1 set_speed .*held until a person approves\n +x POLICY_APPROVAL_REQUIRED/);
+  t.match(text, /operator shift-lead approves with a signed message: re-checked against the current state and released/);
+  // The script's deliberate denials quarantine planner-1 (5 within 60 s in the demo cell); the operator restores it,
+  // so no later step of the planner is denied for its standing.
+  t.match(text, /trust: planner-1 quarantined after 5 denied commands/);
+  t.match(text, /operator shift-lead restores planner-1 with a signed message: restored/);
+  t.notMatch(text, /TRUST_QUARANTINED/, 'no step was denied for a standing the operator had not yet restored');
   t.match(text, /=== Summary ===/);
 });
