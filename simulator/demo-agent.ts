@@ -36,7 +36,9 @@ export type DemoScene =
   /** The person is no longer reported, and every device that watches a zone for people is past its holdReduced. */
   | { readonly kind: 'person-leaves'; readonly name: string }
   /** The device reports that it is at rest (it has finished the motion it was released for). */
-  | { readonly kind: 'device-at-rest'; readonly deviceId: string };
+  | { readonly kind: 'device-at-rest'; readonly deviceId: string }
+  /** A conveyor reports this belt speed: its ramp is over, so its state holds still while a person looks at it. */
+  | { readonly kind: 'belt-at-speed'; readonly deviceId: string; readonly speedMPerS: number };
 
 export interface StepContext {
   readonly signers: ReadonlyMap<string, CommandSigner>;
@@ -169,6 +171,8 @@ export const DEMO_STEPS: readonly DemoStep[] = [
     label: 'agent under evaluation (scope 2) asks for 0.25 m/s: held until a person approves',
     expect: 'hold',
     approve: true,
+    // The approval is void if the belt's speed moves more than the declared 0.02 m/s between hold and approval.
+    before: [{ kind: 'belt-at-speed', deviceId: 'conveyor-1', speedMPerS: 0.2 }],
     token: (c) => signer(c, 'trainee-1').sign(c.deviceId, 'set_speed', { speedMPerS: 0.25 }),
   },
   { agentId: 'observer-1', deviceId: 'conveyor-1', label: 'stop the belt (safe state)', expect: 'allow', token: (c) => signer(c, 'observer-1').sign(c.deviceId, 'stop', {}) },

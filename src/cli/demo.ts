@@ -143,6 +143,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         out(`${INDENT}(scene: ${scene.deviceId} did not come to rest within 15 s)`);
         return false;
       }
+      case 'belt-at-speed': {
+        const atSpeed = (): boolean => {
+          const state = runtime.interlock.states.latest(scene.deviceId)?.state;
+          return state?.kind === 'conveyor' && Math.abs(state.speedMPerS - scene.speedMPerS) < 1e-9;
+        };
+        if (await waitUntil(atSpeed, 15_000)) return true;
+        out(`${INDENT}(scene: ${scene.deviceId} did not reach ${scene.speedMPerS} m/s within 15 s)`);
+        return false;
+      }
     }
   };
 
