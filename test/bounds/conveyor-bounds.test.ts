@@ -472,8 +472,9 @@ t.test('through the pipeline: policy, params schema and bounds for a signed set_
     { name: 'numeric string speed', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: '0.2' }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
     { name: 'ramp 0', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0 }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
     { name: 'unknown param', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, clamp: true }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
-    { name: 'trainee (scope 2) has no permit', agent: 'trainee-1', action: 'set_speed', params: { speedMPerS: 0.1 }, verdict: 'deny', codes: ['POLICY_NO_PERMIT'] },
-    { name: 'observer (scope 1) is forbidden', agent: 'observer-1', action: 'set_speed', params: { speedMPerS: 0.1 }, verdict: 'deny', codes: ['POLICY_FORBIDDEN'] },
+    // Scope 2: the cell's @approval permit and the built-in scope 2 rule both hold it for a person.
+    { name: 'trainee (scope 2) is held for approval', agent: 'trainee-1', action: 'set_speed', params: { speedMPerS: 0.1 }, verdict: 'hold', codes: ['POLICY_APPROVAL_REQUIRED', 'POLICY_APPROVAL_REQUIRED'] },
+    { name: 'observer (scope 1) never actuates', agent: 'observer-1', action: 'set_speed', params: { speedMPerS: 0.1 }, verdict: 'deny', codes: ['POLICY_SCOPE_OBSERVE_ONLY'] },
     { name: 'stop from the trainee', agent: 'trainee-1', action: 'stop', params: {}, verdict: 'allow', codes: ['SAFE_STATE_COMMAND'] },
   ];
   for (const c of cases) {

@@ -36,7 +36,7 @@ t.test('each documented input form gives one decision line, in order, with line 
   const tooFast = planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 9 });
   const stop = planner.sign('arm-1', 'stop', {});
   const bareMove = planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 });
-  const state = { positionsRad: HOME, ageMs: 20 };
+  const state = { positionsRad: HOME, moving: false, ageMs: 20 };
   const lines = [
     JSON.stringify({ token: move, atMs: NOW, state }),
     '',
@@ -72,9 +72,9 @@ t.test('stale state given with ageMs is denied; the device field is the arrival 
   const planner = cell.signer('planner-1', () => NOW);
   const move = (): string => planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 });
   const out = await checkWith(cell.load(), [
-    JSON.stringify({ token: move(), atMs: NOW, state: { positionsRad: HOME, ageMs: 250 } }),
-    JSON.stringify({ token: move(), atMs: NOW, state: { positionsRad: HOME, ageMs: 251 } }),
-    JSON.stringify({ token: move(), atMs: NOW, device: 'arm-2', state: { positionsRad: HOME, ageMs: 0 } }),
+    JSON.stringify({ token: move(), atMs: NOW, state: { positionsRad: HOME, moving: false, ageMs: 250 } }),
+    JSON.stringify({ token: move(), atMs: NOW, state: { positionsRad: HOME, moving: false, ageMs: 251 } }),
+    JSON.stringify({ token: move(), atMs: NOW, device: 'arm-2', state: { positionsRad: HOME, moving: false, ageMs: 0 } }),
   ]);
   t.same(
     out.map((o) => o.reasons[0]?.code ?? o.verdict),

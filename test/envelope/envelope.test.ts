@@ -105,7 +105,7 @@ function assertDenied(t: Test, outcome: EnvelopeOutcome, expected: Expected, nam
 }
 
 function freshState(positionsRad: readonly number[] = HOME): StateView {
-  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad }, receivedAtMs: NOW - 10 };
+  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad, moving: false }, receivedAtMs: NOW - 10 };
   // amr-1, the cell's people source, reports nobody near the table: the arm checks in its normal limits.
   return withAmrReport({ latest: (deviceId) => (deviceId === 'arm-1' || deviceId === 'arm-2' ? observed : undefined) }, amrReport(NOW - 10));
 }

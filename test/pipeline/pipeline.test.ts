@@ -20,7 +20,7 @@ t.teardown(() => cell.cleanup());
 const loaded = cell.load();
 
 function freshStates(receivedAtMs = NOW - 20): StateView {
-  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME }, receivedAtMs };
+  const observed: ObservedState = { state: { kind: 'robot_arm', positionsRad: HOME, moving: false }, receivedAtMs };
   // amr-1, the cell's people source, reports nobody near the table (and is out of the station it shares with the arm).
   return withAmrReport({ latest: (deviceId) => (deviceId === 'arm-1' ? observed : undefined) }, amrReport(receivedAtMs));
 }
@@ -75,13 +75,11 @@ t.test('the most restrictive verdict wins and reasons of policy and bounds are b
       codes: [['BOUNDS_STATE_STALE', 'arm-1/maxStateAge']],
     },
     {
-      name: 'policy forbid (observer-1) + missing state',
+      // A scope 1 agent is denied before Cedar and bounds: it may never actuate, so nothing else can matter.
+      name: 'scope 1 (observer-1) + missing state',
       token: () => cell.signer('observer-1', () => NOW).sign('arm-1', 'move_joints', IN_BOUNDS),
       states: { latest: () => undefined },
-      codes: [
-        ['POLICY_FORBIDDEN', 'scope-1-never-actuates'],
-        ['BOUNDS_STATE_MISSING', 'arm-1/maxStateAge'],
-      ],
+      codes: [['POLICY_SCOPE_OBSERVE_ONLY', 'scope-1']],
     },
   ];
   for (const c of cases) {
@@ -183,7 +181,7 @@ t.test('stop from observer-1 (scope 1, forbidden by policy) passes as a safe-sta
   }
   // The same agent's move is still forbidden.
   const move = evaluateCommand({ token: observer.sign('arm-1', 'move_joints', IN_BOUNDS), topicDeviceId: 'arm-1' }, { cell: loaded, replay, states: freshStates(), releases: NO_RELEASES, bounds: new BoundsMemory() }, NOW);
-  t.same(move.reasons.map((r) => [r.code, r.ruleId]), [['POLICY_FORBIDDEN', 'scope-1-never-actuates']]);
+  t.same(move.reasons.map((r) => [r.code, r.ruleId]), [['POLICY_SCOPE_OBSERVE_ONLY', 'scope-1']]);
 });
 
 t.test('a stop that is not authentic, fresh and unreplayed is denied', async (t) => {

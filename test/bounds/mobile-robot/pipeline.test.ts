@@ -27,7 +27,7 @@ t.test('policies: scope 4 may use every motion; scope 2 none; scope 1 is forbidd
     { name: 'planner follow_path', agent: 'planner-1', action: 'follow_path', params: { waypoints: [[-2, 0], [-2, -2]], speedMPerS: 0.5 }, verdict: 'allow', codes: [] },
     { name: 'planner set_velocity', agent: 'planner-1', action: 'set_velocity', params: { linearMPerS: 0.3, angularRadPerS: 0.1, durationMs: 500 }, verdict: 'allow', codes: [] },
     { name: 'trainee (scope 2) go_to', agent: 'trainee-1', action: 'go_to', params: go, verdict: 'deny', codes: ['POLICY_NO_PERMIT'] },
-    { name: 'observer (scope 1) go_to', agent: 'observer-1', action: 'go_to', params: go, verdict: 'deny', codes: ['POLICY_FORBIDDEN'], ruleId: 'scope-1-never-actuates' },
+    { name: 'observer (scope 1) go_to', agent: 'observer-1', action: 'go_to', params: go, verdict: 'deny', codes: ['POLICY_SCOPE_OBSERVE_ONLY'], ruleId: 'scope-1' },
     { name: 'observer stop', agent: 'observer-1', action: 'stop', params: {}, verdict: 'allow', codes: ['SAFE_STATE_COMMAND'] },
     { name: 'a policy permit does not skip the bounds', agent: 'planner-1', action: 'go_to', params: { xM: 4.5, yM: 0, speedMPerS: 0.5 }, verdict: 'deny', codes: ['BOUNDS_KEEP_OUT_AREA'], ruleId: 'amr-t/keepOut/pillar' },
   ];
