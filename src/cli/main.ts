@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `interlock` command line: demo, run, check, validate, the operator commands and the shadow report. Exit codes:
+// The `interlock` command line: demo, run, check, validate, the operator commands, the shadow report and the audit
+// log reader. Exit codes:
 // 0 ok, 1 refused or failed, 2 usage.
 // It never starts with a declaration problem; it prints every problem with file, field and reason instead.
 
@@ -11,6 +12,7 @@ import { createLogger, type LogLevel } from '../core/log.js';
 import { DeclarationError, formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
 import { DigestMismatchError, startRuntime } from '../app/compose.js';
+import { runAuditCommand } from './audit.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import type { CliIo } from './cli-io.js';
@@ -46,6 +48,14 @@ Commands:
   mode       Forces a device's reduced limits, or back to automatic: interlock mode <device> reduced|auto
   shadow-report  Compares the shadow policy set's verdicts with the enforced ones, from the audit log.
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
+  audit      Reads <state-dir>/audit.db read-only: interlock audit verify|export|trace|tail
+             verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
+             export              every record as one JSON line, in seq order; filters:
+                                 --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
+                                 --verdict allow|hold|deny --kind decision|outcome|event
+             trace <id>          a command's chain (decision, resolution, outcomes) by command id, command digest,
+                                 approval id or agent session; --json for JSON lines
+             tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
   help       This text.
 
 Common options:
@@ -134,6 +144,13 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
         key: { type: 'string' },
         reason: { type: 'string' },
         since: { type: 'string' },
+        until: { type: 'string' },
+        agent: { type: 'string' },
+        device: { type: 'string' },
+        verdict: { type: 'string' },
+        kind: { type: 'string' },
+        lines: { type: 'string', short: 'n' },
+        follow: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -216,6 +233,23 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
         }
         return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
       }
+      case 'audit':
+        return await runAuditCommand(
+          positionals,
+          {
+            databasePath: join(stateDirectory, 'audit.db'),
+            since: values.since,
+            until: values.until,
+            agent: values.agent,
+            device: values.device,
+            verdict: values.verdict,
+            kind: values.kind,
+            lines: values.lines,
+            follow: values.follow,
+            json: values.json,
+          },
+          cliIo(output),
+        );
       case undefined:
       case 'help':
       case '--help':

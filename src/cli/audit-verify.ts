@@ -1,0 +1,50 @@
+// Verifies the audit chain of a database without ever writing to it: a page-exact snapshot is taken through a
+// read-only connection and the log's own verify() runs on the snapshot. openSqliteAuditLog itself writes on open
+// (it sets journal_mode, takes the write lock and may create the schema), so it must never see the original.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { messageOf, openAuditReader } from './audit-reader.js';
+
+export type AuditVerifyOutcome =
+  | { readonly status: 'ok'; readonly records: number; readonly headHash: string }
+  /** The chain is broken at `seq`: a record was edited, deleted, reordered or had a column changed. */
+  | { readonly status: 'broken'; readonly seq: number; readonly problem: string }
+  /** The database could not be checked at all (missing, not an audit log, damaged pages); never "ok". */
+  | { readonly status: 'unreadable'; readonly problem: string };
+
+export async function verifyAuditDatabase(path: string): Promise<AuditVerifyOutcome> {
+  const opened = openAuditReader(path);
+  if (!opened.ok) return { status: 'unreadable', problem: opened.problem };
+  const scratch = mkdtempSync(join(tmpdir(), 'interlock-audit-verify-'));
+  try {
+    const snapshot = join(scratch, 'audit.db');
+    try {
+      await opened.reader.backup(snapshot);
+    } catch (error) {
+      return { status: 'unreadable', problem: `cannot take a snapshot of ${path} to verify: ${messageOf(error)}` };
+    } finally {
+      opened.reader.close();
+    }
+    let log;
+    try {
+      log = openSqliteAuditLog(snapshot);
+    } catch (error) {
+      // The error names the snapshot's path; its cause says what is wrong with the (page-identical) original.
+      const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      return { status: 'unreadable', problem: `cannot verify ${path}: ${messageOf(cause)}` };
+    }
+    try {
+      const result = log.verify();
+      return result.ok
+        ? { status: 'ok', records: result.records, headHash: result.headHash }
+        : { status: 'broken', seq: result.seq, problem: result.problem };
+    } finally {
+      log.close();
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
