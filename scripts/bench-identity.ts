@@ -16,16 +16,8 @@ import type { AgentPrivateKey } from '../src/keys/cell-agent-keys.js';
 import type { PolicyRequest } from '../src/policy/cedar-policy.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { topicSet } from '../src/transport/topics.js';
+import { stats, us } from './bench-stats.js';
 
-type Stats = { p50: number; p99: number; mean: number };
-
-function stats(samplesMs: number[]): Stats {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-  return { p50: at(50), p99: at(99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
-}
-
-const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
 
 /** Cedar per request: a request seen before (memoised) against requests never seen (a full Cedar evaluation). */
 function benchPolicy(cell: LoadedCell): void {

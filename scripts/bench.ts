@@ -24,22 +24,13 @@ import { parseDeviceState } from '../src/interlock/state-store.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
+import { benchAudit } from './bench-audit.js';
+import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
-
-function percentile(sortedMs: number[], p: number): number {
-  return sortedMs[Math.min(sortedMs.length - 1, Math.floor((p / 100) * sortedMs.length))] ?? NaN;
-}
-
-function stats(samplesMs: number[]): { p50: number; p99: number; mean: number } {
-  const sorted = [...samplesMs].sort((a, b) => a - b);
-  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
-}
-
-const us = (ms: number): string => `${(ms * 1000).toFixed(0)} µs`;
 
 const BOUNDS_RUNS = 5000;
 /** Untimed checks of each sample first, so that the timed ones measure optimised code, not the JIT warming up. */
@@ -311,6 +302,9 @@ async function main(): Promise<void> {
 
   // 4. Identity and permissions: Cedar memoised vs not, and where signatures are verified.
   await benchIdentity(cell, planner);
+
+  // 5. The audit log: the fsync floor, one transaction per record, and group commit.
+  await benchAudit();
 
   rmSync(work, { recursive: true, force: true });
 }

@@ -78,7 +78,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   mkdirSync(stateDirectory, { recursive: true, mode: 0o700 });
   const keys = ensureKeyPair(join(stateDirectory, 'keys', 'interlock.key.pem'), join(stateDirectory, 'keys', 'interlock.pub.pem'));
   if (keys.created) log.info(`created the interlock's signing key; drivers verify releases with ${keys.publicKeyPath}`);
-  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'));
+  // Signed checkpoints (size, head) with the interlock's own key: verify then detects dropped newest records.
+  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'), { checkpoints: { privateKey: keys.privateKey, origin: cell.declarations.cellId } });
   let identity: SqliteIdentityStore;
   try {
     identity = SqliteIdentityStore.open(join(stateDirectory, 'identity.db'), { nowMs: () => (options.clock ?? systemClock).nowMs() });

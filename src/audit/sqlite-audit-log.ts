@@ -1,9 +1,18 @@
 // The SQLite audit log: a gapless, sha256-chained record of every decision, in WAL mode with synchronous=FULL.
-// It must never resolve `record` for a row that is not committed, and never rewrite or delete a stored record.
+// Records arriving together share one transaction (group commit); optional signed checkpoints make truncation
+// detectable. It must never resolve `record` for a row that is not committed, and never rewrite or delete a record.
 
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../core/canonical-json.js';
+import {
+  checkpointSettings,
+  checkpointSignatureValid,
+  signCheckpoint,
+  type AuditCheckpoint,
+  type AuditCheckpointOptions,
+  type CheckpointSettings,
+} from './audit-checkpoint.js';
 import {
   GENESIS_HASH,
   type AuditEntry,
@@ -15,11 +24,27 @@ import {
 } from './audit-log.js';
 
 /** The schema this build writes and reads, kept in `PRAGMA user_version`. */
-export const AUDIT_SCHEMA_VERSION = 1;
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export interface SqliteAuditLogOptions {
   /** Receives one-line operational messages (open, schema creation, write failures). */
   readonly log?: (msg: string) => void;
+  /** The most records one transaction commits; more waiting records go to the next one. Default 1,000. */
+  readonly maxBatch?: number;
+  /** Signed checkpoints (size, head) so that truncation is detectable; none are written without this. */
+  readonly checkpoints?: AuditCheckpointOptions;
+}
+
+/** Write counters since open, for tests and benchmarks. */
+export interface SqliteAuditStats {
+  /** Transactions committed. */
+  readonly commits: number;
+  /** Records committed. */
+  readonly records: number;
+  /** The most records one committed transaction held. */
+  readonly largestBatch: number;
+  /** Records accepted by `record` and not yet committed or rejected. */
+  readonly pending: number;
 }
 
 /** The pragmas in force on the log's own connection, for diagnostics and tests. */
@@ -40,6 +65,7 @@ export interface AuditHead {
 const KINDS: readonly AuditKind[] = ['decision', 'outcome', 'event'];
 const SYNCHRONOUS_FULL = 2;
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const DEFAULT_MAX_BATCH = 1_000;
 
 // The indexed columns exist for queries only; records are always read back from `body`, and verify() checks
 // that every column still equals the value in the body so a query can never be fooled by an edited column.
@@ -66,6 +92,18 @@ const SCHEMA_V1 = `
   CREATE INDEX records_device_id  ON records (device_id);
   CREATE INDEX records_action     ON records (action);
   CREATE INDEX records_verdict    ON records (verdict);
+`;
+
+// Version 2 adds signed checkpoints; `seq` numbers the checkpoints, `size` is the number of records covered.
+const SCHEMA_V2_CHECKPOINTS = `
+  CREATE TABLE checkpoints (
+    seq       INTEGER PRIMARY KEY,
+    size      INTEGER NOT NULL,
+    head      TEXT NOT NULL,
+    origin    TEXT NOT NULL,
+    time_ms   INTEGER NOT NULL,
+    signature TEXT NOT NULL
+  ) STRICT;
 `;
 
 /** Column values as SQLite hands them back; a column is null when the entry omitted the field. */
@@ -118,10 +156,11 @@ export function openSqliteAuditLog(path: string, options: SqliteAuditLogOptions 
     configure(db);
     // SAFETY: check integrity before writing anything, so a damaged log is never extended.
     quickCheck(db);
-    const created = ensureSchema(db);
-    const instance = new SqliteAuditLog(db, path, log);
+    const maxBatch = maxBatchOf(options.maxBatch);
+    const checkpoints = options.checkpoints === undefined ? undefined : checkpointSettings(options.checkpoints);
+    const verb = ensureSchema(db);
+    const instance = new SqliteAuditLog(db, path, log, maxBatch, checkpoints);
     const head = instance.head();
-    const verb = created ? 'created' : 'opened';
     log(`sqlite-audit-log: ${verb} ${path} (schema ${AUDIT_SCHEMA_VERSION}, head seq ${head.seq})`);
     return instance;
   } catch (error) {
@@ -132,6 +171,12 @@ export function openSqliteAuditLog(path: string, options: SqliteAuditLogOptions 
     }
     throw new Error(`cannot open audit log at ${path}: ${messageOf(error)}`, { cause: error });
   }
+}
+
+function maxBatchOf(maxBatch: number | undefined): number {
+  if (maxBatch === undefined) return DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
+  return maxBatch;
 }
 
 function configure(db: Database.Database): void {
@@ -157,16 +202,27 @@ function quickCheck(db: Database.Database): void {
   }
 }
 
-/** Creates the schema in an empty database; returns whether it did. Refuses unknown versions and foreign files. */
-function ensureSchema(db: Database.Database): boolean {
+/**
+ * Creates the schema in an empty database, or migrates a version 1 log (adds the checkpoints table; records are
+ * untouched). Says which it did. Refuses unknown versions and foreign files.
+ */
+function ensureSchema(db: Database.Database): 'created' | 'migrated' | 'opened' {
+  const hasTable = (name: string): boolean =>
+    db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(name) !== undefined;
   // IMMEDIATE takes the write lock first, so two processes opening a fresh file cannot both create the schema.
   return db
-    .transaction((): boolean => {
+    .transaction((): 'created' | 'migrated' | 'opened' => {
       const version = Number(db.pragma('user_version', { simple: true }));
       if (version === AUDIT_SCHEMA_VERSION) {
-        const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records'").get();
-        if (table === undefined) throw new Error(`schema version ${version} but no records table`);
-        return false;
+        if (!hasTable('records')) throw new Error(`schema version ${version} but no records table`);
+        if (!hasTable('checkpoints')) throw new Error(`schema version ${version} but no checkpoints table`);
+        return 'opened';
+      }
+      if (version === 1) {
+        if (!hasTable('records')) throw new Error('schema version 1 but no records table');
+        db.exec(SCHEMA_V2_CHECKPOINTS);
+        db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
+        return 'migrated';
       }
       if (version !== 0) {
         throw new Error(`unknown audit schema version ${version} (this build knows ${AUDIT_SCHEMA_VERSION})`);
@@ -175,16 +231,28 @@ function ensureSchema(db: Database.Database): boolean {
       // SAFETY: version 0 with existing tables is some other database; never add our table to it.
       if (objects.n !== 0) throw new Error('not an audit log (schema version 0 but the database has tables)');
       db.exec(SCHEMA_V1);
+      db.exec(SCHEMA_V2_CHECKPOINTS);
       db.pragma(`user_version = ${AUDIT_SCHEMA_VERSION}`);
-      return true;
+      return 'created';
     })
     .immediate();
+}
+
+/** An accepted entry waiting for its batch: a snapshot of what will be stored, and the caller's promise. */
+interface PendingRecord {
+  /** The canonical `"key":value` text of each field of the entry, taken when record() was called. */
+  readonly fields: readonly CanonicalField[];
+  /** The indexed column values, taken from the same entry at the same time (prev_hash comes at flush). */
+  readonly columns: Omit<IndexedColumns, 'prev_hash'>;
+  readonly resolve: (receipt: AuditReceipt) => void;
+  readonly reject: (error: Error) => void;
 }
 
 export class SqliteAuditLog implements AuditLog {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #log: (msg: string) => void;
+  readonly #maxBatch: number;
   readonly #begin: Database.Statement;
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
@@ -193,14 +261,36 @@ export class SqliteAuditLog implements AuditLog {
   readonly #selectFrom: Database.Statement;
   readonly #selectAll: Database.Statement;
   #closed = false;
-  /** Set when a COMMIT failed: the row may or may not be on disk, so nothing more is written until reopen. */
+  /** Set when a batch failed after BEGIN: rows may or may not be on disk, so nothing more is written until reopen. */
   #poisoned: string | undefined;
+  /** Accepted entries in arrival order; the next flush takes them from the front. */
+  #pending: PendingRecord[] = [];
+  #flushTimer: NodeJS.Immediate | undefined;
+  #commits = 0;
+  #committedRecords = 0;
+  #largestBatch = 0;
+  readonly #checkpoints: CheckpointSettings | undefined;
+  /** When this log was opened: the time base for `everyMs` until the first checkpoint. */
+  readonly #openedAtMs: number;
+  readonly #selectLastCheckpoint: Database.Statement;
+  readonly #insertCheckpoint: Database.Statement;
+  readonly #selectCheckpoints: Database.Statement;
+  readonly #selectHashAt: Database.Statement;
+  /** Cancels the idle checkpoint timer, when one is armed. */
+  #cancelCheckpointTimer: (() => void) | undefined;
 
   /** Use `openSqliteAuditLog`; the constructor expects a configured database with the schema in place. */
-  constructor(db: Database.Database, path: string, log: (msg: string) => void) {
+  constructor(
+    db: Database.Database,
+    path: string,
+    log: (msg: string) => void,
+    maxBatch = DEFAULT_MAX_BATCH,
+    checkpoints?: CheckpointSettings,
+  ) {
     this.#db = db;
     this.path = path;
     this.#log = log;
+    this.#maxBatch = maxBatchOf(maxBatch);
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
@@ -208,50 +298,212 @@ export class SqliteAuditLog implements AuditLog {
     this.#insert = db.prepare(
       `INSERT INTO records (seq, time_ms, kind, command_id, parent_seq, agent_id, device_id, action, verdict,
                             body, prev_hash, hash)
-       VALUES (@seq, @time_ms, @kind, @command_id, @parent_seq, @agent_id, @device_id, @action, @verdict,
-               @body, @prev_hash, @hash)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#selectFrom = db.prepare('SELECT seq, body, hash FROM records WHERE seq >= ? ORDER BY seq LIMIT ?');
     this.#selectAll = db.prepare('SELECT * FROM records ORDER BY seq');
+    this.#checkpoints = checkpoints;
+    this.#openedAtMs = checkpoints?.nowMs() ?? 0;
+    this.#selectLastCheckpoint = db.prepare('SELECT seq, size, time_ms FROM checkpoints ORDER BY seq DESC LIMIT 1');
+    this.#insertCheckpoint = db.prepare(
+      'INSERT INTO checkpoints (seq, size, head, origin, time_ms, signature) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#selectCheckpoints = db.prepare('SELECT seq, size, head, origin, time_ms, signature FROM checkpoints ORDER BY seq');
+    this.#selectHashAt = db.prepare('SELECT hash FROM records WHERE seq = ?');
   }
 
-  // `async` so that every failure, including a synchronous throw, reaches the caller as a rejection; the work
-  // itself runs synchronously at call time, so concurrent callers get seqs in call order.
-  async record(entry: AuditEntry): Promise<AuditReceipt> {
-    if (this.#closed) throw new Error(`audit log ${this.path} is closed`);
-    if (this.#poisoned !== undefined) throw new Error(`audit log ${this.path} refuses writes: ${this.#poisoned}`);
-    validateEntry(entry);
+  /**
+   * Queues the entry for the next group commit and resolves once the transaction holding it is committed. Entries
+   * get seqs in call order. An entry that cannot be stored faithfully rejects at once and takes no seq.
+   */
+  record(entry: AuditEntry): Promise<AuditReceipt> {
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      if (this.#closed) throw new Error(`audit log ${this.path} is closed`);
+      if (this.#poisoned !== undefined) throw new Error(`audit log ${this.path} refuses writes: ${this.#poisoned}`);
+      validateEntry(entry);
+      // SAFETY: snapshot now, through the same canonical JSON the body uses: a refused value (NaN, Infinity,
+      // a function) rejects this call alone, and a caller mutating the entry later cannot change what is stored.
+      const fields = canonicalFields(entry);
+      this.#pending.push({ fields, columns: columnsOf(entry), resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
 
-    this.#begin.run();
-    let receipt: AuditReceipt;
+  /** Commit counters since open (how many records shared each transaction). */
+  stats(): SqliteAuditStats {
+    return {
+      commits: this.#commits,
+      records: this.#committedRecords,
+      largestBatch: this.#largestBatch,
+      pending: this.#pending.length,
+    };
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer !== undefined) return;
+    // setImmediate runs after the I/O callbacks of this turn, so records issued together land in one batch.
+    this.#flushTimer = setImmediate(() => {
+      this.#flushTimer = undefined;
+      this.#flushBatch();
+      if (this.#pending.length > 0) this.#scheduleFlush();
+    });
+  }
+
+  /** Commits the oldest waiting entries (at most maxBatch) in one transaction, then settles their promises. */
+  #flushBatch(): void {
+    const batch = this.#pending.splice(0, this.#maxBatch);
+    if (batch.length === 0) return;
+    if (this.#poisoned !== undefined) {
+      this.#rejectAll(batch, new Error(`audit log ${this.path} refuses writes: ${this.#poisoned}`));
+      return;
+    }
+    try {
+      this.#begin.run();
+    } catch (error) {
+      // Nothing was started, so nothing is stored and no seq is taken; the next batch may try again.
+      this.#rejectAll(batch, new Error(`audit log ${this.path}: could not begin a write: ${messageOf(error)}`, { cause: error }));
+      return;
+    }
+    const receipts: AuditReceipt[] = [];
+    let first = Number.NaN;
     try {
       // The next seq and prevHash come from the database inside the write transaction, never from a cache,
       // so the chain cannot fork from what is actually stored.
       const head = this.#readHead();
-      const seq = head.seq + 1;
-      const stored = { ...entry, seq, prevHash: head.hash };
-      const body = canonicalJson(stored);
-      const hash = sha256Hex(body);
-      this.#insert.run({ ...columnsOf(stored), seq, body, hash });
-      receipt = { seq, hash };
+      first = head.seq + 1;
+      let prevHash = head.hash;
+      for (const pending of batch) {
+        const seq = head.seq + receipts.length + 1;
+        const body = bodyText(pending.fields, seq, prevHash);
+        const hash = sha256Hex(body);
+        const c = pending.columns;
+        this.#insert.run(seq, c.time_ms, c.kind, c.command_id, c.parent_seq, c.agent_id, c.device_id, c.action, c.verdict, body, prevHash, hash);
+        receipts.push({ seq, hash });
+        prevHash = hash;
+      }
+      // In the same transaction as the records it covers, so a checkpoint never names records that are not stored.
+      this.#checkpointIfDue({ seq: head.seq + batch.length, hash: prevHash }, false);
     } catch (error) {
-      // SAFETY: an entry that cannot be stored faithfully (canonicalJson refuses NaN, Infinity, functions) or
-      // any SQLite error before COMMIT rolls back: nothing is stored and the seq is not consumed.
+      // SAFETY: a write failing inside the transaction rolls back the whole batch; the log then stops writing,
+      // because a storage error here means the infrastructure is broken, and later seqs must not skip this batch.
       this.#rollbackQuietly();
-      throw error;
+      const seqs = Number.isNaN(first) ? `a batch of ${batch.length}` : `seqs ${first}..${first + batch.length - 1}`;
+      this.#poison(batch, `write of ${seqs} failed before commit (${messageOf(error)}); reopen to reconcile`, error);
+      return;
     }
     try {
       this.#commit.run();
     } catch (error) {
-      // SAFETY: a failed COMMIT (e.g. SQLITE_IOERR_FSYNC) leaves the outcome unknown: the row may be on disk
-      // after a restart. Reject, and refuse further writes until a reopen reconciles by seq.
-      const cause = messageOf(error);
-      this.#poisoned = `commit of seq ${receipt.seq} failed, outcome unknown (${cause}); reopen to reconcile`;
-      this.#log(`sqlite-audit-log: ${this.path}: ${this.#poisoned}`);
+      // SAFETY: a failed COMMIT (e.g. SQLITE_IOERR_FSYNC) leaves the outcome unknown: the rows may be on disk
+      // after a restart. Reject every record of the batch, and refuse further writes until a reopen reconciles.
+      const last = first + batch.length - 1;
       this.#rollbackQuietly();
-      throw new Error(`audit log ${this.path}: ${this.#poisoned}`, { cause: error });
+      this.#poison(batch, `commit of seqs ${first}..${last} failed, outcome unknown (${messageOf(error)}); reopen to reconcile`, error);
+      return;
     }
-    return receipt;
+    this.#commits += 1;
+    this.#committedRecords += batch.length;
+    this.#largestBatch = Math.max(this.#largestBatch, batch.length);
+    batch.forEach((pending, index) => {
+      const receipt = receipts[index];
+      // Unreachable: one receipt was pushed per entry before the COMMIT.
+      if (receipt === undefined) pending.reject(new Error(`audit log ${this.path}: no receipt for a committed entry`));
+      else pending.resolve(receipt);
+    });
+    this.#armCheckpointTimer();
+  }
+
+  /**
+   * Inside an open write transaction: inserts a signed checkpoint for `head` when enough records or time have
+   * passed since the last one (or whenever `force` and records are uncovered). Throws on failure, like the insert.
+   */
+  #checkpointIfDue(head: AuditHead, force: boolean): void {
+    const settings = this.#checkpoints;
+    if (settings === undefined) return;
+    const last = this.#selectLastCheckpoint.get() as { seq: number; size: number; time_ms: number } | undefined;
+    const lastSize = last?.size ?? 0;
+    if (head.seq <= lastSize) return;
+    const nowMs = settings.nowMs();
+    const due =
+      force || head.seq - lastSize >= settings.everyRecords || nowMs - (last?.time_ms ?? this.#openedAtMs) >= settings.everyMs;
+    if (!due) return;
+    const checkpoint = signCheckpoint(
+      { seq: (last?.seq ?? 0) + 1, size: head.seq, head: head.hash, origin: settings.origin, timeMs: nowMs },
+      settings.privateKey,
+    );
+    const { seq, size, origin, timeMs, signature } = checkpoint;
+    this.#insertCheckpoint.run(seq, size, checkpoint.head, origin, timeMs, signature);
+  }
+
+  /** After a commit: makes sure records still uncovered everyMs from now get a checkpoint even if no write comes. */
+  #armCheckpointTimer(): void {
+    const settings = this.#checkpoints;
+    if (settings === undefined || this.#cancelCheckpointTimer !== undefined) return;
+    try {
+      this.#cancelCheckpointTimer = settings.setTimer(() => {
+        this.#cancelCheckpointTimer = undefined;
+        this.#idleCheckpoint();
+      }, settings.everyMs);
+    } catch (error) {
+      // Only the idle checkpoint is lost; the next write or close still writes one.
+      this.#note(`sqlite-audit-log: ${this.path}: idle checkpoint timer not started: ${messageOf(error)}`);
+    }
+  }
+
+  /** The idle timer fired: checkpoint whatever is uncovered, unless a flush is about to (it checks on its own). */
+  #idleCheckpoint(): void {
+    if (this.#closed || this.#poisoned !== undefined || this.#pending.length > 0) return;
+    try {
+      this.#begin.run();
+    } catch (error) {
+      // Nothing started; the next write or close checks again.
+      this.#note(`sqlite-audit-log: ${this.path}: idle checkpoint not started: ${messageOf(error)}`);
+      return;
+    }
+    try {
+      this.#checkpointIfDue(this.#readHead(), true);
+      this.#commit.run();
+    } catch (error) {
+      // SAFETY: as with records, a failed write or COMMIT leaves the file in doubt: stop writing until reopen.
+      this.#rollbackQuietly();
+      this.#poison([], `checkpoint write failed, outcome unknown (${messageOf(error)}); reopen to reconcile`, error);
+    }
+  }
+
+  /** On close: one more checkpoint covering every record, in its own transaction. A failure is logged only. */
+  #finalCheckpoint(): void {
+    if (this.#checkpoints === undefined) return;
+    try {
+      this.#begin.run();
+      this.#checkpointIfDue(this.#readHead(), true);
+      this.#commit.run();
+    } catch (error) {
+      // The records are already committed; only truncation detection for the newest ones waits for the next run.
+      this.#rollbackQuietly();
+      this.#note(`sqlite-audit-log: ${this.path}: final checkpoint not written: ${messageOf(error)}`);
+    }
+  }
+
+  /** Marks the log unwritable and rejects the failed batch and everything still waiting. */
+  #poison(batch: readonly PendingRecord[], why: string, cause: unknown): void {
+    this.#poisoned = why;
+    this.#note(`sqlite-audit-log: ${this.path}: ${why}`);
+    this.#rejectAll(batch, new Error(`audit log ${this.path}: ${why}`, { cause }));
+    const waiting = this.#pending.splice(0);
+    this.#rejectAll(waiting, new Error(`audit log ${this.path} refuses writes: ${why}`, { cause }));
+  }
+
+  /** Logs without letting a throwing logger escape a flush (which would leave promises unsettled). */
+  #note(msg: string): void {
+    try {
+      this.#log(msg);
+    } catch {
+      // The log line is lost; the rejection the caller gets still says what happened.
+    }
+  }
+
+  #rejectAll(batch: readonly PendingRecord[], error: Error): void {
+    for (const pending of batch) pending.reject(error);
   }
 
   read(fromSeq: number, limit: number): AuditRecord[] {
@@ -269,7 +521,12 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
-  verify(): VerifyResult {
+  /**
+   * Checks sequence and hash chain, then every checkpoint: numbered from 1, sizes never shrinking, each size
+   * reached by the records with the signed head hash there (so dropped newest records show). With `publicKey`,
+   * a checkpoint whose signature does not verify is a problem; without it signatures are not checked.
+   */
+  verify(publicKey?: KeyObject): VerifyResult {
     this.#assertOpen();
     let expectedSeq = 1;
     let prevHash = GENESIS_HASH;
@@ -284,7 +541,48 @@ export class SqliteAuditLog implements AuditLog {
       // SAFETY: a log that cannot be read back is not verified.
       return { ok: false, seq: expectedSeq, problem: `record ${expectedSeq}: could not be read (${messageOf(error)})` };
     }
-    return { ok: true, records: expectedSeq - 1, headHash: prevHash };
+    const records = expectedSeq - 1;
+    const problem = this.#checkCheckpoints(records, publicKey);
+    if (problem !== undefined) return { ok: false, seq: problem.seq, problem: problem.text };
+    return { ok: true, records, headHash: prevHash };
+  }
+
+  #checkCheckpoints(records: number, publicKey: KeyObject | undefined): RowProblem | undefined {
+    let expectedSeq = 1;
+    let lastSize = 0;
+    try {
+      for (const row of this.#selectCheckpoints.iterate() as IterableIterator<CheckpointRow>) {
+        const checkpoint: AuditCheckpoint = {
+          seq: row.seq,
+          size: row.size,
+          head: row.head,
+          origin: row.origin,
+          timeMs: row.time_ms,
+          signature: row.signature,
+        };
+        const at = (text: string): RowProblem => ({ seq: Math.min(row.size, records + 1), text: `checkpoint ${row.seq}: ${text}` });
+        if (row.seq !== expectedSeq) return at(`expected checkpoint ${expectedSeq} here (checkpoints deleted or reordered?)`);
+        // SAFETY: the signature first, so a forged checkpoint is reported as forged and nothing it claims is used.
+        if (publicKey !== undefined && !checkpointSignatureValid(checkpoint, publicKey)) {
+          return at('signature does not verify (forged or edited?)');
+        }
+        if (!Number.isSafeInteger(row.size) || row.size < lastSize) return at(`size ${row.size} is below the previous ${lastSize}`);
+        if (row.size > records) {
+          const missing = row.size === records + 1 ? `record ${row.size} missing` : `records ${records + 1}..${row.size} missing`;
+          return { seq: records + 1, text: `${missing}: checkpoint ${row.seq} covers ${row.size} records (truncated?)` };
+        }
+        const stored = this.#selectHashAt.get(row.size) as { hash: string } | undefined;
+        if (row.size > 0 && stored?.hash !== row.head) {
+          return at(`record ${row.size} has hash ${stored?.hash ?? 'none'}, not the checkpoint head ${row.head} (records replaced?)`);
+        }
+        expectedSeq += 1;
+        lastSize = row.size;
+      }
+    } catch (error) {
+      // SAFETY: checkpoints that cannot be read back are not verified.
+      return { seq: records + 1, text: `checkpoint ${expectedSeq}: could not be read (${messageOf(error)})` };
+    }
+    return undefined;
   }
 
   /** The last record's seq and hash (seq 0 and GENESIS_HASH when empty), as stored. */
@@ -303,8 +601,15 @@ export class SqliteAuditLog implements AuditLog {
     };
   }
 
+  /** Commits every entry still waiting (or rejects it, if its batch fails), then closes; nothing is dropped. */
   close(): void {
     if (this.#closed) return;
+    if (this.#flushTimer !== undefined) clearImmediate(this.#flushTimer);
+    this.#cancelCheckpointTimer?.();
+    this.#cancelCheckpointTimer = undefined;
+    this.#flushTimer = undefined;
+    while (this.#pending.length > 0) this.#flushBatch();
+    if (this.#poisoned === undefined) this.#finalCheckpoint();
     this.#closed = true;
     this.#db.close();
   }
@@ -319,7 +624,7 @@ export class SqliteAuditLog implements AuditLog {
       if (this.#db.inTransaction) this.#rollback.run();
     } catch (error) {
       // The caller is already failing with the original error, which is the one worth reporting.
-      this.#log(`sqlite-audit-log: ${this.path}: rollback failed: ${messageOf(error)}`);
+      this.#note(`sqlite-audit-log: ${this.path}: rollback failed: ${messageOf(error)}`);
     }
   }
 
@@ -350,17 +655,41 @@ function validateEntry(entry: AuditEntry): void {
   }
 }
 
-function columnsOf(stored: AuditEntry & { readonly prevHash: string }): IndexedColumns {
+/** One top-level member of a canonical JSON object: its key, and `"key":value` as canonicalJson writes it. */
+type CanonicalField = readonly [key: string, text: string];
+
+/**
+ * The entry's members as canonicalJson would write them (undefined members omitted). Taken at record() time so a
+ * value JSON cannot carry rejects that call alone, and the text is fixed before the caller can change the entry.
+ */
+function canonicalFields(entry: AuditEntry): CanonicalField[] {
+  const fields: CanonicalField[] = [];
+  for (const [key, value] of Object.entries(entry)) {
+    if (value !== undefined) fields.push([key, `${JSON.stringify(key)}:${canonicalJson(value)}`]);
+  }
+  return fields;
+}
+
+/**
+ * The stored body: exactly canonicalJson({...entry, seq, prevHash}) (keys sorted as Array.prototype.sort does,
+ * by UTF-16 code units), built from the snapshot so no value is serialized twice. A test holds it to that.
+ */
+function bodyText(fields: readonly CanonicalField[], seq: number, prevHash: string): string {
+  const all: CanonicalField[] = [...fields, ['prevHash', `"prevHash":${JSON.stringify(prevHash)}`], ['seq', `"seq":${seq}`]];
+  all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${all.map(([, text]) => text).join(',')}}`;
+}
+
+function columnsOf(entry: AuditEntry): Omit<IndexedColumns, 'prev_hash'> {
   return {
-    time_ms: stored.timeMs,
-    kind: stored.kind,
-    command_id: stored.commandId ?? null,
-    parent_seq: stored.parentSeq ?? null,
-    agent_id: stored.agentId ?? null,
-    device_id: stored.deviceId ?? null,
-    action: stored.action ?? null,
-    verdict: stored.verdict ?? null,
-    prev_hash: stored.prevHash,
+    time_ms: entry.timeMs,
+    kind: entry.kind,
+    command_id: entry.commandId ?? null,
+    parent_seq: entry.parentSeq ?? null,
+    agent_id: entry.agentId ?? null,
+    device_id: entry.deviceId ?? null,
+    action: entry.action ?? null,
+    verdict: entry.verdict ?? null,
   };
 }
 
@@ -374,6 +703,15 @@ function parseBody(text: string): Record<string, unknown> | string {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'body is not a JSON object';
   return parsed as Record<string, unknown>;
+}
+
+interface CheckpointRow {
+  readonly seq: number;
+  readonly size: number;
+  readonly head: string;
+  readonly origin: string;
+  readonly time_ms: number;
+  readonly signature: string;
 }
 
 interface RowProblem {

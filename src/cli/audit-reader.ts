@@ -5,6 +5,9 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AUDIT_SCHEMA_VERSION } from '../audit/sqlite-audit-log.js';
 
+/** Versions 1 and 2 have the same records table (2 adds signed checkpoints; the interlock migrates 1 on open). */
+const READABLE_VERSIONS: readonly number[] = [1, AUDIT_SCHEMA_VERSION];
+
 /** Records per read: enough to be quick, few enough that a large log never sits in memory. */
 export const AUDIT_PAGE_SIZE = 1000;
 
@@ -27,7 +30,7 @@ export function openAuditReader(path: string): OpenAuditReaderResult {
   try {
     const version = Number(db.pragma('user_version', { simple: true }));
     const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records'").get();
-    if (version !== AUDIT_SCHEMA_VERSION || table === undefined) {
+    if (!READABLE_VERSIONS.includes(version) || table === undefined) {
       db.close();
       return {
         ok: false,

@@ -2,6 +2,7 @@
 // read-only connection and the log's own verify() runs on the snapshot. openSqliteAuditLog itself writes on open
 // (it sets journal_mode, takes the write lock and may create the schema), so it must never see the original.
 
+import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,11 @@ export type AuditVerifyOutcome =
   /** The database could not be checked at all (missing, not an audit log, damaged pages); never "ok". */
   | { readonly status: 'unreadable'; readonly problem: string };
 
-export async function verifyAuditDatabase(path: string): Promise<AuditVerifyOutcome> {
+/**
+ * `publicKey`: the interlock's public key (`<state-dir>/keys/interlock.pub.pem`); with it, signed checkpoints are
+ * checked too, so dropped newest records and forged checkpoints are found.
+ */
+export async function verifyAuditDatabase(path: string, publicKey?: KeyObject): Promise<AuditVerifyOutcome> {
   const opened = openAuditReader(path);
   if (!opened.ok) return { status: 'unreadable', problem: opened.problem };
   const scratch = mkdtempSync(join(tmpdir(), 'interlock-audit-verify-'));
@@ -37,7 +42,7 @@ export async function verifyAuditDatabase(path: string): Promise<AuditVerifyOutc
       return { status: 'unreadable', problem: `cannot verify ${path}: ${messageOf(cause)}` };
     }
     try {
-      const result = log.verify();
+      const result = log.verify(publicKey);
       return result.ok
         ? { status: 'ok', records: result.records, headHash: result.headHash }
         : { status: 'broken', seq: result.seq, problem: result.problem };

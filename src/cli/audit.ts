@@ -2,6 +2,10 @@
 // read-only and never writes to it; every record it prints comes from the stored body, never from a column.
 
 import { AUDIT_PAGE_SIZE, messageOf, openAuditReader, type AuditReader, type AuditRow } from './audit-reader.js';
+import type { KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
 import type { CliIo } from './cli-io.js';
 
@@ -178,7 +182,19 @@ export async function runAuditCommand(positionals: readonly string[], options: A
 }
 
 async function runVerify(path: string, io: CliIo): Promise<number> {
-  const outcome = await verifyAuditDatabase(path);
+  // The interlock's public key beside the database (<state-dir>/keys/interlock.pub.pem) lets verify check the
+  // signed checkpoints too; without it the chain and the checkpoints' sizes and heads are still checked.
+  const keyPath = join(dirname(path), 'keys', 'interlock.pub.pem');
+  let publicKey: KeyObject | undefined;
+  if (existsSync(keyPath)) {
+    try {
+      publicKey = ed25519PublicKeyFromPem(readFileSync(keyPath, 'utf8'));
+    } catch (error) {
+      io.err(`interlock: ${keyPath} is not the interlock's Ed25519 public key: ${messageOf(error)}`);
+      return 1;
+    }
+  }
+  const outcome = await verifyAuditDatabase(path, publicKey);
   switch (outcome.status) {
     case 'ok':
       io.out(`ok: ${outcome.records} records, head ${outcome.headHash}`);

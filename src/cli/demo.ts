@@ -279,7 +279,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     for (const record of batch) if (record.kind === 'decision' && record.verdict === 'allow' && record.commandId) allowed.add(record.commandId);
     from = (batch.at(-1)?.seq ?? from) + 1;
   }
-  const verify = audit.verify();
+  // With the interlock's public key: the signed checkpoints are checked too (no newest record dropped).
+  const verify = audit.verify(runtime.interlockPublicKey);
   audit.close();
   const executed = [...arm.executed, ...amr.executed, ...conveyor.executed, ...pump.executed];
   const unauthorisedExecutions = executed.filter((c) => !allowed.has(c.commandId)).length;

@@ -4,6 +4,9 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AUDIT_SCHEMA_VERSION } from '../audit/sqlite-audit-log.js';
+
+/** Versions 1 and 2 have the same records table (2 adds signed checkpoints; the interlock migrates 1 on open). */
+const READABLE_VERSIONS: readonly number[] = [1, AUDIT_SCHEMA_VERSION];
 import type { CliIo } from './cli-io.js';
 
 const VERDICTS = ['allow', 'hold', 'deny'] as const;
@@ -110,7 +113,7 @@ export function readShadowDecisions(path: string, sinceMs?: number): ReadResult 
   try {
     const version = Number(db.pragma('user_version', { simple: true }));
     const table = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records'").get();
-    if (version !== AUDIT_SCHEMA_VERSION || table === undefined) {
+    if (!READABLE_VERSIONS.includes(version) || table === undefined) {
       return { ok: false, problem: `${path} is not an audit log this build reads (schema version ${version}, records table ${table === undefined ? 'missing' : 'present'}; expected version ${AUDIT_SCHEMA_VERSION})` };
     }
     const from = sinceMs ?? Number.MIN_SAFE_INTEGER;

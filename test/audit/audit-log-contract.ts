@@ -129,6 +129,25 @@ export function runAuditLogContract(t: Test, name: string, factory: () => Promis
     t.strictSame(log.verify(), { ok: true, records: 50, headHash: receipts[49]?.hash });
   });
 
+  withLog('a bad entry among concurrent ones rejects alone; the others stay gapless in call order', async (t, log) => {
+    const bad = { kind: 'event', timeMs: 1, detail: { bad: Number.NaN } } as AuditEntry;
+    const calls = [plainEntry(0), plainEntry(1), bad, plainEntry(2), plainEntry(3)].map((entry) => log.record(entry));
+    const settled = await Promise.allSettled(calls);
+    t.strictSame(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const seqs = settled.map((s) => (s.status === 'fulfilled' ? s.value.seq : null));
+    t.strictSame(seqs, [1, 2, null, 3, 4]);
+    t.strictSame(log.read(1, 10).map(entryOf), [plainEntry(0), plainEntry(1), plainEntry(2), plainEntry(3)]);
+    t.equal(log.verify().ok, true);
+  });
+
+  withLog('the entry is stored as it was when record was called, even if the caller changes it later', async (t, log) => {
+    const detail: Record<string, unknown> = { speed: 1 };
+    const pending = log.record({ kind: 'event', timeMs: 7, detail });
+    detail['speed'] = 999;
+    await pending;
+    t.strictSame(log.read(1, 1)[0]?.detail, { speed: 1 });
+  });
+
   withLog('an entry with a non-finite number rejects and does not consume a seq', async (t, log) => {
     const first = await log.record(plainEntry(0));
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {

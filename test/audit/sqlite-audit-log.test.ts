@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { GENESIS_HASH, type AuditEntry } from '../../src/audit/audit-log.js';
 import { AUDIT_SCHEMA_VERSION, openSqliteAuditLog, type SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import { canonicalJson } from '../../src/core/canonical-json.js';
 import { reason } from '../../src/core/reasons.js';
 import { runAuditLogContract } from './audit-log-contract.js';
 
@@ -83,7 +84,7 @@ t.test('open', async (t) => {
     const messages: string[] = [];
     const log = openSqliteAuditLog(file, { log: (msg) => messages.push(msg) });
     log.close();
-    t.match(messages, [/created .*audit-\d+\.db \(schema 1, head seq 0\)/]);
+    t.match(messages, [/created .*audit-\d+\.db \(schema 2, head seq 0\)/]);
     const db = new Database(file, { readonly: true });
     t.teardown(() => db.close());
     t.equal(db.pragma('user_version', { simple: true }), AUDIT_SCHEMA_VERSION);
@@ -100,6 +101,8 @@ t.test('open', async (t) => {
     for (const column of ['time_ms', 'kind', 'command_id', 'parent_seq', 'agent_id', 'device_id', 'action', 'verdict']) {
       t.ok(indexed.includes(`records_${column}`), `${column} is indexed`);
     }
+    const checkpointColumns = db.prepare("SELECT name FROM pragma_table_info('checkpoints')").all() as { name: string }[];
+    t.strictSame(checkpointColumns.map((c) => c.name), ['seq', 'size', 'head', 'origin', 'time_ms', 'signature']);
   });
 
   t.test('WAL, synchronous=FULL and foreign_keys are in force', async (t) => {
@@ -171,7 +174,7 @@ t.test('persistence across close and reopen: the chain continues', async (t) => 
   const messages: string[] = [];
   const second = openSqliteAuditLog(file, { log: (msg) => messages.push(msg) });
   t.teardown(() => second.close());
-  t.match(messages, [/opened .* \(schema 1, head seq 2\)/]);
+  t.match(messages, [/opened .* \(schema 2, head seq 2\)/]);
   t.strictSame(second.head(), { seq: 2, hash: b.hash });
   const c = await second.record(sampleEntry(3));
   t.equal(c.seq, 3);
@@ -203,6 +206,29 @@ t.test('hash is sha256 of the stored body, and the body holds seq, prevHash and 
   t.strictSame(JSON.parse(stored.body), { ...entry, seq: 1, prevHash: GENESIS_HASH });
   t.equal(stored.prev_hash, GENESIS_HASH);
   t.equal(stored.verdict, 'deny');
+});
+
+t.test('the stored body is exactly canonicalJson of the entry plus seq and prevHash', async (t) => {
+  const file = freshPath();
+  const log = openSqliteAuditLog(file);
+  t.teardown(() => log.close());
+  // Untyped callers may add top-level keys; they must sort around seq and prevHash as canonicalJson sorts them.
+  const entries = [
+    sampleEntry(1),
+    sampleEntry(2),
+    { kind: 'event', timeMs: 0 },
+    { kind: 'event', timeMs: 3, commandId: undefined, detail: { 'é': 1, Z: [-0, 1e21, 'ü'] } },
+    { kind: 'event', timeMs: 4, pa: 1, prevHasi: 2, prevHashes: 3, se: 4, seq0: 5, sf: 6, 'Ω': 7, A: 8, '': 9 },
+  ] as AuditEntry[];
+  const receipts = await Promise.all(entries.map((entry) => log.record(entry)));
+  const reader = new Database(file, { readonly: true });
+  t.teardown(() => reader.close());
+  const bodies = reader.prepare('SELECT body FROM records ORDER BY seq').all() as { body: string }[];
+  entries.forEach((entry, index) => {
+    const prevHash = index === 0 ? GENESIS_HASH : receipts[index - 1]?.hash;
+    t.equal(bodies[index]?.body, canonicalJson({ ...entry, seq: index + 1, prevHash }), `body ${index + 1}`);
+  });
+  t.equal(log.verify().ok, true);
 });
 
 t.test('an entry carrying seq, prevHash or hash is refused (the log assigns them)', async (t) => {
@@ -303,11 +329,117 @@ t.test('tampering is caught by verify, naming the right record', async (t) => {
     t.match(verifyFile(t, file), { ok: false, seq: 2, problem: /^record 2: body is not JSON/ });
   });
 
-  t.test('known gap: dropping the newest records is not detectable without signed checkpoints', async (t) => {
-    // DESIGN.md: signed checkpoints (size, head) are what catch truncation; until then the chain alone cannot.
+  t.test('known gap: without checkpoints, dropping the newest records is not detectable', async (t) => {
+    // The chain alone cannot show truncation; signed checkpoints can (sqlite-audit-checkpoints.test.ts).
     const file = await filledLogFile(5);
     tamper(file, (db) => db.prepare('DELETE FROM records WHERE seq > 3').run());
     t.match(verifyFile(t, file), { ok: true, records: 3 });
+  });
+});
+
+t.test('group commit', async (t) => {
+  t.test('2,000 concurrent record calls share two transactions, gapless and in call order', async (t) => {
+    const log = openSqliteAuditLog(freshPath());
+    t.teardown(() => log.close());
+    const entries = Array.from({ length: 2_000 }, (_, i) => sampleEntry(i + 1));
+    const receipts = await Promise.all(entries.map((entry) => log.record(entry)));
+    t.strictSame(receipts.map((r) => r.seq), entries.map((_, i) => i + 1), 'seq equals call order');
+    t.strictSame(log.stats(), { commits: 2, records: 2_000, largestBatch: 1_000, pending: 0 }, 'capped at 1,000 per commit');
+    const records = log.read(1, 3_000);
+    t.strictSame(records.map((r) => r.hash), receipts.map((r) => r.hash), 'each receipt names its stored record');
+    t.equal(records[1_000]?.prevHash, receipts[999]?.hash, 'the second transaction chains to the first');
+    t.strictSame(log.verify(), { ok: true, records: 2_000, headHash: receipts[1_999]?.hash });
+  });
+
+  t.test('a caller that awaits each record gets one transaction per record', async (t) => {
+    const log = openSqliteAuditLog(freshPath());
+    t.teardown(() => log.close());
+    for (let i = 1; i <= 5; i += 1) t.equal((await log.record(sampleEntry(i))).seq, i);
+    t.strictSame(log.stats(), { commits: 5, records: 5, largestBatch: 1, pending: 0 });
+  });
+
+  t.test('maxBatch caps a transaction; records issued while a batch commits go to the next one', async (t) => {
+    const log = openSqliteAuditLog(freshPath(), { maxBatch: 10 });
+    t.teardown(() => log.close());
+    const burst = Array.from({ length: 25 }, (_, i) => log.record(sampleEntry(i + 1)));
+    t.equal(log.stats().pending, 25, 'nothing is committed synchronously');
+    // Issued from the first receipt's callback, i.e. after the first batch committed: must follow the burst.
+    const late = burst[0]!.then(() => log.record(sampleEntry(26)));
+    const receipts = await Promise.all([...burst, late]);
+    t.strictSame(receipts.map((r) => r.seq), Array.from({ length: 26 }, (_, i) => i + 1));
+    t.equal(log.stats().largestBatch, 10);
+    t.ok(log.stats().commits >= 3 && log.stats().commits <= 4, `3 or 4 commits (got ${log.stats().commits})`);
+    t.equal(log.verify().ok, true);
+  });
+
+  t.test('maxBatch must be a positive integer', async (t) => {
+    for (const maxBatch of [0, -1, 1.5, Number.NaN]) {
+      t.throws(() => openSqliteAuditLog(freshPath(), { maxBatch }), { message: /maxBatch must be a positive integer/ });
+    }
+  });
+
+  t.test('close commits the records still waiting, it never drops them', async (t) => {
+    const file = freshPath();
+    const log = openSqliteAuditLog(file);
+    const calls = Array.from({ length: 20 }, (_, i) => log.record(sampleEntry(i + 1)));
+    log.close();
+    const receipts = await Promise.all(calls);
+    t.strictSame(receipts.map((r) => r.seq), Array.from({ length: 20 }, (_, i) => i + 1));
+    t.match(verifyFile(t, file), { ok: true, records: 20, headHash: receipts[19]?.hash });
+  });
+
+  t.test('a write failing mid-batch rejects the whole batch, and nothing is written until reopen', async (t) => {
+    const file = freshPath();
+    const messages: string[] = [];
+    const log = openSqliteAuditLog(file, { maxBatch: 10, log: (msg) => messages.push(msg) });
+    const before = [await log.record(sampleEntry(1)), await log.record(sampleEntry(2))];
+    // A real SQLite error on the 3rd row of the next batch (seq 5), from another connection, as a broken disk would.
+    tamper(file, (db) =>
+      db.exec("CREATE TRIGGER fail_seq_5 BEFORE INSERT ON records WHEN NEW.seq = 5 BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+    );
+    const calls = Array.from({ length: 15 }, (_, i) => log.record(sampleEntry(i + 3)));
+    const settled = await Promise.allSettled(calls);
+    t.ok(settled.every((s) => s.status === 'rejected'), 'every record of the batch, and every one waiting behind it, rejects');
+    t.match(settled[0], { reason: { message: /write of seqs 3\.\.12 failed before commit \(injected\)/ } });
+    t.match(settled[14], { reason: { message: /refuses writes/ } });
+    await t.rejects(log.record(sampleEntry(99)), { message: /refuses writes: write of seqs 3\.\.12 failed/ });
+    t.match(messages, [/created/, /write of seqs 3\.\.12 failed before commit/]);
+    t.strictSame(log.head(), { seq: 2, hash: before[1]?.hash }, 'the batch was rolled back as a whole');
+    t.strictSame(log.stats(), { commits: 2, records: 2, largestBatch: 1, pending: 0 });
+    log.close();
+
+    tamper(file, (db) => db.exec('DROP TRIGGER fail_seq_5'));
+    const reopened = openSqliteAuditLog(file);
+    t.teardown(() => reopened.close());
+    t.strictSame(reopened.verify(), { ok: true, records: 2, headHash: before[1]?.hash });
+    t.equal((await reopened.record(sampleEntry(3))).seq, 3, 'after reopen the chain continues from what is stored');
+    t.equal(reopened.verify().ok, true);
+  });
+
+  t.test('a failed COMMIT rejects the whole batch as outcome unknown and poisons the log', async (t) => {
+    const file = freshPath();
+    const log = openSqliteAuditLog(file);
+    const first = await log.record(sampleEntry(1));
+    // A deferred foreign key that is violated makes COMMIT itself fail (the log's connection enforces foreign keys).
+    tamper(file, (db) =>
+      db.exec(`
+        CREATE TABLE fault_parent (id INTEGER PRIMARY KEY);
+        CREATE TABLE fault_child (parent INTEGER REFERENCES fault_parent (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER fault_at_commit AFTER INSERT ON records WHEN NEW.seq = 4 BEGIN INSERT INTO fault_child VALUES (1); END;
+      `),
+    );
+    const settled = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => log.record(sampleEntry(i + 2))));
+    t.ok(settled.every((s) => s.status === 'rejected'), 'all five reject');
+    for (const s of settled) t.match(s, { reason: { message: /commit of seqs 2\.\.6 failed, outcome unknown/ } });
+    await t.rejects(log.record(sampleEntry(7)), { message: /refuses writes: commit of seqs 2\.\.6 failed/ });
+    log.close();
+
+    tamper(file, (db) => db.exec('DROP TRIGGER fault_at_commit'));
+    const reopened = openSqliteAuditLog(file);
+    t.teardown(() => reopened.close());
+    // Here the rollback succeeded, so reconciling by seq finds the batch absent; verify passes either way.
+    t.strictSame(reopened.verify(), { ok: true, records: 1, headHash: first.hash });
+    t.equal((await reopened.record(sampleEntry(2))).seq, 2);
   });
 });
 

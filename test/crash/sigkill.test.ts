@@ -18,6 +18,9 @@ import t, { type Test } from 'tap';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
 
+// 200 + 15 child processes take a few minutes on a loaded 2-core machine: longer than the suite's per-file limit.
+t.setTimeout(900_000);
+
 const LOG_KILLS = Number(process.env['INTERLOCK_CRASH_KILLS'] ?? 200);
 const INTERLOCK_KILLS = Number(process.env['INTERLOCK_CRASH_INTERLOCK_KILLS'] ?? 15);
 const here = dirname(fileURLToPath(import.meta.url));
