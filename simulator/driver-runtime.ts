@@ -267,6 +267,26 @@ export class DriverRuntime {
       this.log(`release handling failed, ${this.#profile.faultAction}: ${message(error)}`);
       this.#device.onFault();
     }
+    // Only a release the interlock signed gets an answer: a forgery is not the interlock's to record.
+    if (record.command !== undefined) this.#reportOutcome(record.command, record.accepted, record.problem, atMs);
+  }
+
+  /** Tells the interlock what became of a release; it records this as an outcome linked to the decision. */
+  #reportOutcome(command: ReleasedCommand, executed: boolean, problem: string | undefined, timeMs: number): void {
+    const outcome = {
+      commandId: command.commandId,
+      auditSeq: command.auditSeq,
+      status: executed ? 'executed' : 'refused',
+      ...(problem === undefined ? {} : { problem }),
+      timeMs,
+    };
+    try {
+      this.#transport.publish(this.#topics.actuatorOutcome(this.deviceId), JSON.stringify(outcome), { qos: 1 }).catch((error: unknown) => {
+        this.log(`outcome of ${command.commandId} not reported: ${message(error)}`);
+      });
+    } catch (error) {
+      this.log(`outcome of ${command.commandId} not reported: ${message(error)}`);
+    }
   }
 
   #consider(record: MutableRelease, nowMs: number): Outcome {

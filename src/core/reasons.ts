@@ -171,6 +171,22 @@ const BASE_REASONS = {
     stage: 'audit',
     summary: 'The decision could not be durably recorded, so nothing is released (a safe-state command still passes and the failure is reported).',
   },
+  AUDIT_LOG_FULL: {
+    stage: 'audit',
+    summary: 'The audit log is at its size cap with records the cloud has not acknowledged yet, so nothing but a safe-state command is released.',
+  },
+  AUDIT_DISK_FULL: {
+    stage: 'audit',
+    summary: 'The file system holding the audit log is full, so nothing but a safe-state command is released until space returns.',
+  },
+  AUDIT_OUTCOME_UNKNOWN: {
+    stage: 'audit',
+    summary: 'An I/O error during commit left it unknown whether the record is on disk; nothing is released and the log reconciles when it reopens.',
+  },
+  AUDIT_UNAVAILABLE: {
+    stage: 'audit',
+    summary: 'The audit log is closed or recovering from an earlier failure, so nothing but a safe-state command is released.',
+  },
   INTERNAL_ERROR: {
     stage: 'internal',
     summary: 'An unexpected error occurred while checking the command; the interlock fails closed.',

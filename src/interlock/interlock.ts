@@ -82,6 +82,9 @@ export class Interlock {
   readonly approvals: ApprovalBook;
   private readonly lastReleases = new Map<string, LastRelease>();
   private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
+  /** Releases whose device outcome has not arrived yet, by device and command id (oldest dropped past the cap). */
+  private readonly awaitingOutcome = new Map<string, { readonly seq: number | undefined; readonly action: string; readonly agentId: string }>();
+  private readonly lastOutcomeWarnings = new Map<string, number>();
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
   private readonly verifier: VerifierPool | undefined;
@@ -94,8 +97,12 @@ export class Interlock {
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly counts = { allow: 0, hold: 0, deny: 0 };
   private heartbeatSeq = 0;
-  /** Commands are handled one at a time in arrival order, so audit order is decision order. */
+  /** Commands are decided one at a time in arrival order, so audit order is decision order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Decided commands waiting for their audit record, settled (released, held, reported) in decision order. */
+  private releaseChain: Promise<void> = Promise.resolve();
+  /** Per device: the settlement of its latest allowed or held command still in flight. */
+  private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
 
   constructor(private readonly options: InterlockOptions) {
@@ -119,6 +126,7 @@ export class Interlock {
     this.log.info(`cell ${cell.declarations.cellId}, declarations digest ${cell.declarations.digest}, policies ${cell.policies.policyIds.join(', ')}`);
     await this.recordEvent('interlock-started', { declarationsDigest: cell.declarations.digest, transport: transport.name });
     this.subscriptions.push(await transport.subscribe(this.topics.stateFilter, (topic, payload) => this.onState(topic, payload)));
+    this.subscriptions.push(await transport.subscribe(this.topics.outcomeFilter, (topic, payload) => this.onOutcome(topic, payload)));
     this.subscriptions.push(
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
         // The signature is checked on a worker now, while earlier commands are still being decided; the decision
@@ -165,13 +173,15 @@ export class Interlock {
     this.subscriptions = [];
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
     await this.queue;
+    await this.releaseChain;
     await this.recordEvent('interlock-stopped', {});
     await this.verifier?.close();
   }
 
-  /** Resolves when every command received so far has been handled. */
-  idle(): Promise<void> {
-    return this.queue;
+  /** Resolves when every command received so far has been decided, recorded and released or reported. */
+  async idle(): Promise<void> {
+    await this.queue;
+    await this.releaseChain;
   }
 
   private beat(): void {
@@ -199,6 +209,44 @@ export class Interlock {
     }
   }
 
+  /**
+   * A driver reports what it did with a release. Recorded as an `outcome` linked to the decision's record when it
+   * answers a release of ours to that device, once; anything else is logged (at most every 10 s per device) and
+   * recorded as an unmatched event, since a device claiming a command nobody released is worth an investigation.
+   */
+  private onOutcome(topic: string, payload: Buffer): void {
+    const deviceId = this.topics.deviceOfOutcomeTopic(topic);
+    if (deviceId === undefined || !this.options.cell.declarations.devices.has(deviceId)) return;
+    const parsed = parseDeviceOutcome(payload);
+    const key = parsed.ok ? `${deviceId}\u0000${parsed.outcome.commandId}` : '';
+    const released = parsed.ok ? this.awaitingOutcome.get(key) : undefined;
+    if (!parsed.ok || released === undefined || (released.seq ?? 0) !== parsed.outcome.auditSeq) {
+      const nowMs = this.options.clock.nowMs();
+      const last = this.lastOutcomeWarnings.get(deviceId);
+      if (last !== undefined && nowMs - last < 10_000) return;
+      this.lastOutcomeWarnings.set(deviceId, nowMs);
+      const problem = parsed.ok ? `no release of command ${parsed.outcome.commandId} with audit seq ${parsed.outcome.auditSeq} to ${deviceId} awaits an outcome` : parsed.problem;
+      this.log.warn(`outcome from ${deviceId} not recorded as an outcome: ${problem}`);
+      void this.recordEvent('device-outcome-unmatched', { deviceId, problem, payloadDigest: createHash('sha256').update(payload).digest('hex') });
+      return;
+    }
+    this.awaitingOutcome.delete(key);
+    const { outcome } = parsed;
+    this.options.audit
+      .record({
+        kind: 'outcome',
+        timeMs: this.options.clock.nowMs(),
+        commandId: outcome.commandId,
+        deviceId,
+        agentId: released.agentId,
+        action: released.action,
+        declarationsDigest: this.options.cell.declarations.digest,
+        ...(released.seq === undefined ? {} : { parentSeq: released.seq }),
+        detail: { event: 'device-outcome', status: outcome.status, deviceTimeMs: outcome.timeMs, ...(outcome.problem === undefined ? {} : { problem: outcome.problem }) },
+      })
+      .catch((error: unknown) => this.log.error(`outcome of ${outcome.commandId} on ${deviceId} not recorded: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
   /** A driver sending bad state does so 50 times a second: log a problem when it changes, or every 10 s. */
   private warnStateProblem(deviceId: string, problem: string): void {
     const nowMs = this.options.clock.nowMs();
@@ -217,12 +265,22 @@ export class Interlock {
     }
   }
 
+  /**
+   * Decides one command on the decision queue and hands it to the release chain without waiting for its record to
+   * commit, so that commands arriving together share one audit transaction (group commit). What the next decision
+   * must see of this one is settled first: a command for a device whose previous allow or hold is still in flight
+   * waits for it (per-device memory, approval room), and an allow in flight counts as released for every other
+   * device's shared-zone checks, which can only make those stricter.
+   */
   private async handleCommand(topic: string, payload: Buffer, hint?: PreVerified): Promise<void> {
     const topicDeviceId = this.topics.deviceOfCommandTopic(topic);
     if (topicDeviceId === undefined) {
       this.log.warn(`command on unusable topic ${JSON.stringify(topic)} ignored`);
       return;
     }
+    // SAFETY: the device's previous command must be released (or known not to be) before this one is checked
+    // against its last release and its kind memory.
+    await this.inFlight.get(topicDeviceId);
     const { clock, cell } = this.options;
     const token = payload.toString('utf8');
     const signatureHint = hintedVerifier(hint, token);
@@ -243,13 +301,58 @@ export class Interlock {
         ],
       };
     }
+    const safeState = decision.verdict === 'allow' && decision.command?.safeState === true;
+    // The record joins the batch now; it is awaited on the release chain, in decision order.
+    const recorded = this.options.audit.record(this.decisionEntry(decision, topicDeviceId), { safeState });
+    recorded.catch(() => undefined); // handled on the release chain; never an unhandled rejection meanwhile
+    const deviceId = decision.command?.device.id ?? topicDeviceId;
+    const reservation = decision.verdict === 'allow' && decision.command !== undefined ? this.reserveRelease(decision) : undefined;
+    // A denial counts now, so the agent's next command (perhaps already queued) is decided with it.
+    const demotion = decision.verdict === 'deny' ? this.countDenial(decision) : undefined;
+    const decided = decision;
+    const settled = this.releaseChain.then(() => this.settleCommand(decided, topicDeviceId, recorded, reservation, demotion));
+    this.releaseChain = settled.catch((error: unknown) => {
+      this.log.error(`command settlement failed: ${error instanceof Error ? error.stack : String(error)}`);
+    });
+    if (decision.verdict !== 'deny') {
+      const done = this.releaseChain;
+      this.inFlight.set(deviceId, done);
+      void done.then(() => {
+        if (this.inFlight.get(deviceId) === done) this.inFlight.delete(deviceId);
+      });
+    }
+  }
+
+  /** Marks an allowed command as released for other devices' checks until its record settles; returns the undo. */
+  private reserveRelease(decision: Decision): () => void {
+    const command = decision.command;
+    if (command === undefined) return () => undefined;
+    const deviceId = command.device.id;
+    const previous = this.lastReleases.get(deviceId);
+    const provisional: LastRelease = { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: decision.decidedAtMs };
+    this.lastReleases.set(deviceId, provisional);
+    return () => {
+      if (this.lastReleases.get(deviceId) !== provisional) return;
+      if (previous === undefined) this.lastReleases.delete(deviceId);
+      else this.lastReleases.set(deviceId, previous);
+    };
+  }
+
+  /** Waits for the command's record, then releases, holds or only reports it; runs in decision order. */
+  private async settleCommand(
+    decided: Decision,
+    topicDeviceId: string,
+    recorded: Promise<AuditReceipt>,
+    undoReservation: (() => void) | undefined,
+    demotion: Demotion | undefined,
+  ): Promise<void> {
+    let decision = decided;
     let receipt: AuditReceipt | undefined;
     try {
-      receipt = await this.options.audit.record(this.decisionEntry(decision, topicDeviceId));
+      receipt = await recorded;
     } catch (error) {
-      const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
-      this.log.error(message);
-      const note = reason('AUDIT_WRITE_FAILED', message);
+      const note = auditFailureReason(error);
+      this.log.error(note.message);
       // SAFETY: log before act. Without a committed record nothing is released, except a safe-state command:
       // stopping is always safe, so it still passes and the failure is reported with it.
       decision =
@@ -262,9 +365,12 @@ export class Interlock {
     if (decision.verdict === 'allow' && decision.command !== undefined) {
       released = await this.release(decision, receipt);
     }
+    // A release that did not happen must not count as one for other devices' shared-zone checks any more.
+    if (!released) undoReservation?.();
     if (decision.verdict === 'hold' && decision.command !== undefined) await this.hold(decision, receipt);
     await this.publishDecision(decision, topicDeviceId, released, receipt);
-    if (decision.verdict === 'deny') await this.countDenial(decision);
+    // A command denied only because its record failed counts here (its decision said allow or hold until now).
+    await this.announceDemotion(decided.verdict !== 'deny' && decision.verdict === 'deny' ? this.countDenial(decision) : demotion);
   }
 
   /** The audit entry of a decision on a command (the first one, or the one that answers a hold). */
@@ -339,10 +445,14 @@ export class Interlock {
       .catch((error: unknown) => this.log.warn(`pending approval ${pending.id} not published: ${error instanceof Error ? error.message : String(error)}`));
   }
 
-  /** Counts a denial against an authenticated agent; demotes it when the declared count is reached. */
-  private async countDenial(decision: Decision): Promise<void> {
+  /**
+   * Counts a denial against an authenticated agent, synchronously so that the agent's next command (possibly already
+   * being decided) sees it; returns the demotion when the declared count is reached now.
+   */
+  private countDenial(decision: Decision): Demotion | undefined {
     const command = decision.command;
-    if (command === undefined || command.agent.kind !== 'agent' || command.safeState) return;
+    if (command === undefined || command.agent.kind !== 'agent' || command.safeState) return undefined;
+    const before = this.trust.demotion(command.agent.id);
     let demotion: Demotion | undefined;
     try {
       demotion = this.trust.recordDenial(command.agent.id, decision.decidedAtMs);
@@ -351,6 +461,10 @@ export class Interlock {
       this.log.error(`demotion of ${command.agent.id} not stored: ${error instanceof Error ? error.message : String(error)}`);
       demotion = this.trust.demotion(command.agent.id);
     }
+    return demotion !== undefined && demotion !== before ? demotion : undefined;
+  }
+
+  private async announceDemotion(demotion: Demotion | undefined): Promise<void> {
     if (demotion === undefined) return;
     this.log.warn(`agent ${demotion.agentId} demoted to ${demotion.demotedTo}: ${demotion.reason}`);
     await this.announceStanding(demotion.agentId, 'agent-demoted', { demotedTo: demotion.demotedTo, reason: demotion.reason, by: 'interlock' });
@@ -365,6 +479,7 @@ export class Interlock {
   }
 
   private async expireApprovals(): Promise<void> {
+    await this.releaseChain;
     const nowMs = this.options.clock.nowMs();
     for (const pending of this.approvals.expire(nowMs)) {
       const minutes = this.options.cell.declarations.approvals.pendingTtlMs;
@@ -397,10 +512,10 @@ export class Interlock {
         this.decisionEntry(decision, command.device.id, { ...(pending.auditSeq === null ? {} : { parentSeq: pending.auditSeq }), detail: { approvalId: pending.id, ...detail } }),
       );
     } catch (error) {
-      const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
-      this.log.error(message);
+      const note = auditFailureReason(error);
+      this.log.error(note.message);
       // SAFETY: log before act, here as for any command: no record, no release.
-      decision = { ...decision, verdict: 'deny', reasons: [...decision.reasons, reason('AUDIT_WRITE_FAILED', message)] };
+      decision = { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
     }
     let released = false;
     // Released after a human's approval: valid for one command TTL from now, as a fresh command would be.
@@ -413,6 +528,8 @@ export class Interlock {
   }
 
   private async handleOperator(payload: Buffer): Promise<void> {
+    // Operator actions act on what earlier commands did: let every decided command settle first.
+    await this.releaseChain;
     const { cell, clock } = this.options;
     const nowMs = clock.nowMs();
     const token = payload.toString('utf8');
@@ -553,14 +670,23 @@ export class Interlock {
       releasedAtMs: clock.nowMs(),
       expiresAtMs: expiresAtMs ?? command.expiresAtMs,
     };
+    // Expected before the publish: a fast driver can answer before the broker's acknowledgement reaches us.
+    const outcomeKey = `${command.device.id}\u0000${command.commandId}`;
+    this.awaitingOutcome.set(outcomeKey, { seq: receipt?.seq, action: command.action, agentId: command.agent.id });
+    if (this.awaitingOutcome.size > MAX_AWAITING_OUTCOMES) {
+      const oldest = this.awaitingOutcome.keys().next();
+      if (oldest.done !== true) this.awaitingOutcome.delete(oldest.value);
+    }
     try {
       await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });
       this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
+
       recordRelease(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
       return true;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.error(`release of ${command.commandId} to ${command.device.id} failed: ${message}`);
+      this.awaitingOutcome.delete(outcomeKey);
       await this.recordEvent('release-failed', { commandId: command.commandId, error: message }, receipt?.seq);
       return false;
     }
@@ -579,4 +705,52 @@ export class Interlock {
       this.log.error(`audit event ${event} not recorded: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+}
+
+/** Releases remembered for their outcome; a device that never answers cannot make the interlock grow. */
+const MAX_AWAITING_OUTCOMES = 4096;
+
+export interface DeviceOutcome {
+  readonly commandId: string;
+  /** The audit seq the release carried (0 for a safe-state release made without a record). */
+  readonly auditSeq: number;
+  readonly status: 'executed' | 'refused';
+  readonly problem?: string;
+  /** The device's own clock; recorded, never trusted for ordering. */
+  readonly timeMs: number;
+}
+
+/** Parses a driver's outcome message strictly: exactly these fields, bounded strings, integer seq. */
+export function parseDeviceOutcome(payload: Buffer): { ok: true; outcome: DeviceOutcome } | { ok: false; problem: string } {
+  if (payload.length > 4096) return { ok: false, problem: `outcome message of ${payload.length} bytes (at most 4096)` };
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, problem: 'outcome message is not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, problem: 'outcome message is not a JSON object' };
+  const o = value as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !['commandId', 'auditSeq', 'status', 'problem', 'timeMs'].includes(k));
+  if (extra.length > 0) return { ok: false, problem: `unknown field(s) ${extra.join(', ')}` };
+  if (typeof o.commandId !== 'string' || o.commandId.length === 0 || o.commandId.length > 128) return { ok: false, problem: '/commandId must be a string of 1-128 characters' };
+  if (typeof o.auditSeq !== 'number' || !Number.isSafeInteger(o.auditSeq) || o.auditSeq < 0) return { ok: false, problem: '/auditSeq must be a non-negative integer' };
+  if (o.status !== 'executed' && o.status !== 'refused') return { ok: false, problem: '/status must be "executed" or "refused"' };
+  if (o.problem !== undefined && (typeof o.problem !== 'string' || o.problem.length > 1000)) return { ok: false, problem: '/problem must be a string of at most 1000 characters' };
+  if (typeof o.timeMs !== 'number' || !Number.isFinite(o.timeMs)) return { ok: false, problem: '/timeMs must be a finite number' };
+  return {
+    ok: true,
+    outcome: { commandId: o.commandId, auditSeq: o.auditSeq, status: o.status, timeMs: o.timeMs, ...(typeof o.problem === 'string' ? { problem: o.problem } : {}) },
+  };
+}
+
+/** The audit log's failure codes, each a reason code of its own; anything else is AUDIT_WRITE_FAILED. */
+const AUDIT_FAILURE_CODES = ['AUDIT_LOG_FULL', 'AUDIT_DISK_FULL', 'AUDIT_OUTCOME_UNKNOWN', 'AUDIT_UNAVAILABLE'] as const;
+
+/** Why a decision's record failed, as the reason an agent and the audit trail see. */
+export function auditFailureReason(error: unknown): Reason {
+  const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  const known = AUDIT_FAILURE_CODES.find((c) => c === code);
+  return reason(known ?? 'AUDIT_WRITE_FAILED', message);
 }

@@ -6,14 +6,19 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export interface TopicSet {
   readonly commandFilter: string;
   readonly stateFilter: string;
+  /** Every device's outcome topic: drivers report what they did with each release. */
+  readonly outcomeFilter: string;
   readonly heartbeat: string;
   command(deviceId: string): string;
   decision(deviceId: string): string;
   actuatorCommand(deviceId: string): string;
   actuatorState(deviceId: string): string;
+  /** Driver → interlock: what the device did with a release (executed or refused), recorded as a linked outcome. */
+  actuatorOutcome(deviceId: string): string;
   /** The device id in a topic matching `{prefix}interlock/{device}/command`, or undefined. */
   deviceOfCommandTopic(topic: string): string | undefined;
   deviceOfStateTopic(topic: string): string | undefined;
+  deviceOfOutcomeTopic(topic: string): string | undefined;
   /** Signed operator messages in (approve, reject, restore, quarantine, set_mode). */
   readonly operator: string;
   /** The interlock's answer to each operator message. */
@@ -39,13 +44,16 @@ export function topicSet(prefix = ''): TopicSet {
   return {
     commandFilter: `${prefix}interlock/+/command`,
     stateFilter: `${prefix}actuator/+/state`,
+    outcomeFilter: `${prefix}actuator/+/outcome`,
     heartbeat: `${prefix}interlock/heartbeat`,
     command: (device) => `${prefix}interlock/${device}/command`,
     decision: (device) => `${prefix}interlock/${device}/decision`,
     actuatorCommand: (device) => `${prefix}actuator/${device}/command`,
     actuatorState: (device) => `${prefix}actuator/${device}/state`,
+    actuatorOutcome: (device) => `${prefix}actuator/${device}/outcome`,
     deviceOfCommandTopic: (topic) => deviceAt(topic, `${prefix}interlock/`, '/command'),
     deviceOfStateTopic: (topic) => deviceAt(topic, `${prefix}actuator/`, '/state'),
+    deviceOfOutcomeTopic: (topic) => deviceAt(topic, `${prefix}actuator/`, '/outcome'),
     operator: `${prefix}interlock/operator`,
     operatorResult: `${prefix}interlock/operator/result`,
     approvalPending: (id) => `${prefix}interlock/approvals/pending/${id}`,
