@@ -167,6 +167,10 @@ const BASE_REASONS = {
     stage: 'decide',
     summary: 'Note on an allow: a safe-state command (stop) from an authenticated agent passes policy and bounds.',
   },
+  APPROVAL_DECLARATIONS_CHANGED: {
+    stage: 'approval',
+    summary: 'The command was held under declarations that were replaced before an operator answered, so it is denied; the agent may send it again.',
+  },
   AUDIT_WRITE_FAILED: {
     stage: 'audit',
     summary: 'The decision could not be durably recorded, so nothing is released (a safe-state command still passes and the failure is reported).',

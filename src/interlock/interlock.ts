@@ -72,14 +72,21 @@ export interface DecisionEvent {
 
 export type DecisionListener = (event: DecisionEvent) => void;
 
+/** What `replaceCell` did: put the new declarations in force (or found them identical), or refused them. */
+export type CellChange =
+  | { readonly ok: true; readonly changed: boolean; readonly fromDigest: string; readonly toDigest: string }
+  | { readonly ok: false; readonly problem: string };
+
 export class Interlock {
   readonly states = new StateStore();
   /** Rate windows and mode hysteresis; `bounds.modes.setOperatorMode` is the operator's mode switch. */
   readonly bounds = new BoundsMemory();
   /** Demoted agents; restored only by an operator. */
-  readonly trust: TrustTracker;
+  trust: TrustTracker;
   /** Held commands waiting for an operator. */
-  readonly approvals: ApprovalBook;
+  approvals: ApprovalBook;
+  /** The declarations in force; replaced only whole, by `replaceCell`, between two decisions. */
+  private cell: LoadedCell;
   private readonly lastReleases = new Map<string, LastRelease>();
   private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
   /** Releases whose device outcome has not arrived yet, by device and command id (oldest dropped past the cap). */
@@ -87,7 +94,7 @@ export class Interlock {
   private readonly lastOutcomeWarnings = new Map<string, number>();
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
-  private readonly verifier: VerifierPool | undefined;
+  private verifier: VerifierPool | undefined;
   private readonly topics: TopicSet;
   private readonly log: Logger;
   private readonly listeners = new Set<DecisionListener>();
@@ -109,6 +116,7 @@ export class Interlock {
     this.topics = options.topics ?? topicSet();
     this.log = options.log ?? silentLogger;
     this.replay = options.identity ?? new MemoryReplayGuard(() => options.clock.nowMs(), options.clock.nowMs());
+    this.cell = options.cell;
     this.trust = new TrustTracker(options.cell.declarations.trust, options.identity);
     this.approvals = new ApprovalBook(options.cell.declarations.approvals);
     const threads = options.verifierThreads ?? 0;
@@ -121,7 +129,8 @@ export class Interlock {
   }
 
   async start(): Promise<void> {
-    const { transport, cell } = this.options;
+    const { transport } = this.options;
+    const cell = this.cell;
     this.running = true;
     this.log.info(`cell ${cell.declarations.cellId}, declarations digest ${cell.declarations.digest}, policies ${cell.policies.policyIds.join(', ')}`);
     await this.recordEvent('interlock-started', { declarationsDigest: cell.declarations.digest, transport: transport.name });
@@ -131,8 +140,13 @@ export class Interlock {
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
         // The signature is checked on a worker now, while earlier commands are still being decided; the decision
         // itself stays in arrival order on the queue.
-        const hint = this.verifier?.verify(payload.toString('utf8'));
-        this.queue = this.queue.then(async () => this.handleCommand(topic, payload, await hint)).catch((error: unknown) => {
+        const pool = this.verifier;
+        const hint = pool?.verify(payload.toString('utf8'));
+        this.queue = this.queue.then(async () => {
+          const verified = await hint;
+          // SAFETY: a hint from the pool of replaced declarations is dropped: a kid may now name another key.
+          return this.handleCommand(topic, payload, pool === this.verifier ? verified : undefined);
+        }).catch((error: unknown) => {
           this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
       }),
@@ -178,6 +192,60 @@ export class Interlock {
     await this.verifier?.close();
   }
 
+  /** The declarations in force now. */
+  get declarations(): LoadedCell {
+    return this.cell;
+  }
+
+  /**
+   * Puts a new declaration set in force between two decisions: every command decided before settles under the old
+   * set, every later one is decided under the new one. The caller has loaded and validated `next` in full. Commands
+   * held for approval under the old set are denied (an approval was asked for under rules no longer in force).
+   * Demotions and recent denials carry over; the change is audited with both digests and what made it.
+   * A different cell id is refused: the audit checkpoints and the agents' audience name the cell.
+   */
+  replaceCell(next: LoadedCell, change: { readonly source: string; readonly by?: string }): Promise<CellChange> {
+    const result = this.queue.then(async (): Promise<CellChange> => {
+      await this.releaseChain;
+      const previous = this.cell;
+      const from = previous.declarations.digest;
+      const to = next.declarations.digest;
+      if (next.declarations.cellId !== previous.declarations.cellId) {
+        const problem = `the new declarations are for cell ${next.declarations.cellId}, this interlock runs cell ${previous.declarations.cellId}: a restart is required`;
+        await this.recordEvent('declarations-change-refused', { fromDigest: from, toDigest: to, source: change.source, ...(change.by === undefined ? {} : { by: change.by }), problem });
+        return { ok: false, problem };
+      }
+      if (from === to) return { ok: true, changed: false, fromDigest: from, toDigest: to };
+      const voided = this.approvals.list();
+      for (const pending of voided) this.approvals.take(pending.id);
+      this.cell = next;
+      this.trust = this.trust.rebased(next.declarations.trust);
+      this.approvals = new ApprovalBook(next.declarations.approvals);
+      const oldPool = this.verifier;
+      const threads = this.options.verifierThreads ?? 0;
+      this.verifier = threads > 0 ? new VerifierPool(next.declarations.keys, threads) : undefined;
+      await oldPool?.close();
+      await this.recordEvent('declarations-changed', {
+        fromDigest: from,
+        toDigest: to,
+        source: change.source,
+        ...(change.by === undefined ? {} : { by: change.by }),
+        policies: next.policies.policyIds,
+        voidedApprovals: voided.map((p) => p.id),
+      });
+      this.log.info(`declarations changed ${from} -> ${to} (${change.source}${change.by === undefined ? '' : `, by ${change.by}`})`);
+      for (const pending of voided) {
+        await this.resolveHeld(pending, 'deny', [reason('APPROVAL_DECLARATIONS_CHANGED', `held under declarations ${from}, which were replaced by ${to} before an answer`, { ruleId: 'approvals/declarations' })], { outcome: 'declarations-changed' });
+      }
+      return { ok: true, changed: true, fromDigest: from, toDigest: to };
+    });
+    this.queue = result.then(
+      () => undefined,
+      (error: unknown) => this.log.error(`declaration change failed: ${error instanceof Error ? error.stack : String(error)}`),
+    );
+    return result;
+  }
+
   /** Resolves when every command received so far has been decided, recorded and released or reported. */
   async idle(): Promise<void> {
     await this.queue;
@@ -194,7 +262,7 @@ export class Interlock {
 
   private onState(topic: string, payload: Buffer): void {
     const deviceId = this.topics.deviceOfStateTopic(topic);
-    const device = deviceId === undefined ? undefined : this.options.cell.declarations.devices.get(deviceId);
+    const device = deviceId === undefined ? undefined : this.cell.declarations.devices.get(deviceId);
     if (deviceId === undefined || device === undefined) return; // not a device of this cell
     const parsed = parseDeviceState(device, payload);
     if (parsed.ok) {
@@ -216,7 +284,7 @@ export class Interlock {
    */
   private onOutcome(topic: string, payload: Buffer): void {
     const deviceId = this.topics.deviceOfOutcomeTopic(topic);
-    if (deviceId === undefined || !this.options.cell.declarations.devices.has(deviceId)) return;
+    if (deviceId === undefined || !this.cell.declarations.devices.has(deviceId)) return;
     const parsed = parseDeviceOutcome(payload);
     const key = parsed.ok ? `${deviceId}\u0000${parsed.outcome.commandId}` : '';
     const released = parsed.ok ? this.awaitingOutcome.get(key) : undefined;
@@ -240,7 +308,7 @@ export class Interlock {
         deviceId,
         agentId: released.agentId,
         action: released.action,
-        declarationsDigest: this.options.cell.declarations.digest,
+        declarationsDigest: this.cell.declarations.digest,
         ...(released.seq === undefined ? {} : { parentSeq: released.seq }),
         detail: { event: 'device-outcome', status: outcome.status, deviceTimeMs: outcome.timeMs, ...(outcome.problem === undefined ? {} : { problem: outcome.problem }) },
       })
@@ -258,7 +326,7 @@ export class Interlock {
 
   /** People moved: let each device's mode hysteresis see it now, not only when its next command arrives. */
   private observePeople(nowMs: number): void {
-    const { declarations } = this.options.cell;
+    const { declarations } = this.cell;
     const people = peopleInCell(declarations.people, this.states, nowMs);
     for (const device of declarations.devices.values()) {
       this.bounds.modes.observe(device, stateTriggers(device, people, declarations.zones), nowMs);
@@ -281,7 +349,8 @@ export class Interlock {
     // SAFETY: the device's previous command must be released (or known not to be) before this one is checked
     // against its last release and its kind memory.
     await this.inFlight.get(topicDeviceId);
-    const { clock, cell } = this.options;
+    const { clock } = this.options;
+    const cell = this.cell;
     const token = payload.toString('utf8');
     const signatureHint = hintedVerifier(hint, token);
     let decision: Decision = evaluateCommand(
@@ -427,7 +496,7 @@ export class Interlock {
   private async hold(decision: Decision, receipt: AuditReceipt | undefined): Promise<void> {
     const command = decision.command;
     if (command === undefined) return;
-    const approvers = [...this.options.cell.declarations.operators.values()].filter((o) => o.roles.includes('approve')).map((o) => o.id);
+    const approvers = [...this.cell.declarations.operators.values()].filter((o) => o.roles.includes('approve')).map((o) => o.id);
     const pending = this.approvals.add(
       {
         command,
@@ -482,7 +551,7 @@ export class Interlock {
     await this.releaseChain;
     const nowMs = this.options.clock.nowMs();
     for (const pending of this.approvals.expire(nowMs)) {
-      const minutes = this.options.cell.declarations.approvals.pendingTtlMs;
+      const minutes = this.cell.declarations.approvals.pendingTtlMs;
       await this.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' });
     }
   }
@@ -500,7 +569,7 @@ export class Interlock {
       verdict,
       reasons,
       commandDigest: pending.commandDigest,
-      declarationsDigest: this.options.cell.declarations.digest,
+      declarationsDigest: this.cell.declarations.digest,
       decidedAtMs: this.options.clock.nowMs(),
       identity: identityOf(command),
       command,
@@ -519,7 +588,7 @@ export class Interlock {
     }
     let released = false;
     // Released after a human's approval: valid for one command TTL from now, as a fresh command would be.
-    if (decision.verdict === 'allow') released = await this.release(decision, receipt, decision.decidedAtMs + this.options.cell.declarations.commandLimits.maxTtlMs);
+    if (decision.verdict === 'allow') released = await this.release(decision, receipt, decision.decidedAtMs + this.cell.declarations.commandLimits.maxTtlMs);
     await this.publishDecision(decision, command.device.id, released, receipt);
     const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, reasons: decision.reasons, ...detail };
     await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
@@ -530,7 +599,8 @@ export class Interlock {
   private async handleOperator(payload: Buffer): Promise<void> {
     // Operator actions act on what earlier commands did: let every decided command settle first.
     await this.releaseChain;
-    const { cell, clock } = this.options;
+    const { clock } = this.options;
+    const cell = this.cell;
     const nowMs = clock.nowMs();
     const token = payload.toString('utf8');
     // Every answer names the message by its digest, so a sender can match even a refusal that has no jti yet.
@@ -580,7 +650,7 @@ export class Interlock {
         return this.approve(pending, message, nowMs, { ...by, ...note });
       }
       case 'restore_agent': {
-        if (!this.options.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
+        if (!this.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
         let previous: Demotion | undefined;
         try {
           previous = this.trust.restore(request.agent);
@@ -594,7 +664,7 @@ export class Interlock {
         return { ok: true, agent: request.agent };
       }
       case 'quarantine_agent': {
-        if (!this.options.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
+        if (!this.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
         try {
           this.trust.demote(request.agent, 'quarantine', `quarantined by operator ${operator.id}: ${request.reason}`, nowMs);
         } catch (error) {
@@ -604,7 +674,7 @@ export class Interlock {
         return { ok: true, agent: request.agent };
       }
       case 'set_mode': {
-        if (!this.options.cell.declarations.devices.has(request.device)) return { ok: false, problem: `no device ${request.device} is declared` };
+        if (!this.cell.declarations.devices.has(request.device)) return { ok: false, problem: `no device ${request.device} is declared` };
         this.bounds.modes.setOperatorMode(request.device, request.mode === 'reduced' ? 'reduced' : undefined);
         await this.recordEvent('operator-mode', { ...by, deviceId: request.device, mode: request.mode });
         return { ok: true, device: request.device, mode: request.mode };
@@ -618,7 +688,7 @@ export class Interlock {
    */
   private async approve(pending: PendingApproval, message: OperatorMessage, nowMs: number, by: Record<string, unknown>): Promise<{ ok: boolean; problem?: string; [key: string]: unknown }> {
     const { command } = pending;
-    const { cell } = this.options;
+    const cell = this.cell;
     const current = this.states.latest(command.device.id)?.state;
     const tolerances = cell.declarations.approvals.drift.get(command.device.id) ?? [];
     const drift =
@@ -697,7 +767,7 @@ export class Interlock {
       await this.options.audit.record({
         kind: parentSeq === undefined ? 'event' : 'outcome',
         timeMs: this.options.clock.nowMs(),
-        declarationsDigest: this.options.cell.declarations.digest,
+        declarationsDigest: this.cell.declarations.digest,
         detail: { event, ...detail },
         ...(parentSeq === undefined ? {} : { parentSeq }),
       });

@@ -21,7 +21,7 @@ export interface DemotionStore {
 
 export class TrustTracker implements TrustView {
   readonly #policy: TrustPolicy;
-  readonly #store: DemotionStore | undefined;
+  #store: DemotionStore | undefined;
   readonly #demotions = new Map<string, Demotion>();
   /** Times of recent denials per agent, oldest first, trimmed to the window. */
   readonly #denials = new Map<string, number[]>();
@@ -30,6 +30,19 @@ export class TrustTracker implements TrustView {
     this.#policy = policy;
     this.#store = store;
     for (const demotion of store?.demotions() ?? []) this.#demotions.set(demotion.agentId, demotion);
+  }
+
+  /**
+   * The same demotions and recent denials under another policy (a declaration change): nobody is restored by a new
+   * declaration set, and denials counted so far still count.
+   */
+  rebased(policy: TrustPolicy): TrustTracker {
+    // Built without the store so nothing is read again; the store is handed over for what happens from now on.
+    const next = new TrustTracker(policy);
+    next.#store = this.#store;
+    for (const [agentId, demotion] of this.#demotions) next.#demotions.set(agentId, demotion);
+    for (const [agentId, times] of this.#denials) next.#denials.set(agentId, [...times]);
+    return next;
   }
 
   standing(agentId: string): AgentStanding {
