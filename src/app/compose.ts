@@ -35,6 +35,13 @@ export interface RuntimeOptions {
   readonly embeddedHost?: string;
   readonly topicPrefix?: string;
   readonly heartbeatPeriodMs?: number;
+  /**
+   * A transport built by the caller (the Greengrass IPC transport), not yet started; startRuntime starts it and
+   * stops it on stop(). With it, neither brokerUrl nor an embedded broker is used.
+   */
+  readonly transport?: Transport;
+  /** Signature-checking worker threads (default: 1 on a multi-core machine, else 0). */
+  readonly verifierThreads?: number;
   readonly clock?: Clock;
   readonly log: Logger;
 }
@@ -96,7 +103,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let transport: Transport;
   let brokerUrl: string;
   try {
-    if (options.brokerUrl === undefined) {
+    if (options.transport !== undefined) {
+      transport = options.transport;
+      brokerUrl = `${transport.name}:`;
+    } else if (options.brokerUrl === undefined) {
       broker = new EmbeddedBroker({
         host: options.embeddedHost ?? '127.0.0.1',
         port: options.embeddedPort ?? 0,
@@ -143,7 +153,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: log.child('interlock'),
     identity,
     // On a multi-core device one worker verifies signatures beside the thread that decides and records.
-    verifierThreads: availableParallelism() > 1 ? 1 : 0,
+    verifierThreads: options.verifierThreads ?? (availableParallelism() > 1 ? 1 : 0),
     ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),
   });
   await interlock.start();

@@ -1,0 +1,136 @@
+// The Greengrass component's configuration: its keys, their JSON Schema (ajv, strict), and which of them a live
+// update may change. It never fills in a missing safety setting with something looser, and never half-applies an
+// update: an update is either wholly valid and applicable now, or refused with every reason.
+
+import { Ajv, type ErrorObject } from 'ajv';
+import { isAbsolute } from 'node:path';
+import type { LogLevel } from '../core/log.js';
+
+/** The settings the component runs with, after validation (paths absolute, defaults filled in). */
+export interface ComponentSettings {
+  /** The cell's declarations folder (bounds, agents, policies). */
+  readonly cellDirectory: string;
+  /** The declarations digest the operator approved; start-up and every update are refused on a mismatch. */
+  readonly expectedDigest: string | undefined;
+  /** Where the audit database, the replay memory and the interlock's key live (the component's work folder). */
+  readonly stateDirectory: string;
+  readonly topicPrefix: string;
+  readonly heartbeatPeriodMs: number;
+  /** Worker threads verifying signatures ahead of the decision queue; 0 verifies on the main thread. */
+  readonly verifierThreads: number;
+  readonly logLevel: LogLevel;
+}
+
+/** The keys a live update may change; any other change needs a restart of the component. */
+export const LIVE_KEYS = ['cellDirectory', 'expectedDigest', 'logLevel'] as const satisfies readonly (keyof ComponentSettings)[];
+
+/**
+ * Every key, with its meaning and default, in one place: the recipe's DefaultConfiguration and the README table
+ * follow this list (a test holds them to it). `accessControl` is Greengrass's own and read by the nucleus only.
+ */
+export const CONFIGURATION_KEYS: Readonly<Record<keyof ComponentSettings | 'accessControl', string>> = {
+  cellDirectory: 'Absolute path of the cell declarations folder. Live: a new folder (or new content) is validated in full, then swapped.',
+  expectedDigest: 'The declarations digest the operator approved (`interlock validate` prints it); empty for none. Live.',
+  stateDirectory: "Absolute path for the audit database, replay memory and the interlock's key: the component's work folder. Restart.",
+  topicPrefix: 'Prefix of every local topic (empty for none). Restart.',
+  heartbeatPeriodMs: 'How often interlock/heartbeat is published (50-10000 ms); drivers stop when it stops. Restart.',
+  verifierThreads: 'Worker threads for signature checks (0-4; 1 suits a 2-core device). Restart.',
+  logLevel: 'info, warn or error. Live.',
+  accessControl: 'Greengrass IPC authorization (which topics this component may publish and subscribe); read by the nucleus.',
+};
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cellDirectory', 'stateDirectory'],
+  properties: {
+    cellDirectory: { type: 'string', minLength: 1, maxLength: 4096 },
+    expectedDigest: { type: 'string', pattern: '^([0-9a-f]{64})?$' },
+    stateDirectory: { type: 'string', minLength: 1, maxLength: 4096 },
+    topicPrefix: { type: 'string', maxLength: 128, pattern: '^[^#+\\u0000]*$' },
+    heartbeatPeriodMs: { type: 'integer', minimum: 50, maximum: 10_000 },
+    verifierThreads: { type: 'integer', minimum: 0, maximum: 4 },
+    logLevel: { enum: ['info', 'warn', 'error'] },
+    // Greengrass's authorization map; its shape is the nucleus's business, so only its type is checked here.
+    accessControl: { type: 'object' },
+  },
+} as const;
+
+const ajv = new Ajv({ strict: true, allErrors: true });
+const validate = ajv.compile(SCHEMA);
+
+export interface ConfigurationProblem {
+  /** JSON pointer into the configuration, e.g. `/heartbeatPeriodMs`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ParsedSettings = { readonly ok: true; readonly settings: ComponentSettings } | { readonly ok: false; readonly problems: readonly ConfigurationProblem[] };
+
+function describe(error: ErrorObject): ConfigurationProblem {
+  if (error.keyword === 'additionalProperties') {
+    const extra = String((error.params as { additionalProperty?: unknown }).additionalProperty);
+    return { path: `${error.instancePath}/${extra}`, message: `unknown configuration key "${extra}" (known: ${Object.keys(CONFIGURATION_KEYS).join(', ')})` };
+  }
+  if (error.keyword === 'required') {
+    const missing = String((error.params as { missingProperty?: unknown }).missingProperty);
+    return { path: `/${missing}`, message: `required key "${missing}" is missing` };
+  }
+  return { path: error.instancePath || '/', message: error.message ?? error.keyword };
+}
+
+/** Validates the component configuration as Greengrass hands it over (the whole object under the component). */
+export function parseComponentConfiguration(value: unknown): ParsedSettings {
+  if (!validate(value)) return { ok: false, problems: (validate.errors ?? []).map(describe) };
+  const config = value as unknown as { [key: string]: unknown };
+  const problems: ConfigurationProblem[] = [];
+  for (const key of ['cellDirectory', 'stateDirectory'] as const) {
+    const path = config[key];
+    // SAFETY: a relative path would depend on the working directory Greengrass happens to start us in.
+    if (typeof path === 'string' && !isAbsolute(path)) problems.push({ path: `/${key}`, message: `must be an absolute path, got "${path}"` });
+    if (typeof path === 'string' && /\{[a-z]+:[^}]*\}/i.test(path)) {
+      problems.push({ path: `/${key}`, message: `contains an unresolved recipe variable: "${path}" (set it in the recipe, not in a merge update)` });
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  const digest = config['expectedDigest'];
+  return {
+    ok: true,
+    settings: {
+      cellDirectory: config['cellDirectory'] as string,
+      expectedDigest: typeof digest === 'string' && digest !== '' ? digest : undefined,
+      stateDirectory: config['stateDirectory'] as string,
+      topicPrefix: (config['topicPrefix'] as string | undefined) ?? '',
+      heartbeatPeriodMs: (config['heartbeatPeriodMs'] as number | undefined) ?? 250,
+      verifierThreads: (config['verifierThreads'] as number | undefined) ?? 1,
+      logLevel: (config['logLevel'] as LogLevel | undefined) ?? 'info',
+    },
+  };
+}
+
+/** What a live update asks for, once validated against the settings in force. */
+export type SettingsChange =
+  | { readonly ok: true; readonly changedKeys: readonly (keyof ComponentSettings)[]; readonly next: ComponentSettings }
+  | { readonly ok: false; readonly problems: readonly ConfigurationProblem[] };
+
+/** Refuses any change to a key that needs a restart; the running settings then stay in force unchanged. */
+export function planSettingsChange(current: ComponentSettings, next: ComponentSettings): SettingsChange {
+  const keys = Object.keys(current) as (keyof ComponentSettings)[];
+  const changedKeys = keys.filter((key) => current[key] !== next[key]);
+  const live: readonly string[] = LIVE_KEYS;
+  const restart = changedKeys.filter((key) => !live.includes(key));
+  if (restart.length > 0) {
+    return {
+      ok: false,
+      problems: restart.map((key) => ({
+        path: `/${key}`,
+        message: `${key} cannot change while the component runs (${JSON.stringify(current[key])} -> ${JSON.stringify(next[key])}); restart the component to apply it`,
+      })),
+    };
+  }
+  return { ok: true, changedKeys, next };
+}
+
+export function formatConfigurationProblems(problems: readonly ConfigurationProblem[]): string {
+  return problems.map((p) => `configuration ${p.path}: ${p.message}`).join('; ');
+}

@@ -1,0 +1,69 @@
+// The component configuration: strict validation with a path and reason per problem, defaults that are never looser
+// than the declarations, and live updates that are applied whole or refused whole.
+
+import t from 'tap';
+import {
+  CONFIGURATION_KEYS,
+  LIVE_KEYS,
+  formatConfigurationProblems,
+  parseComponentConfiguration,
+  planSettingsChange,
+  type ComponentSettings,
+} from '../../src/app/component-config.js';
+
+const BASE = { cellDirectory: '/greengrass/v2/packages/artifacts-unarchived/x/1.0.0/interlock/safety-bounds/demo-cell', stateDirectory: '/greengrass/v2/work/x/state' };
+
+function settings(extra: Record<string, unknown> = {}): ComponentSettings {
+  const parsed = parseComponentConfiguration({ ...BASE, ...extra });
+  if (!parsed.ok) throw new Error(formatConfigurationProblems(parsed.problems));
+  return parsed.settings;
+}
+
+t.test('a minimal configuration gets the documented defaults', async (t) => {
+  t.same(settings(), { ...BASE, expectedDigest: undefined, topicPrefix: '', heartbeatPeriodMs: 250, verifierThreads: 1, logLevel: 'info' });
+  t.equal(settings({ expectedDigest: '' }).expectedDigest, undefined, 'an empty digest means none');
+  t.equal(settings({ expectedDigest: 'a'.repeat(64) }).expectedDigest, 'a'.repeat(64));
+  t.ok(settings({ accessControl: { 'aws.greengrass.ipc.pubsub': {} } }), "Greengrass's accessControl is allowed beside ours");
+});
+
+t.test('every bad value is refused with the key and the reason', async (t) => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['an unknown key (a typo)', { heartbeatPeriod: 100 }, /\/heartbeatPeriod: unknown configuration key/],
+    ['a missing cell folder', { cellDirectory: undefined }, /\/cellDirectory: required key/],
+    ['a relative path', { cellDirectory: 'safety-bounds/demo-cell' }, /\/cellDirectory: must be an absolute path/],
+    ['an unresolved recipe variable', { stateDirectory: '{work:path}/state' }, /\/stateDirectory: contains an unresolved recipe variable/],
+    ['a digest of the wrong shape', { expectedDigest: 'ABC' }, /\/expectedDigest/],
+    ['a numeric-string period', { heartbeatPeriodMs: '250' }, /\/heartbeatPeriodMs/],
+    ['a fractional period', { heartbeatPeriodMs: 250.5 }, /\/heartbeatPeriodMs/],
+    ['a period too short', { heartbeatPeriodMs: 10 }, /\/heartbeatPeriodMs/],
+    ['too many threads', { verifierThreads: 64 }, /\/verifierThreads/],
+    ['a silent log', { logLevel: 'silent' }, /\/logLevel/],
+    ['a wildcard in the prefix', { topicPrefix: 'site/#/' }, /\/topicPrefix/],
+  ];
+  for (const [what, extra, expected] of cases) {
+    const config: Record<string, unknown> = { ...BASE, ...extra };
+    for (const key of Object.keys(config)) if (config[key] === undefined) delete config[key];
+    const parsed = parseComponentConfiguration(config);
+    t.equal(parsed.ok, false, `refused: ${what}`);
+    if (!parsed.ok) t.match(formatConfigurationProblems(parsed.problems), expected, what);
+  }
+  for (const value of [null, [], 'cellDirectory=/x', 42]) t.equal(parseComponentConfiguration(value).ok, false, `refused: ${JSON.stringify(value)}`);
+});
+
+t.test('a live update may change the declarations and the log level; anything else needs a restart', async (t) => {
+  const current = settings();
+  const live = planSettingsChange(current, settings({ cellDirectory: '/opt/cells/v2', expectedDigest: 'b'.repeat(64), logLevel: 'warn' }));
+  t.match(live, { ok: true, changedKeys: ['cellDirectory', 'expectedDigest', 'logLevel'] });
+  t.match(planSettingsChange(current, settings()), { ok: true, changedKeys: [] }, 'no change is a valid, empty change');
+  const restart = planSettingsChange(current, settings({ topicPrefix: 'site-a/', verifierThreads: 0, logLevel: 'warn' }));
+  t.equal(restart.ok, false, 'refused whole, the live part too');
+  if (!restart.ok) {
+    t.same(restart.problems.map((p) => p.path), ['/topicPrefix', '/verifierThreads']);
+    t.match(formatConfigurationProblems(restart.problems), /restart the component/);
+  }
+});
+
+t.test('every key is documented, and the live keys are among them', async (t) => {
+  for (const key of LIVE_KEYS) t.ok(key in CONFIGURATION_KEYS, key);
+  t.same(Object.keys(settings()).sort(), Object.keys(CONFIGURATION_KEYS).filter((k) => k !== 'accessControl').sort());
+});
