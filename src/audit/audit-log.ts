@@ -43,9 +43,14 @@ export type VerifyResult =
   | { readonly ok: true; readonly records: number; readonly headHash: string }
   | { readonly ok: false; readonly seq: number; readonly problem: string };
 
+export interface RecordOptions {
+  /** The record is of a safe-state command (stop, e-stop, close to the safe position): it may use a reserve. */
+  readonly safeState?: boolean;
+}
+
 export interface AuditLog {
   /** Commits the entry durably, then resolves with its place in the chain. Rejects if durability is not certain. */
-  record(entry: AuditEntry): Promise<AuditReceipt>;
+  record(entry: AuditEntry, options?: RecordOptions): Promise<AuditReceipt>;
   /** Re-reads every stored record and checks sequence and hash chain. */
   verify(): VerifyResult;
   /** Records with seq >= fromSeq, in order, at most `limit`. */

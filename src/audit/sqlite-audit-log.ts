@@ -19,6 +19,7 @@ import {
   type AuditKind,
   type AuditLog,
   type AuditReceipt,
+  type RecordOptions,
   type AuditRecord,
   type VerifyResult,
 } from './audit-log.js';
@@ -316,7 +317,7 @@ export class SqliteAuditLog implements AuditLog {
    * Queues the entry for the next group commit and resolves once the transaction holding it is committed. Entries
    * get seqs in call order. An entry that cannot be stored faithfully rejects at once and takes no seq.
    */
-  record(entry: AuditEntry): Promise<AuditReceipt> {
+  record(entry: AuditEntry, _options: RecordOptions = {}): Promise<AuditReceipt> {
     return new Promise<AuditReceipt>((resolve, reject) => {
       if (this.#closed) throw new Error(`audit log ${this.path} is closed`);
       if (this.#poisoned !== undefined) throw new Error(`audit log ${this.path} refuses writes: ${this.#poisoned}`);
