@@ -60,3 +60,22 @@ export interface AuditLog {
 
 /** The hash of the record before the first one. */
 export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * Why a record was refused, for the interlock to turn into the matching reason code. AUDIT_OUTCOME_UNKNOWN: an I/O
+ * error during commit, the record may or may not be on disk (reconciled when the log reopens). AUDIT_LOG_FULL: at
+ * the size cap with records the cloud has not acknowledged. AUDIT_DISK_FULL: the file system is out of space.
+ * AUDIT_UNAVAILABLE: closed, or refusing writes since an earlier unknown outcome.
+ */
+export type AuditFailureCode = 'AUDIT_LOG_FULL' | 'AUDIT_DISK_FULL' | 'AUDIT_OUTCOME_UNKNOWN' | 'AUDIT_UNAVAILABLE';
+
+export class AuditWriteError extends Error {
+  constructor(
+    readonly code: AuditFailureCode,
+    message: string,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AuditWriteError';
+  }
+}

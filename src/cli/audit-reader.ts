@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AUDIT_SCHEMA_VERSION } from '../audit/sqlite-audit-log.js';
 
-/** Versions 1 and 2 have the same records table (2 adds signed checkpoints; the interlock migrates 1 on open). */
-const READABLE_VERSIONS: readonly number[] = [1, AUDIT_SCHEMA_VERSION];
+/** Versions 1 to 3 have the same records table (2 adds signed checkpoints, 3 the meta table; the interlock migrates on open). */
+const READABLE_VERSIONS: readonly number[] = [1, 2, AUDIT_SCHEMA_VERSION];
 
 /** Records per read: enough to be quick, few enough that a large log never sits in memory. */
 export const AUDIT_PAGE_SIZE = 1000;

@@ -35,7 +35,8 @@ export async function verifyAuditDatabase(path: string, publicKey?: KeyObject): 
     }
     let log;
     try {
-      log = openSqliteAuditLog(snapshot);
+      // SAFETY: verify reports damage; it never moves the file aside and verifies an empty new segment instead.
+      log = openSqliteAuditLog(snapshot, { onCorruption: 'refuse', ballastBytes: 0 });
     } catch (error) {
       // The error names the snapshot's path; its cause says what is wrong with the (page-identical) original.
       const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;

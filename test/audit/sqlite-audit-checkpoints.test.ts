@@ -189,16 +189,17 @@ t.test('bad checkpoint options refuse to open', async (t) => {
   t.throws(() => openSqliteAuditLog(freshPath(), withCheckpoints({ everyRecords: 0 })), { message: /everyRecords/ });
 });
 
-t.test('a version 1 log is migrated: the checkpoints table is added, records are untouched', async (t) => {
+t.test('a version 1 log is migrated: the checkpoints and meta tables are added, records are untouched', async (t) => {
   const file = await checkpointedFile(5);
   // Make it exactly what a version 1 build left behind.
   tamper(file, (db) => {
     db.exec('DROP TABLE checkpoints');
+    db.exec('DROP TABLE meta');
     db.pragma('user_version = 1');
   });
   const messages: string[] = [];
   const log = openSqliteAuditLog(file, { ...withCheckpoints(), log: (msg) => messages.push(msg) });
-  t.match(messages, [/migrated .* \(schema 2, head seq 5\)/]);
+  t.match(messages, [/migrated .* \(schema 3, head seq 5\)/]);
   t.match(log.verify(keys.publicKey), { ok: true, records: 5 });
   await log.record(entry(6));
   log.close();
@@ -208,7 +209,7 @@ t.test('a version 1 log is migrated: the checkpoints table is added, records are
   t.strictSame(checkpointsOf(file).map((c) => c.size), [6]);
 });
 
-t.test('a version 2 log without its checkpoints table is refused', async (t) => {
+t.test('a version 3 log without its checkpoints table is refused', async (t) => {
   const file = await checkpointedFile(2);
   tamper(file, (db) => db.exec('DROP TABLE checkpoints'));
   t.throws(() => openSqliteAuditLog(file), { message: /no checkpoints table/ });
