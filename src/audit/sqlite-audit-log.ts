@@ -674,6 +674,8 @@ export class SqliteAuditLog implements AuditLog {
     if (uptoSeq <= this.#ackSeq) return this.#ackSeq;
     this.#db.transaction(() => this.#upsertMeta.run('ack_seq', String(uptoSeq))).immediate();
     this.#ackSeq = uptoSeq;
+    // A new watermark may be what a full log waits for: let the next refusal try retention at once.
+    this.#lastRetentionAttemptMs = 0;
     return uptoSeq;
   }
 
