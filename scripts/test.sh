@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite: makes sure mosquitto is there (installs it as root, or says how), type-checks, runs tap,
+# The whole test suite: makes sure mosquitto and strace are there (installs them as root, or says how), type-checks, runs tap,
 # and ends with the plain line "N passed, N failed" (the type-check counts as one test). Never skips silently.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+# Each system command the tests need, with the Debian package that has it: mosquitto (a real MQTT broker for the
+# integration tests) and strace (the fsync-failure test injects EIO with it).
+missing=()
+for pair in mosquitto:mosquitto strace:strace; do
+  cmd=${pair%%:*}
+  pkg=${pair##*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then missing+=("$pkg"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "mosquitto is not installed: installing it with apt-get (the integration tests need a real broker)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; } >/tmp/interlock-apt.log 2>&1; then
+    echo "installing ${missing[*]} with apt-get (the tests need them)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/interlock-apt.log 2>&1; then
       tail -n 20 /tmp/interlock-apt.log
-      echo "mosquitto is required for the tests and could not be installed: run 'apt-get install -y mosquitto'"
+      echo "${missing[*]} required for the tests and could not be installed: run 'apt-get install -y ${missing[*]}'"
       echo "0 passed, 1 failed"
       exit 1
     fi
   else
-    echo "mosquitto is required for the tests: run 'sudo apt-get install -y mosquitto'"
+    echo "${missing[*]} required for the tests: run 'sudo apt-get install -y ${missing[*]}'"
     echo "0 passed, 1 failed"
     exit 1
   fi

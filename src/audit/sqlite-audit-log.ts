@@ -608,7 +608,7 @@ export class SqliteAuditLog implements AuditLog {
 
   /** Why an ordinary record would be refused now, if it would. Retries room at most once a second. */
   #refusal(): AuditWriteError | undefined {
-    const nowMs = Date.now();
+    const nowMs = this.#space.nowMs();
     if (this.#diskFull !== undefined) {
       if (nowMs - this.#lastSpaceCheckMs >= 1_000) {
         this.#lastSpaceCheckMs = nowMs;
@@ -657,7 +657,7 @@ export class SqliteAuditLog implements AuditLog {
   #onDiskFull(why: string): void {
     const first = this.#diskFull === undefined;
     this.#diskFull = why;
-    this.#lastSpaceCheckMs = Date.now();
+    this.#lastSpaceCheckMs = this.#space.nowMs();
     const released = releaseBallast(this.path);
     if (first) this.#note(`sqlite-audit-log: ${this.path}: disk full (${why}); ${released ? 'ballast deleted to make room; ' : ''}only safe-state records are written until space returns`);
   }
