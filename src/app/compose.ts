@@ -86,7 +86,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const keys = ensureKeyPair(join(stateDirectory, 'keys', 'interlock.key.pem'), join(stateDirectory, 'keys', 'interlock.pub.pem'));
   if (keys.created) log.info(`created the interlock's signing key; drivers verify releases with ${keys.publicKeyPath}`);
   // Signed checkpoints (size, head) with the interlock's own key: verify then detects dropped newest records.
-  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'), { checkpoints: { privateKey: keys.privateKey, origin: cell.declarations.cellId } });
+  // Retention and the size cap as cell.yaml declares them (fixed for this run; a change takes effect at the next start).
+  const { retentionMs, maxBytes } = cell.declarations.audit;
+  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'), {
+    checkpoints: { privateKey: keys.privateKey, origin: cell.declarations.cellId },
+    log: (message) => log.child('audit').info(message),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(maxBytes === undefined ? {} : { maxBytes }),
+  });
+  for (const notice of audit.notices) log.warn(`audit log: ${notice}`);
   let identity: SqliteIdentityStore;
   try {
     identity = SqliteIdentityStore.open(join(stateDirectory, 'identity.db'), { nowMs: () => (options.clock ?? systemClock).nowMs() });

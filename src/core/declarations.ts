@@ -112,4 +112,11 @@ export interface Declarations {
   readonly keys: ReadonlyMap<string, AgentKey>;
   readonly trust: TrustPolicy;
   readonly approvals: ApprovalSettings;
+  readonly audit: AuditSettings;
+}
+
+/** cell.yaml's audit section, in internal units; a missing value means no retention (keep all) and no cap. */
+export interface AuditSettings {
+  readonly retentionMs?: number;
+  readonly maxBytes?: number;
 }

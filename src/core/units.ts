@@ -29,9 +29,9 @@ export const UNITS = {
   /** internal: fraction 0..1 (valve opening, pump duty) */
   ratio: { fraction: 1, '%': 0.01 },
   /** internal: ms (the clock's unit) */
-  duration: { s: 1000, ms: 1, min: 60_000 },
+  duration: { s: 1000, ms: 1, min: 60_000, h: 3_600_000, d: 86_400_000 },
   /** internal: bytes */
-  size: { B: 1, KiB: 1024 },
+  size: { B: 1, KiB: 1024, MiB: 1_048_576, GiB: 1_073_741_824 },
 } as const;
 
 export type Dimension = keyof typeof UNITS;

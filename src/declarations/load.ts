@@ -10,6 +10,7 @@ import type {
   AgentDeclaration,
   AgentKey,
   ApprovalSettings,
+  AuditSettings,
   CommandLimits,
   Declarations,
   DeviceDeclaration,
@@ -410,9 +411,10 @@ interface RawCell {
   readonly zones?: RawZone[];
   readonly sharedZones?: { zone: string; devices: string[] }[];
   readonly people?: { sources: string[]; maxAge: RawQuantity };
+  readonly audit?: { retention?: RawQuantity; maxSize?: RawQuantity };
 }
 
-type CellLevel = Pick<Declarations, 'cellId' | 'commandLimits' | 'zones' | 'sharedZones' | 'people'>;
+type CellLevel = Pick<Declarations, 'cellId' | 'commandLimits' | 'zones' | 'sharedZones' | 'people' | 'audit'>;
 
 /** cell.yaml's own sections, and every reference between files checked: zone ids and device ids must exist. */
 function loadCellLevel(
@@ -447,6 +449,9 @@ function loadCellLevel(
   (raw.people?.sources ?? []).forEach((id, index) => {
     if (!devices.has(id)) issues.push({ path: `/people/sources/${index}`, message: `no device "${id}" is declared` });
   });
+  if (raw.audit?.maxSize !== undefined && convertQuantity('size', raw.audit.maxSize) < 262_144) {
+    issues.push({ path: '/audit/maxSize', message: 'must be at least 256 KiB (a smaller log could not hold its own reserve for safe-state records)' });
+  }
   for (const issue of issues) reader.problem(file, issue.path, issue.message, lineOf(parsed, pointerToPath(issue.path)));
   for (const [id, device] of devices) {
     device.modes.reducedWhenPersonInZones.forEach((zoneId, index) => {
@@ -465,7 +470,11 @@ function loadCellLevel(
     maxTokenBytes: convertQuantity('size', raw.commands.maxTokenSize),
     ...(ratePerAgent === undefined ? {} : { ratePerAgent }),
   };
-  return { cellId: raw.cell, commandLimits, zones, sharedZones, people };
+  const audit: AuditSettings = {
+    ...(raw.audit?.retention === undefined ? {} : { retentionMs: convertQuantity('duration', raw.audit.retention) }),
+    ...(raw.audit?.maxSize === undefined ? {} : { maxBytes: Math.floor(convertQuantity('size', raw.audit.maxSize)) }),
+  };
+  return { cellId: raw.cell, commandLimits, zones, sharedZones, people, audit };
 }
 
 /** Loads and validates the cell folder `directory`. Reports every problem rather than stopping at the first. */

@@ -56,6 +56,15 @@ export const CELL_SCHEMA = {
         properties: { zone: identifier, devices: { type: 'array', minItems: 2, items: identifier } },
       },
     },
+    audit: {
+      type: 'object',
+      description: 'The audit log: how long acknowledged records are kept, and how large the log may grow.',
+      additionalProperties: false,
+      properties: {
+        retention: quantity('duration', 'Records the cloud has acknowledged are deleted once older than this. Without it, nothing is ever deleted.', { exclusiveMinimum: 0 }),
+        maxSize: quantity('size', 'Size cap of the audit database (at least 256 KiB); at the cap with unacknowledged records only safe-state commands pass.', { exclusiveMinimum: 0 }),
+      },
+    },
     people: {
       type: 'object',
       description: 'Where the positions of people in the cell come from (the people field of these devices\' state).',

@@ -338,7 +338,7 @@ t.test('device set problems', async (t) => {
   assertProblems(t, withCell(t, { 'cell.yaml': null }), [{ file: 'cell.yaml', path: '', message: /file not found/ }], 'missing cell.yaml');
   assertProblems(
     t,
-    withCell(t, { 'cell.yaml': edit(CELL, 'maxTokenSize: { value: 8, unit: KiB }', 'maxTokenSize: { value: 8, unit: MiB }') }),
+    withCell(t, { 'cell.yaml': edit(CELL, 'maxTokenSize: { value: 8, unit: KiB }', 'maxTokenSize: { value: 8, unit: MB }') }),
     [{ file: 'cell.yaml', path: '/commands/maxTokenSize/unit', line: lineOf(CELL, 'maxTokenSize:'), message: /allowed values/ }],
     'unknown size unit in cell.yaml',
   );
@@ -540,4 +540,25 @@ t.test('files that would be silently ignored are problems: a .yml device, a poli
     'unexpected files',
   );
   t.ok(withCell(t, { 'devices/.gitkeep': '' }).ok, 'dotfiles such as .gitkeep are ignored');
+});
+
+t.test("cell.yaml's audit section: retention and size cap in internal units, and a cap too small to hold its reserve refused", async (t) => {
+  const result = withCell(t);
+  t.ok(result.ok);
+  if (result.ok) t.same(result.cell.declarations.audit, { retentionMs: 90 * 86_400_000, maxBytes: 256 * 1_048_576 });
+  assertProblems(
+    t,
+    withCell(t, { 'cell.yaml': edit(CELL, 'maxSize: { value: 256, unit: MiB }', 'maxSize: { value: 100, unit: KiB }') }),
+    [{ file: 'cell.yaml', path: '/audit/maxSize', message: /at least 256 KiB/ }],
+    'a 100 KiB cap',
+  );
+  assertProblems(
+    t,
+    withCell(t, { 'cell.yaml': edit(CELL, 'retention: { value: 90, unit: d }', 'retention: { value: 0, unit: d }') }),
+    [{ file: 'cell.yaml', path: '/audit/retention/value', message: /must be > 0/ }],
+    'a zero retention',
+  );
+  const without = withCell(t, { 'cell.yaml': CELL.replace(/^audit:\n(?: {2}.*\n)+/m, '') });
+  t.ok(without.ok);
+  if (without.ok) t.same(without.cell.declarations.audit, {}, 'without the section: keep everything, no cap');
 });
