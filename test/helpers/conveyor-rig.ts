@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Test } from 'tap';
-import { openSqliteAuditLog, type SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import { openSqliteAuditLog, type SqliteAuditLog, type SqliteAuditLogOptions } from '../../src/audit/sqlite-audit-log.js';
 import { systemClock } from '../../src/core/clock.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { verifyReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
@@ -33,11 +33,11 @@ export interface ConveyorRig {
   burst(tokens: readonly string[]): Promise<DecisionEvent[]>;
 }
 
-export async function conveyorRig(t: Test, files: Record<string, string | null> = {}): Promise<ConveyorRig> {
+export async function conveyorRig(t: Test, files: Record<string, string | null> = {}, auditOptions: SqliteAuditLogOptions = {}): Promise<ConveyorRig> {
   const cell = makeTestCell(files);
   const stateDir = mkdtempSync(join(tmpdir(), 'interlock-group-commit-'));
   const dbPath = join(stateDir, 'audit.db');
-  const audit = openSqliteAuditLog(dbPath);
+  const audit = openSqliteAuditLog(dbPath, { ballastBytes: 0, ...auditOptions });
   const reader = new Database(dbPath, { readonly: true });
   const bus = new InMemoryBus();
   const keys = generateEd25519KeyPair();

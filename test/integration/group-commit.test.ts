@@ -101,3 +101,28 @@ t.test('each audit failure code becomes its own reason; anything else is AUDIT_W
   t.equal(auditFailureReason(Object.assign(new Error('x'), { code: 'SQLITE_BUSY' })).code, 'AUDIT_WRITE_FAILED');
   t.equal(auditFailureReason('a string').code, 'AUDIT_WRITE_FAILED');
 });
+
+t.test('a full audit log denies actuations with AUDIT_LOG_FULL, while a stop is still recorded and released', async (t) => {
+  const r = await rig(t, {}, { maxBytes: 512 * 1024, reserveBytes: 128 * 1024 });
+  for (let i = 0; ; i++) {
+    try {
+      await r.audit.record({ kind: 'event', timeMs: Date.now(), detail: { event: 'filler', i, pad: 'z'.repeat(500) } });
+    } catch (error) {
+      t.match(error, { code: 'AUDIT_LOG_FULL' }, `full after ${i} filler records`);
+      break;
+    }
+  }
+  const planner = r.cell.signer('planner-1');
+  const [move] = await r.burst([planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 })]);
+  t.equal(move?.report.verdict, 'deny', 'nothing moves without a record');
+  t.ok(move?.report.reasons.some((reason) => reason.code === 'AUDIT_LOG_FULL'), JSON.stringify(move?.report.reasons));
+  t.equal(move?.auditSeq, null);
+  const [stop] = await r.burst([planner.sign(CONVEYOR, 'stop', {})]);
+  t.equal(stop?.report.verdict, 'allow');
+  t.equal(stop?.released, true);
+  t.ok(typeof stop?.auditSeq === 'number', 'the stop was recorded, in the reserve');
+  await waitFor(() => r.releases.length > 0, 'the stop release');
+  t.equal(r.releases.length, 1, 'only the stop reached the conveyor');
+  t.equal(r.releases[0]?.command.action, 'stop');
+  t.equal(r.releases[0]?.committedBefore, true);
+});
