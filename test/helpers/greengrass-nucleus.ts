@@ -1,0 +1,409 @@
+// A test-only Greengrass nucleus: an event-stream RPC server on a Unix socket that the real aws-iot-device-sdk-v2
+// IPC client talks to. It does what the interlock component uses (connect with the component's auth token, local
+// pub/sub, IoT Core through the MQTT proxy, UpdateState, GetConfiguration, SubscribeToConfigurationUpdate) and
+// authorizes each call from the recipe's accessControl, answering UnauthorizedError as the real nucleus does.
+// Several components (each its own token, accessControl and configuration) can be connected at once.
+
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { crc32 } from 'node:zlib';
+import { topicMatches } from '../../src/transport/topics.js';
+
+// ---- wire format: [u32 total][u32 headers][u32 prelude crc][headers][payload][u32 message crc], big-endian ----
+
+export type HeaderValue = boolean | number | string | Buffer;
+
+export interface Frame {
+  readonly headers: Map<string, HeaderValue>;
+  readonly payload: Buffer;
+}
+
+const MESSAGE_TYPE = { application: 0, error: 1, connect: 4, connectAck: 5 } as const;
+const FLAG_CONNECTION_ACCEPTED = 1;
+const FLAG_TERMINATE_STREAM = 2;
+
+function encodeHeader(name: string, value: HeaderValue, int32Names: ReadonlySet<string>): Buffer {
+  const nameBytes = Buffer.from(name, 'utf8');
+  const head = Buffer.concat([Buffer.from([nameBytes.length]), nameBytes]);
+  if (typeof value === 'boolean') return Buffer.concat([head, Buffer.from([value ? 0 : 1])]);
+  if (typeof value === 'number') {
+    if (!int32Names.has(name)) throw new Error(`header ${name}: numbers are sent as int32 only`);
+    const body = Buffer.alloc(5);
+    body.writeUInt8(4, 0);
+    body.writeInt32BE(value, 1);
+    return Buffer.concat([head, body]);
+  }
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  const type = Buffer.alloc(3);
+  type.writeUInt8(typeof value === 'string' ? 7 : 6, 0);
+  type.writeUInt16BE(bytes.length, 1);
+  return Buffer.concat([head, type, bytes]);
+}
+
+export function encodeFrame(headers: Record<string, HeaderValue>, payload: Buffer): Buffer {
+  const ints = new Set([':message-type', ':message-flags', ':stream-id']);
+  const headerBytes = Buffer.concat(Object.entries(headers).map(([name, value]) => encodeHeader(name, value, ints)));
+  const total = 12 + headerBytes.length + payload.length + 4;
+  const prelude = Buffer.alloc(12);
+  prelude.writeUInt32BE(total, 0);
+  prelude.writeUInt32BE(headerBytes.length, 4);
+  prelude.writeUInt32BE(crc32(prelude.subarray(0, 8)), 8);
+  const body = Buffer.concat([prelude, headerBytes, payload]);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(crc32(body), 0);
+  return Buffer.concat([body, trailer]);
+}
+
+function decodeHeaders(bytes: Buffer): Map<string, HeaderValue> {
+  const headers = new Map<string, HeaderValue>();
+  let at = 0;
+  while (at < bytes.length) {
+    const nameLength = bytes.readUInt8(at);
+    const name = bytes.subarray(at + 1, at + 1 + nameLength).toString('utf8');
+    at += 1 + nameLength;
+    const type = bytes.readUInt8(at);
+    at += 1;
+    switch (type) {
+      case 0:
+      case 1:
+        headers.set(name, type === 0);
+        break;
+      case 2:
+        headers.set(name, bytes.readInt8(at));
+        at += 1;
+        break;
+      case 3:
+        headers.set(name, bytes.readInt16BE(at));
+        at += 2;
+        break;
+      case 4:
+        headers.set(name, bytes.readInt32BE(at));
+        at += 4;
+        break;
+      case 5:
+      case 8:
+        headers.set(name, Number(bytes.readBigInt64BE(at)));
+        at += 8;
+        break;
+      case 6:
+      case 7: {
+        const length = bytes.readUInt16BE(at);
+        const value = bytes.subarray(at + 2, at + 2 + length);
+        headers.set(name, type === 7 ? value.toString('utf8') : Buffer.from(value));
+        at += 2 + length;
+        break;
+      }
+      case 9:
+        headers.set(name, Buffer.from(bytes.subarray(at, at + 16)));
+        at += 16;
+        break;
+      default:
+        throw new Error(`unknown header type ${type} for ${name}`);
+    }
+  }
+  return headers;
+}
+
+/** Splits a byte stream into frames, checking both CRCs; a bad frame throws (the connection is then dropped). */
+class FrameReader {
+  #buffer = Buffer.alloc(0);
+  push(chunk: Buffer): Frame[] {
+    this.#buffer = Buffer.concat([this.#buffer, chunk]);
+    const frames: Frame[] = [];
+    while (this.#buffer.length >= 12) {
+      const total = this.#buffer.readUInt32BE(0);
+      if (this.#buffer.length < total) break;
+      const frame = this.#buffer.subarray(0, total);
+      this.#buffer = this.#buffer.subarray(total);
+      if (crc32(frame.subarray(0, 8)) !== frame.readUInt32BE(8)) throw new Error('prelude crc mismatch');
+      if (crc32(frame.subarray(0, total - 4)) !== frame.readUInt32BE(total - 4)) throw new Error('message crc mismatch');
+      const headersLength = frame.readUInt32BE(4);
+      frames.push({ headers: decodeHeaders(frame.subarray(12, 12 + headersLength)), payload: Buffer.from(frame.subarray(12 + headersLength, total - 4)) });
+    }
+    return frames;
+  }
+}
+
+// ---- the nucleus ----
+
+/** `ComponentConfiguration.DefaultConfiguration.accessControl` of a recipe. */
+export type AccessControl = Readonly<Record<string, Readonly<Record<string, { readonly operations: readonly string[]; readonly resources: readonly string[] }>>>>;
+
+export interface NucleusComponent {
+  readonly name: string;
+  readonly accessControl: AccessControl;
+  /** The component's configuration (what GetConfiguration reads). */
+  readonly configuration?: Record<string, unknown>;
+}
+
+export interface RecordedIotPublish {
+  readonly component: string;
+  readonly topicName: string;
+  readonly qos: string;
+  readonly payload: Buffer;
+}
+
+interface Connection {
+  readonly socket: Socket;
+  component: string | undefined;
+  readonly streams: Map<number, StreamSubscription>;
+}
+
+interface StreamSubscription {
+  readonly kind: 'topic' | 'iotcore' | 'configuration';
+  readonly filter: string;
+  readonly fromOthersOnly: boolean;
+  readonly keyPath: readonly string[];
+}
+
+/** `*` matches any run of characters; MQTT wildcards are literal (Greengrass pubsub resources). */
+function globMatches(resource: string, value: string): boolean {
+  const pattern = resource.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\#]/g, '\\$&')).join('.*');
+  return new RegExp(`^${pattern}$`, 's').test(value);
+}
+
+export class TestNucleus {
+  readonly socketPath: string;
+  /** Each component's auth token (what the nucleus puts in SVCUID). */
+  readonly tokens = new Map<string, string>();
+  /** Every UpdateState, per component, in order. */
+  readonly states = new Map<string, string[]>();
+  /** What components published to IoT Core, in order. */
+  readonly iotCorePublishes: RecordedIotPublish[] = [];
+  /** Calls refused as unauthorized: component, operation, resource. */
+  readonly refused: { component: string; operation: string; resource: string }[] = [];
+  readonly #components = new Map<string, NucleusComponent & { configuration: Record<string, unknown> }>();
+  readonly #connections = new Set<Connection>();
+  #server: Server | undefined;
+
+  constructor(socketPath: string, components: readonly NucleusComponent[]) {
+    this.socketPath = socketPath;
+    for (const component of components) {
+      this.#components.set(component.name, { ...component, configuration: structuredClone(component.configuration ?? {}) });
+      this.tokens.set(component.name, randomBytes(16).toString('hex'));
+    }
+  }
+
+  /** The environment the nucleus gives a component's process. */
+  environment(component: string): Record<string, string> {
+    const token = this.tokens.get(component);
+    if (token === undefined) throw new Error(`no component ${component}`);
+    return { AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT: this.socketPath, SVCUID: token, AWS_IOT_THING_NAME: 'test-thing', AWS_REGION: 'eu-west-1' };
+  }
+
+  async start(): Promise<void> {
+    rmSync(this.socketPath, { force: true });
+    const server = createServer((socket) => this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => resolve());
+    });
+    this.#server = server;
+  }
+
+  /** Drops every client connection (a nucleus restart, as the components see it); the listener stays. */
+  dropConnections(): void {
+    for (const connection of this.#connections) connection.socket.destroy();
+    this.#connections.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.dropConnections();
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(this.socketPath, { force: true });
+  }
+
+  /** How many components are connected now. */
+  get connectionCount(): number {
+    return [...this.#connections].filter((c) => c.component !== undefined).length;
+  }
+
+  /** The cloud publishes to a topic: delivered to every SubscribeToIoTCore whose filter matches. */
+  cloudPublish(topicName: string, payload: Buffer | string): void {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    for (const connection of this.#connections) {
+      for (const [streamId, sub] of connection.streams) {
+        if (sub.kind !== 'iotcore' || !topicMatches(sub.filter, topicName)) continue;
+        this.#event(connection, streamId, 'aws.greengrass#IoTCoreMessage', { message: { topicName, payload: bytes.toString('base64') } });
+      }
+    }
+  }
+
+  configuration(component: string): Record<string, unknown> {
+    const found = this.#components.get(component);
+    if (found === undefined) throw new Error(`no component ${component}`);
+    return found.configuration;
+  }
+
+  /** A deployment merged new configuration: replace it and tell the component's configuration subscribers. */
+  setConfiguration(component: string, configuration: Record<string, unknown>): void {
+    const found = this.#components.get(component);
+    if (found === undefined) throw new Error(`no component ${component}`);
+    found.configuration = structuredClone(configuration);
+    for (const connection of this.#connections) {
+      if (connection.component !== component) continue;
+      for (const [streamId, sub] of connection.streams) {
+        if (sub.kind !== 'configuration') continue;
+        this.#event(connection, streamId, 'aws.greengrass#ConfigurationUpdateEvents', { configurationUpdateEvent: { componentName: component, keyPath: [...sub.keyPath] } });
+      }
+    }
+  }
+
+  #accept(socket: Socket): void {
+    const connection: Connection = { socket, component: undefined, streams: new Map() };
+    this.#connections.add(connection);
+    const reader = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of reader.push(chunk)) this.#onFrame(connection, frame);
+      } catch {
+        socket.destroy();
+      }
+    });
+    socket.on('close', () => this.#connections.delete(connection));
+    socket.on('error', () => undefined);
+  }
+
+  #send(connection: Connection, streamId: number, type: number, flags: number, headers: Record<string, HeaderValue>, body: unknown): void {
+    if (connection.socket.destroyed) return;
+    const payload = Buffer.from(JSON.stringify(body ?? {}), 'utf8');
+    connection.socket.write(
+      encodeFrame({ ':message-type': type, ':message-flags': flags, ':stream-id': streamId, ':content-type': 'application/json', ...headers }, payload),
+    );
+  }
+
+  #respond(connection: Connection, streamId: number, shape: string, body: unknown, terminate: boolean): void {
+    this.#send(connection, streamId, MESSAGE_TYPE.application, terminate ? FLAG_TERMINATE_STREAM : 0, { 'service-model-type': shape }, body);
+  }
+
+  #event(connection: Connection, streamId: number, shape: string, body: unknown): void {
+    this.#send(connection, streamId, MESSAGE_TYPE.application, 0, { 'service-model-type': shape }, body);
+  }
+
+  #error(connection: Connection, streamId: number, shape: string, message: string): void {
+    connection.streams.delete(streamId);
+    this.#send(connection, streamId, MESSAGE_TYPE.error, FLAG_TERMINATE_STREAM, { 'service-model-type': shape }, { message });
+  }
+
+  #onFrame(connection: Connection, frame: Frame): void {
+    const type = frame.headers.get(':message-type');
+    const streamId = Number(frame.headers.get(':stream-id') ?? 0);
+    const flags = Number(frame.headers.get(':message-flags') ?? 0);
+    if (type === MESSAGE_TYPE.connect) {
+      let token: unknown;
+      try {
+        token = (JSON.parse(frame.payload.toString('utf8')) as { authToken?: unknown }).authToken;
+      } catch {
+        token = undefined;
+      }
+      const component = [...this.tokens].find(([, t]) => t === token)?.[0];
+      if (component === undefined || frame.headers.get(':version') !== '0.1.0') {
+        this.#send(connection, 0, MESSAGE_TYPE.connectAck, 0, {}, {});
+        connection.socket.end();
+        return;
+      }
+      connection.component = component;
+      this.#send(connection, 0, MESSAGE_TYPE.connectAck, FLAG_CONNECTION_ACCEPTED, {}, {});
+      return;
+    }
+    if (connection.component === undefined) {
+      connection.socket.destroy();
+      return;
+    }
+    if ((flags & FLAG_TERMINATE_STREAM) !== 0) {
+      connection.streams.delete(streamId);
+      return;
+    }
+    const operation = frame.headers.get('operation');
+    if (typeof operation !== 'string') return; // a later message on an open stream: nothing this nucleus expects
+    let request: Record<string, unknown>;
+    try {
+      request = JSON.parse(frame.payload.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      this.#error(connection, streamId, 'aws.greengrass#InvalidArgumentsError', 'request is not JSON');
+      return;
+    }
+    this.#operate(connection, connection.component, streamId, operation, request);
+  }
+
+  #authorized(component: string, service: string, operation: string, resource: string, mqttWildcards: boolean): boolean {
+    const policies = this.#components.get(component)?.accessControl[service] ?? {};
+    const ok = Object.values(policies).some(
+      (policy) =>
+        (policy.operations.includes(operation) || policy.operations.includes('*')) &&
+        policy.resources.some((r) => r === '*' || (mqttWildcards ? topicMatches(r, resource) || r === resource : globMatches(r, resource))),
+    );
+    if (!ok) this.refused.push({ component, operation, resource });
+    return ok;
+  }
+
+  #operate(connection: Connection, component: string, streamId: number, operation: string, request: Record<string, unknown>): void {
+    const name = operation.replace(/^aws\.greengrass#/, '');
+    const unauthorized = (resource: string): void =>
+      this.#error(connection, streamId, 'aws.greengrass#UnauthorizedError', `Principal ${component} is not authorized to perform ${operation} on resource ${resource}`);
+    switch (name) {
+      case 'PublishToTopic': {
+        const topic = String(request['topic']);
+        if (!this.#authorized(component, 'aws.greengrass.ipc.pubsub', operation, topic, false)) return unauthorized(topic);
+        const message = request['publishMessage'] as { jsonMessage?: { message: unknown }; binaryMessage?: { message: string } };
+        for (const other of this.#connections) {
+          for (const [otherStream, sub] of other.streams) {
+            if (sub.kind !== 'topic' || !topicMatches(sub.filter, topic)) continue;
+            if (sub.fromOthersOnly && other === connection) continue;
+            const delivered =
+              message.binaryMessage !== undefined
+                ? { binaryMessage: { message: message.binaryMessage.message, context: { topic } } }
+                : { jsonMessage: { message: message.jsonMessage?.message, context: { topic } } };
+            this.#event(other, otherStream, 'aws.greengrass#SubscriptionResponseMessage', delivered);
+          }
+        }
+        return this.#respond(connection, streamId, 'aws.greengrass#PublishToTopicResponse', {}, true);
+      }
+      case 'SubscribeToTopic': {
+        const topic = String(request['topic']);
+        if (!this.#authorized(component, 'aws.greengrass.ipc.pubsub', operation, topic, false)) return unauthorized(topic);
+        const wildcard = topic.includes('+') || topic.includes('#');
+        const mode = request['receiveMode'];
+        // As the nucleus does: without an explicit mode, a wildcard subscription gets messages from others only.
+        const fromOthersOnly = mode === 'RECEIVE_MESSAGES_FROM_OTHERS' || (mode === undefined && wildcard);
+        connection.streams.set(streamId, { kind: 'topic', filter: topic, fromOthersOnly, keyPath: [] });
+        return this.#respond(connection, streamId, 'aws.greengrass#SubscribeToTopicResponse', {}, false);
+      }
+      case 'PublishToIoTCore': {
+        const topicName = String(request['topicName']);
+        if (!this.#authorized(component, 'aws.greengrass.ipc.mqttproxy', operation, topicName, true)) return unauthorized(topicName);
+        this.iotCorePublishes.push({ component, topicName, qos: String(request['qos']), payload: Buffer.from(String(request['payload'] ?? ''), 'base64') });
+        return this.#respond(connection, streamId, 'aws.greengrass#PublishToIoTCoreResponse', {}, true);
+      }
+      case 'SubscribeToIoTCore': {
+        const topicName = String(request['topicName']);
+        if (!this.#authorized(component, 'aws.greengrass.ipc.mqttproxy', operation, topicName, true)) return unauthorized(topicName);
+        connection.streams.set(streamId, { kind: 'iotcore', filter: topicName, fromOthersOnly: false, keyPath: [] });
+        return this.#respond(connection, streamId, 'aws.greengrass#SubscribeToIoTCoreResponse', {}, false);
+      }
+      case 'UpdateState': {
+        const list = this.states.get(component) ?? [];
+        list.push(String(request['state']));
+        this.states.set(component, list);
+        return this.#respond(connection, streamId, 'aws.greengrass#UpdateStateResponse', {}, true);
+      }
+      case 'GetConfiguration': {
+        const keyPath = (request['keyPath'] as string[] | undefined) ?? [];
+        let value: unknown = this.configuration(String(request['componentName'] ?? component));
+        for (const key of keyPath) value = (value as Record<string, unknown> | undefined)?.[key];
+        if (value === undefined) return this.#error(connection, streamId, 'aws.greengrass#ResourceNotFoundError', `no configuration at ${keyPath.join('/')}`);
+        return this.#respond(connection, streamId, 'aws.greengrass#GetConfigurationResponse', { componentName: component, value: keyPath.length === 0 || typeof value === 'object' ? value : { [keyPath.at(-1) as string]: value } }, true);
+      }
+      case 'SubscribeToConfigurationUpdate': {
+        const keyPath = (request['keyPath'] as string[] | undefined) ?? [];
+        connection.streams.set(streamId, { kind: 'configuration', filter: '', fromOthersOnly: false, keyPath });
+        return this.#respond(connection, streamId, 'aws.greengrass#SubscribeToConfigurationUpdateResponse', {}, false);
+      }
+      default:
+        return this.#error(connection, streamId, 'aws.greengrass#ServiceError', `the test nucleus does not implement ${operation}`);
+    }
+  }
+}
