@@ -14,6 +14,11 @@ export interface TransportBus {
   /** Another transport of a's kind on the same bus, not started; `cleanup` stops it too. */
   unstarted(): Transport;
   cleanup(): Promise<void>;
+  /**
+   * Cuts a's connection from the bus side (a broker or nucleus dropping it) without stopping a. Implementations whose
+   * bus can do this run the disconnect-and-reconnect case; the others test reconnects in their own file.
+   */
+  dropA?(): Promise<void>;
 }
 
 export type TransportBusFactory = () => Promise<TransportBus>;
@@ -281,6 +286,51 @@ export function runTransportContract(t: Test, name: string, factory: TransportBu
       t.same(box.payloads(), ['one', 'two'], `${dir}: delivered despite the throwing handler`);
       t.equal(sub.isConnected(), true, `${dir}: still connected`);
     }
+  });
+
+  busTest('a dropped connection: reported, publishes refused while down, then reconnected with subscriptions intact', async (t, bus) => {
+    if (bus.dropA === undefined) {
+      t.pass('this bus cannot drop a connection from its side; the implementation tests reconnects in its own file');
+      return;
+    }
+    const root = uniqueRoot();
+    const box = inbox();
+    await bus.a.subscribe(`${root}/+/state`, box.handler);
+    const changes: boolean[] = [];
+    const down = new Promise<void>((resolve) => {
+      const off = bus.a.onConnectionChange((connected) => {
+        changes.push(connected);
+        if (!connected) {
+          off();
+          resolve();
+        }
+      });
+    });
+    const up = new Promise<void>((resolve) => {
+      const off = bus.a.onConnectionChange((connected) => {
+        if (connected) {
+          off();
+          resolve();
+        }
+      });
+    });
+    await bus.dropA();
+    await down;
+    t.equal(bus.a.isConnected(), false, 'not connected while down');
+    // Either refused at once (not connected) or, if the reconnect already happened, delivered: never queued for later.
+    const whileDown = await bus.a.publish(`${root}/x/ignored`, 'while down').then(() => 'sent', (e: Error) => e.message);
+    if (whileDown !== 'sent') t.match(whileDown, /not connected|closed|disconnect/i, 'a publish while down is refused');
+    await up;
+    t.equal(bus.a.isConnected(), true, 'reconnected on its own');
+    // The resubscription may land just after the connect is reported: publish until one arrives, bounded.
+    const deadline = Date.now() + 5_000;
+    while (!box.messages.some((m) => m.payload.toString() === 'after')) {
+      if (Date.now() > deadline) throw new Error('the subscription did not survive the drop');
+      await bus.b.publish(`${root}/arm-1/state`, 'after');
+      await box.until((m) => m.some((x) => x.payload.toString() === 'after'), 'a message after the reconnect', 200).catch(() => undefined);
+    }
+    t.ok(box.messages.every((m) => m.topic === `${root}/arm-1/state` || m.topic === `${root}/x/ignored`), 'only matching topics');
+    t.same(changes.slice(0, 1), [false], 'the drop was reported');
   });
 
   busTest('invalid topics and filters are rejected, not sent', async (t, bus) => {

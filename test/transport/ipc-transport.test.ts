@@ -1,0 +1,146 @@
+// IpcTransport (aws-iot-device-sdk-v2 greengrasscoreipc, the real SDK client) against the test nucleus: the shared
+// transport contract (with the nucleus dropping connections), accessControl refusals surfacing as rejected publishes
+// and subscribes, IoT Core through the MQTT proxy, the component calls, and connect failures.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ComponentIpc, IpcConnection, IpcTransport } from '../../src/transport/greengrass-ipc.js';
+import { TestNucleus, type AccessControl } from '../helpers/greengrass-nucleus.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { inbox, runTransportContract, uniqueRoot } from './transport-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ipc-transport-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const OPEN: AccessControl = {
+  'aws.greengrass.ipc.pubsub': { 'test:pubsub:1': { operations: ['aws.greengrass#PublishToTopic', 'aws.greengrass#SubscribeToTopic'], resources: ['*'] } },
+};
+const NARROW: AccessControl = {
+  'aws.greengrass.ipc.pubsub': {
+    'narrow:pubsub:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/*/state'] },
+    'narrow:pubsub:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['actuator/arm-1/command'] },
+  },
+  'aws.greengrass.ipc.mqttproxy': {
+    'narrow:mqttproxy:1': { operations: ['aws.greengrass#PublishToIoTCore'], resources: ['interlock/test-thing/audit'] },
+    'narrow:mqttproxy:2': { operations: ['aws.greengrass#SubscribeToIoTCore'], resources: ['interlock/test-thing/audit/ack'] },
+  },
+};
+
+let sockets = 0;
+async function nucleus(components: { name: string; accessControl: AccessControl; configuration?: Record<string, unknown> }[]): Promise<TestNucleus> {
+  const n = new TestNucleus(join(dir, `nucleus-${++sockets}.sock`), components);
+  await n.start();
+  return n;
+}
+
+const fast = { reconnectMinMs: 20, reconnectMaxMs: 200, connectTimeoutMs: 3_000 };
+
+t.test('contract against the test nucleus', async (t) => {
+  const n = await nucleus([{ name: 'a', accessControl: OPEN }, { name: 'b', accessControl: OPEN }]);
+  t.teardown(() => n.stop());
+  runTransportContract(t, 'ipc -> test nucleus', async () => {
+    const made: IpcTransport[] = [];
+    const make = (component: string): IpcTransport => {
+      const transport = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get(component) as string, ...fast });
+      made.push(transport);
+      return transport;
+    };
+    const a = make('a');
+    const b = make('b');
+    await Promise.all([a.start(), b.start()]);
+    return {
+      a,
+      b,
+      unstarted: () => make('a'),
+      cleanup: async () => void (await Promise.all(made.map((x) => x.stop()))),
+      // The nucleus drops every connection; b reconnects too, and the test waits for a.
+      dropA: async () => n.dropConnections(),
+    };
+  });
+});
+
+t.test("publishes and subscribes outside the component's accessControl are refused with the nucleus's reason", async (t) => {
+  const n = await nucleus([{ name: 'driver', accessControl: NARROW }]);
+  t.teardown(() => n.stop());
+  const driver = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get('driver') as string, ...fast });
+  t.teardown(() => driver.stop());
+  await driver.start();
+  await t.resolves(driver.publish('actuator/arm-1/state', '{}'), 'its own state topic is granted');
+  await t.rejects(driver.publish('actuator/arm-1/command', 'forged'), /not authorized to perform aws\.greengrass#PublishToTopic on resource actuator\/arm-1\/command/);
+  await t.resolves(driver.subscribe('actuator/arm-1/command', () => undefined), 'its own actuator topic is granted');
+  await t.rejects(driver.subscribe('actuator/+/command', () => undefined), /not authorized/, 'a wildcard is a different resource (wildcards are literal there)');
+  t.same(n.refused.map((r) => r.resource), ['actuator/arm-1/command', 'actuator/+/command']);
+  t.equal(driver.isConnected(), true, 'a refusal does not cost the connection');
+});
+
+t.test('IoT Core through the MQTT proxy: publish recorded by the nucleus, cloud messages delivered, others refused', async (t) => {
+  const n = await nucleus([{ name: 'c', accessControl: NARROW }]);
+  t.teardown(() => n.stop());
+  const connection = new IpcConnection({ socketPath: n.socketPath, authToken: n.tokens.get('c') as string, ...fast });
+  const cloud = new IpcTransport({ connection, channel: 'iot-core' });
+  t.teardown(async () => {
+    await cloud.stop();
+    await connection.stop();
+  });
+  await cloud.start();
+  t.equal(cloud.name, 'ipc-iot-core');
+  await cloud.publish('interlock/test-thing/audit', Buffer.from([0, 1, 2]), { qos: 1 });
+  t.match(n.iotCorePublishes, [{ component: 'c', topicName: 'interlock/test-thing/audit', qos: '1' }]);
+  t.same([...(n.iotCorePublishes[0]?.payload ?? [])], [0, 1, 2], 'the exact bytes');
+  await t.rejects(cloud.publish('$aws/things/test-thing/shadow/update', '{}'), /not authorized/);
+  const acks = inbox();
+  await cloud.subscribe('interlock/test-thing/audit/ack', acks.handler);
+  n.cloudPublish('interlock/test-thing/audit/ack', '{"upToSeq":7}');
+  await acks.until((m) => m.length === 1, 'the ack from the cloud');
+  t.same(acks.payloads(), ['{"upToSeq":7}']);
+  t.equal(acks.messages[0]?.topic, 'interlock/test-thing/audit/ack');
+});
+
+t.test('component calls: updateState, getConfiguration, configuration updates across a reconnect', async (t) => {
+  const n = await nucleus([{ name: 'interlock', accessControl: OPEN, configuration: { logLevel: 'info', cellDirectory: '/x' } }]);
+  t.teardown(() => n.stop());
+  const connection = new IpcConnection({ socketPath: n.socketPath, authToken: n.tokens.get('interlock') as string, ...fast });
+  t.teardown(() => connection.stop());
+  await connection.start();
+  const component = new ComponentIpc(connection);
+  await component.updateState('RUNNING');
+  t.same(n.states.get('interlock'), ['RUNNING']);
+  t.same(await component.getConfiguration(), { logLevel: 'info', cellDirectory: '/x' });
+  const updates: (readonly string[])[] = [];
+  await component.subscribeToConfigurationUpdate([], (keyPath) => updates.push(keyPath));
+  n.setConfiguration('interlock', { logLevel: 'warn', cellDirectory: '/x' });
+  await waitFor(() => updates.length === 1, 'the first update');
+  // The nucleus restarts its side; the subscription comes back on the new client.
+  const reconnected = new Promise<void>((resolve) => connection.onConnectionChange((c) => c && resolve()));
+  n.dropConnections();
+  await reconnected;
+  const deadline = Date.now() + 5_000;
+  while (updates.length < 2) {
+    if (Date.now() > deadline) throw new Error('configuration updates did not survive the reconnect');
+    n.setConfiguration('interlock', { logLevel: 'error', cellDirectory: '/x' });
+    await waitFor(() => updates.length >= 2, 'an update after the reconnect', 200).catch(() => undefined);
+  }
+  t.same(await component.getConfiguration(['logLevel']), { logLevel: 'error' });
+});
+
+t.test('connect failures: a wrong token, no nucleus, no environment; the token never appears in an error', async (t) => {
+  const n = await nucleus([{ name: 'a', accessControl: OPEN }]);
+  t.teardown(() => n.stop());
+  const secret = 'not-the-token-0123456789';
+  const wrong = new IpcTransport({ socketPath: n.socketPath, authToken: secret, ...fast, connectTimeoutMs: 1_000 });
+  const error = await wrong.start().then(() => undefined, (e: Error) => e);
+  await wrong.stop();
+  t.ok(error instanceof Error, 'a wrong token is refused');
+  t.notMatch(error?.message ?? '', new RegExp(secret), 'the token is not in the message');
+  const nowhere = new IpcTransport({ socketPath: join(dir, 'missing.sock'), authToken: secret, ...fast, connectTimeoutMs: 1_000 });
+  await t.rejects(nowhere.start(), /cannot connect to the nucleus at .*missing\.sock/);
+  await nowhere.stop();
+  const saved = { path: process.env['AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT'], token: process.env['SVCUID'] };
+  delete process.env['AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT'];
+  t.throws(() => new IpcTransport(), /run as a Greengrass component/);
+  if (saved.path !== undefined) process.env['AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT'] = saved.path;
+  const root = uniqueRoot();
+  t.ok(root.length > 0);
+});
