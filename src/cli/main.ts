@@ -12,6 +12,7 @@ import { createLogger, type LogLevel } from '../core/log.js';
 import { DeclarationError, formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
 import { DigestMismatchError, startRuntime } from '../app/compose.js';
+import { ComponentStartError, startComponent } from '../greengrass/component.js';
 import { runAuditCommand } from './audit.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
@@ -35,6 +36,8 @@ Commands:
              --prefix <p>        topic prefix (default none)
              --expected-digest <sha256>  refuse to start unless the declarations have this digest
                                  (print it with interlock validate)
+  greengrass Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
+             pub/sub, RUNNING once ready, live configuration updates. Started by the recipe; takes no options.
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
   validate   Loads a cell folder and prints every problem; exit 1 if there is any.
              interlock validate [dir]
@@ -202,6 +205,20 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
         await interruption();
         log.info('stopping: finishing in-flight commands');
         await runtime.stop();
+        return 0;
+      }
+      case 'greengrass': {
+        // Everything comes from the component configuration and the environment the nucleus sets.
+        let running;
+        try {
+          running = await startComponent();
+        } catch (error) {
+          if (error instanceof ComponentStartError) return 1;
+          throw error;
+        }
+        await interruption();
+        process.stderr.write(`${new Date().toISOString()} INFO  [interlock] SIGTERM: finishing in-flight commands, then stopping\n`);
+        await running.stop();
         return 0;
       }
       case 'check': {

@@ -1,0 +1,200 @@
+// The interlock as a Greengrass v2 component: configuration from the nucleus, the interlock on the IPC transport,
+// RUNNING reported only once declarations are loaded, the audit log is open and the subscriptions are active,
+// ERRORED with the reason on a fatal start-up error, live configuration updates validated in full before they are
+// swapped in (or refused, the running configuration staying in force), and a clean stop on SIGTERM.
+
+import { startRuntime, type Runtime } from '../app/compose.js';
+import { formatConfigurationProblems, parseComponentConfiguration, planSettingsChange, type ComponentSettings } from '../app/component-config.js';
+import { canonicalJson } from '../core/canonical-json.js';
+import type { Logger, LogLevel } from '../core/log.js';
+import { formatProblem } from '../core/problems.js';
+import { loadCell } from '../declarations/load.js';
+import { ComponentIpc, IpcConnection, IpcTransport, type IpcConnectionOptions } from '../transport/greengrass-ipc.js';
+
+export interface ComponentOptions {
+  /** Where to reach the nucleus; default the environment the nucleus sets (socket path and SVCUID). */
+  readonly ipc?: IpcConnectionOptions;
+  /** Writes one log line; default stderr (Greengrass keeps it in the component's log file). */
+  readonly write?: (line: string) => void;
+}
+
+export interface RunningComponent {
+  readonly runtime: Runtime;
+  readonly settings: () => ComponentSettings;
+  /** Configuration updates handled so far (applied or refused), for tests and the log. */
+  readonly updates: () => readonly ConfigurationUpdateResult[];
+  /** Stops taking commands, finishes those in flight, closes the log and the IPC connection. */
+  stop(): Promise<void>;
+}
+
+export type ConfigurationUpdateResult =
+  | { readonly applied: true; readonly changedKeys: readonly string[]; readonly fromDigest: string; readonly toDigest: string }
+  | { readonly applied: false; readonly problem: string };
+
+const ORDER: Record<LogLevel, number> = { info: 0, warn: 1, error: 2, silent: 3 };
+
+/** A logger whose level can be changed while it runs (logLevel is a live key). */
+function leveledLogger(namespace: string, level: () => LogLevel, write: (line: string) => void): Logger {
+  const emit = (at: 'info' | 'warn' | 'error', message: string): void => {
+    if (ORDER[at] >= ORDER[level()]) write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} [${namespace}] ${message}`);
+  };
+  return {
+    info: (m) => emit('info', m),
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+    child: (child) => leveledLogger(`${namespace}:${child}`, level, write),
+  };
+}
+
+export class ComponentStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ComponentStartError';
+  }
+}
+
+/**
+ * Starts the component. On a fatal start-up error it reports ERRORED to the nucleus (when it could connect), logs
+ * why, closes what it opened and throws ComponentStartError.
+ */
+export async function startComponent(options: ComponentOptions = {}): Promise<RunningComponent> {
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let level: LogLevel = 'info';
+  const log = leveledLogger('interlock', () => level, write);
+  const connection = new IpcConnection({ ...options.ipc, log: (m) => log.child('ipc').warn(m) });
+  try {
+    await connection.start();
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    log.error(`cannot reach the Greengrass nucleus, so the component cannot even report ERRORED: ${why}`);
+    await connection.stop();
+    throw new ComponentStartError(why, { cause: error });
+  }
+  const component = new ComponentIpc(connection);
+  const fail = async (why: string, cause?: unknown): Promise<never> => {
+    log.error(`start-up failed: ${why}`);
+    await component.updateState('ERRORED').catch((e: unknown) => log.error(`ERRORED not reported: ${e instanceof Error ? e.message : String(e)}`));
+    await connection.stop();
+    throw new ComponentStartError(why, { cause });
+  };
+
+  let settings: ComponentSettings;
+  try {
+    const parsed = parseComponentConfiguration(await component.getConfiguration([]));
+    if (!parsed.ok) return await fail(formatConfigurationProblems(parsed.problems));
+    settings = parsed.settings;
+  } catch (error) {
+    if (error instanceof ComponentStartError) throw error;
+    return await fail(`configuration could not be read: ${error instanceof Error ? error.message : String(error)}`, error);
+  }
+  level = settings.logLevel;
+
+  let runtime: Runtime;
+  try {
+    runtime = await startRuntime({
+      cellDirectory: settings.cellDirectory,
+      stateDirectory: settings.stateDirectory,
+      topicPrefix: settings.topicPrefix,
+      heartbeatPeriodMs: settings.heartbeatPeriodMs,
+      verifierThreads: settings.verifierThreads,
+      transport: new IpcTransport({ connection }),
+      ...(settings.expectedDigest === undefined ? {} : { expectedDigest: settings.expectedDigest }),
+      log: log.child('runtime'),
+    });
+  } catch (error) {
+    const problems = (error as { problems?: readonly Parameters<typeof formatProblem>[0][] }).problems;
+    const why = problems === undefined ? (error instanceof Error ? error.message : String(error)) : problems.map(formatProblem).join('; ');
+    return await fail(why, error);
+  }
+
+  const updates: ConfigurationUpdateResult[] = [];
+  // Updates are applied one at a time, in the order they arrive.
+  let applying: Promise<void> = Promise.resolve();
+  const onUpdate = (): void => {
+    applying = applying.then(async () => {
+      const result = await applyUpdate();
+      updates.push(result);
+      if (result.applied) {
+        log.info(`configuration update applied (${result.changedKeys.join(', ') || 'no setting changed'}; declarations ${result.fromDigest} -> ${result.toDigest})`);
+      } else {
+        log.error(`configuration update refused, the running configuration stays in force: ${result.problem}`);
+      }
+    });
+  };
+
+  const audit = async (event: string, detail: Record<string, unknown>): Promise<void> => {
+    await runtime.audit
+      .record({ kind: 'event', timeMs: Date.now(), declarationsDigest: runtime.interlock.declarations.declarations.digest, detail: { event, source: 'greengrass configuration update', ...detail } })
+      .catch((e: unknown) => log.error(`audit event ${event} not recorded: ${e instanceof Error ? e.message : String(e)}`));
+  };
+
+  const applyUpdate = async (): Promise<ConfigurationUpdateResult> => {
+    const refuse = async (problem: string): Promise<ConfigurationUpdateResult> => {
+      await audit('configuration-update-refused', { problem });
+      return { applied: false, problem };
+    };
+    let raw: unknown;
+    try {
+      raw = await component.getConfiguration([]);
+    } catch (error) {
+      return refuse(`the new configuration could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const parsed = parseComponentConfiguration(raw);
+    if (!parsed.ok) return refuse(formatConfigurationProblems(parsed.problems));
+    const plan = planSettingsChange(settings, parsed.settings);
+    if (!plan.ok) return refuse(formatConfigurationProblems(plan.problems));
+    const next = plan.next;
+    // SAFETY: the whole declaration set is loaded and validated (schemas, Cedar strict validation, digest) before
+    // anything changes; any problem leaves the running set in force.
+    const loaded = loadCell(next.cellDirectory);
+    if (!loaded.ok) return refuse(`declarations in ${next.cellDirectory}: ${loaded.problems.map(formatProblem).join('; ')}`);
+    const digest = loaded.cell.declarations.digest;
+    if (next.expectedDigest !== undefined && next.expectedDigest !== digest) {
+      return refuse(`declarations in ${next.cellDirectory} have digest ${digest}, but ${next.expectedDigest} is expected`);
+    }
+    const current = runtime.interlock.declarations.declarations;
+    if (canonicalJson(current.audit) !== canonicalJson(loaded.cell.declarations.audit)) {
+      return refuse("cell.yaml's audit section (retention, maxSize) cannot change while the component runs; restart the component to apply it");
+    }
+    const change = await runtime.interlock.replaceCell(loaded.cell, { source: 'greengrass configuration update', by: 'deployment' });
+    if (!change.ok) return refuse(change.problem);
+    const changedKeys = plan.changedKeys;
+    if (changedKeys.length > 0) {
+      await audit('settings-changed', { changedKeys, from: pick(settings, changedKeys), to: pick(next, changedKeys) });
+    }
+    settings = next;
+    level = next.logLevel;
+    return { applied: true, changedKeys, fromDigest: change.fromDigest, toDigest: change.toDigest };
+  };
+
+  let cancelUpdates: () => void;
+  try {
+    cancelUpdates = await component.subscribeToConfigurationUpdate([], onUpdate);
+    // SAFETY: RUNNING only now: declarations loaded, audit log open, command and state subscriptions active.
+    await component.updateState('RUNNING');
+  } catch (error) {
+    await runtime.stop().catch(() => undefined);
+    return await fail(`could not finish start-up with the nucleus: ${error instanceof Error ? error.message : String(error)}`, error);
+  }
+  log.info(`running as a Greengrass component; cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest}`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    runtime,
+    settings: () => settings,
+    updates: () => updates,
+    stop() {
+      stopping ??= (async () => {
+        cancelUpdates();
+        await applying;
+        await runtime.stop();
+        await connection.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function pick(settings: ComponentSettings, keys: readonly (keyof ComponentSettings)[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((key) => [key, settings[key] ?? null]));
+}

@@ -1,0 +1,219 @@
+// The interlock as a Greengrass component, in process, against the test nucleus with the recipe's own accessControl:
+// RUNNING only when ready, commands decided and released over IPC to a simulated conveyor (another component), a
+// driver that cannot publish actuator commands, live configuration updates applied whole or refused whole (and
+// audited), a nucleus that drops every connection, a clean stop; and ERRORED on a broken configuration.
+
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
+import { ComponentStartError, startComponent, type RunningComponent } from '../../src/greengrass/component.js';
+import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import { ed25519PublicKeyFromPem } from '../../src/crypto/jws.js';
+import { IpcTransport } from '../../src/transport/greengrass-ipc.js';
+import { topicSet } from '../../src/transport/topics.js';
+import { TestNucleus, type AccessControl } from '../helpers/greengrass-nucleus.js';
+import { COMPONENT_NAME, loadRecipe } from '../helpers/recipe.js';
+import { makeTestCell, type TestCell } from '../helpers/test-cell.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const topics = topicSet();
+const CONVEYOR = 'conveyor-1';
+const fast = { reconnectMinMs: 20, reconnectMaxMs: 200, connectTimeoutMs: 3_000 };
+
+const DRIVER: AccessControl = {
+  'aws.greengrass.ipc.pubsub': {
+    'driver:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/conveyor-1/state', 'actuator/conveyor-1/outcome'] },
+    'driver:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['actuator/conveyor-1/command', 'interlock/heartbeat'] },
+  },
+};
+const AGENT: AccessControl = {
+  'aws.greengrass.ipc.pubsub': {
+    'agent:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['interlock/conveyor-1/command'] },
+    'agent:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['interlock/conveyor-1/decision'] },
+  },
+};
+
+interface Rig {
+  nucleus: TestNucleus;
+  cell: TestCell;
+  work: string;
+  configuration: Record<string, unknown>;
+  logs: string[];
+  start(): Promise<RunningComponent>;
+}
+
+async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<string, unknown> = (c) => c): Promise<Rig> {
+  const cell = makeTestCell();
+  const work = mkdtempSync(join(tmpdir(), 'gg-component-'));
+  const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: work, thingName: 'test-thing' });
+  const configuration = edit({ ...recipe.configuration, cellDirectory: cell.cellDir, heartbeatPeriodMs: 100 });
+  const nucleus = new TestNucleus(join(work, 'ipc.sock'), [
+    { name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration },
+    { name: 'conveyor-driver', accessControl: DRIVER },
+    { name: 'agent', accessControl: AGENT },
+  ]);
+  await nucleus.start();
+  const logs: string[] = [];
+  t.teardown(async () => {
+    await nucleus.stop();
+    cell.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
+  return {
+    nucleus,
+    cell,
+    work,
+    configuration,
+    logs,
+    start: () =>
+      startComponent({ ipc: { socketPath: nucleus.socketPath, authToken: nucleus.tokens.get(COMPONENT_NAME) as string, ...fast }, write: (line) => logs.push(line) }),
+  };
+}
+
+function ipcFor(r: Rig, component: string): IpcTransport {
+  return new IpcTransport({ socketPath: r.nucleus.socketPath, authToken: r.nucleus.tokens.get(component) as string, ...fast });
+}
+
+type DecisionMessage = { verdict: string; commandId: string; reasons: { code: string }[] };
+
+t.test('runs as a component: RUNNING when ready, commands decided and released over IPC, updates applied or refused', async (t) => {
+  const r = await rig(t);
+  const running = await r.start();
+  let stopped = false;
+  t.teardown(async () => {
+    if (!stopped) await running.stop();
+  });
+  t.same(r.nucleus.states.get(COMPONENT_NAME), ['RUNNING'], 'RUNNING reported once, after start-up');
+  const token = r.nucleus.tokens.get(COMPONENT_NAME) as string;
+  t.ok(r.logs.every((line) => !line.includes(token)), 'the auth token is never logged');
+
+  // The conveyor is another component; it verifies releases with the interlock's public key from the work folder.
+  const publicKey = ed25519PublicKeyFromPem(readFileSync(running.runtime.interlockPublicKeyPath, 'utf8'));
+  const driverBus = ipcFor(r, 'conveyor-driver');
+  await driverBus.start();
+  const conveyor = new SimulatedConveyor({
+    deviceId: CONVEYOR,
+    transport: driverBus,
+    interlockPublicKey: publicKey,
+    defaultRampMPerS2: 0.25,
+    heartbeatTimeoutMs: 0,
+    permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
+  });
+  await conveyor.start();
+  const agentBus = ipcFor(r, 'agent');
+  await agentBus.start();
+  t.teardown(async () => {
+    await conveyor.stop();
+    await driverBus.stop();
+    await agentBus.stop();
+  });
+  const decisions: DecisionMessage[] = [];
+  await agentBus.subscribe(topics.decision(CONVEYOR), (_topic, payload) => decisions.push(JSON.parse(payload.toString()) as DecisionMessage));
+  await waitFor(() => running.runtime.interlock.states.latest(CONVEYOR) !== undefined, 'conveyor state over IPC');
+
+  const planner = r.cell.signer('planner-1');
+  const send = async (action: string, params: Record<string, unknown>): Promise<DecisionMessage> => {
+    const before = decisions.length;
+    await agentBus.publish(topics.command(CONVEYOR), planner.sign(CONVEYOR, action, params));
+    await waitFor(() => decisions.length > before, `the decision on ${action}`);
+    return decisions[before] as DecisionMessage;
+  };
+  const safe = await send('set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 });
+  t.equal(safe.verdict, 'allow', JSON.stringify(safe.reasons));
+  await waitFor(() => conveyor.executed.length === 1, 'the conveyor to execute the release');
+  const unsafe = await send('set_speed', { speedMPerS: 2, rampMPerS2: 0.2 });
+  t.equal(unsafe.verdict, 'deny');
+  t.ok(unsafe.reasons.some((reason) => reason.code.startsWith('BOUNDS_')));
+  t.equal(conveyor.received.length, 1, 'the unsafe command never reached the conveyor');
+
+  // Only the interlock may release: the driver's own publish to its actuator topic is refused by the nucleus.
+  await t.rejects(driverBus.publish(topics.actuatorCommand(CONVEYOR), 'forged'), /not authorized/);
+
+  // A live update of a live key is applied and audited.
+  r.nucleus.setConfiguration(COMPONENT_NAME, { ...r.configuration, logLevel: 'warn' });
+  await waitFor(() => running.updates().length === 1, 'the first update');
+  t.match(running.updates()[0], { applied: true, changedKeys: ['logLevel'] });
+  t.equal(running.settings().logLevel, 'warn');
+
+  // An invalid update is refused whole; the running configuration stays.
+  r.nucleus.setConfiguration(COMPONENT_NAME, { ...r.configuration, logLevel: 'warn', heartbeatPeriodMs: 'fast' });
+  await waitFor(() => running.updates().length === 2, 'the second update');
+  t.match(running.updates()[1], { applied: false, problem: /\/heartbeatPeriodMs/ });
+  // A key that needs a restart is refused too, even next to a valid live change.
+  r.nucleus.setConfiguration(COMPONENT_NAME, { ...r.configuration, logLevel: 'error', topicPrefix: 'site-a/' });
+  await waitFor(() => running.updates().length === 3, 'the third update');
+  t.match(running.updates()[2], { applied: false, problem: /topicPrefix cannot change while the component runs/ });
+  t.equal(running.settings().logLevel, 'warn', 'nothing of a refused update is applied');
+
+  // New declarations: a tighter reduced maxSpeed, validated in full, then in force.
+  const tighter = join(r.work, 'cell-v2');
+  cpSync(r.cell.cellDir, tighter, { recursive: true });
+  const file = join(tighter, 'devices', 'conveyor-1.yaml');
+  const original = readFileSync(file, 'utf8');
+  const edited = original.replace('maxSpeed: { normal: 0.5, reduced: 0.25, unit: m/s }', 'maxSpeed: { normal: 0.5, reduced: 0.2, unit: m/s }');
+  t.not(edited, original, 'the fixture edit applies');
+  writeFileSync(file, edited);
+  const before = running.runtime.interlock.declarations.declarations.digest;
+  r.nucleus.setConfiguration(COMPONENT_NAME, { ...r.configuration, logLevel: 'warn', cellDirectory: tighter });
+  await waitFor(() => running.updates().length === 4, 'the declarations update');
+  t.match(running.updates()[3], { applied: true, changedKeys: ['cellDirectory'], fromDigest: before });
+  t.not(running.runtime.interlock.declarations.declarations.digest, before);
+  // Broken declarations are refused with the file and field.
+  const broken = join(r.work, 'cell-broken');
+  cpSync(tighter, broken, { recursive: true });
+  writeFileSync(join(broken, 'devices', 'conveyor-1.yaml'), edited.replace('maxStep: { value: 0.2, unit: m/s }', 'maxStep: { value: 0.2, unit: furlong }'));
+  r.nucleus.setConfiguration(COMPONENT_NAME, { ...r.configuration, logLevel: 'warn', cellDirectory: broken });
+  await waitFor(() => running.updates().length === 5, 'the broken update');
+  t.match(running.updates()[4], { applied: false, problem: /conveyor-1\.yaml.*maxStep\/unit/ });
+  t.equal(running.settings().cellDirectory, tighter, 'the running declarations stay in force');
+
+  // The nucleus drops every connection; the component reconnects and decides again.
+  r.nucleus.dropConnections();
+  await waitFor(() => running.runtime.transport.isConnected() && agentBus.isConnected() && driverBus.isConnected() && r.nucleus.connectionCount >= 3, 'everyone to reconnect', 10_000);
+  const deadline = Date.now() + 5_000;
+  let after: DecisionMessage | undefined;
+  while (after === undefined) {
+    if (Date.now() > deadline) throw new Error('no decision after the reconnect');
+    after = await send('stop', {}).catch(() => undefined);
+  }
+  t.equal(after.verdict, 'allow', 'decisions flow again after the reconnect');
+
+  await running.stop();
+  stopped = true;
+  const audit = openSqliteAuditLog(join(r.work, 'state', 'audit.db'), { ballastBytes: 0 });
+  t.teardown(() => audit.close());
+  const events = audit.read(1, 10_000).map((rec) => String(rec.detail?.['event'] ?? rec.kind));
+  for (const event of ['interlock-started', 'settings-changed', 'configuration-update-refused', 'declarations-changed', 'interlock-stopped']) {
+    t.ok(events.includes(event), `${event} is in the audit log`);
+  }
+  t.equal(events.filter((e) => e === 'configuration-update-refused').length, 3, 'each refused update is audited');
+  t.match(audit.verify(), { ok: true });
+});
+
+t.test('a broken configuration at start reports ERRORED with the reason and refuses to run', async (t) => {
+  const r = await rig(t, (c) => ({ ...c, heartbeatPeriodMs: 5, unknownKey: true }));
+  const error = await r.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof ComponentStartError);
+  t.match((error as Error).message, /\/unknownKey/);
+  t.match((error as Error).message, /\/heartbeatPeriodMs/);
+  t.same(r.nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+  t.ok(r.logs.some((line) => line.includes('ERROR') && line.includes('start-up failed')), 'the reason is in the component log');
+});
+
+t.test('broken declarations at start report ERRORED naming the file and field', async (t) => {
+  const r = await rig(t);
+  const file = join(r.cell.cellDir, 'devices', 'conveyor-1.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('maxStep: { value: 0.2, unit: m/s }', 'maxStep: { value: 0.2, unit: furlong }'));
+  const error = await r.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof ComponentStartError);
+  t.match((error as Error).message, /conveyor-1\.yaml/);
+  t.same(r.nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+});
