@@ -98,13 +98,13 @@ t.test('when the audit log cannot be written, a move is denied and not released,
   const receivedBefore = arm.received.length;
   const denied = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 }));
   t.equal(denied.report.verdict, 'deny', 'a safe move is denied without a durable record');
-  t.ok(denied.report.reasons.some((r) => r.code === 'AUDIT_WRITE_FAILED'));
+  t.ok(denied.report.reasons.some((r) => r.code === 'AUDIT_UNAVAILABLE'), 'the closed log is named as unavailable');
   t.equal(denied.released, false);
   t.equal(denied.auditSeq, null);
 
   const stop = await send(observer.sign(DEVICE, 'stop', {}));
   t.equal(stop.report.verdict, 'allow', 'stopping is always safe');
-  t.ok(stop.report.reasons.some((r) => r.code === 'AUDIT_WRITE_FAILED'), 'the audit failure is reported with the stop');
+  t.ok(stop.report.reasons.some((r) => r.code === 'AUDIT_UNAVAILABLE'), 'the audit failure is reported with the stop');
   t.equal(stop.released, true);
   await waitFor(() => !arm.moving, 'the arm to halt');
   t.equal(arm.received.length, receivedBefore + 1, 'only the stop reached the arm');
