@@ -202,10 +202,16 @@ export class TestNucleus {
     this.#server = server;
   }
 
-  /** Drops every client connection (a nucleus restart, as the components see it); the listener stays. */
-  dropConnections(): void {
-    for (const connection of this.#connections) connection.socket.destroy();
-    this.#connections.clear();
+  /**
+   * Drops the client connections (a nucleus restart, as the components see it): every one, or only those of one
+   * component. The listener stays.
+   */
+  dropConnections(component?: string): void {
+    for (const connection of [...this.#connections]) {
+      if (component !== undefined && connection.component !== component) continue;
+      connection.socket.destroy();
+      this.#connections.delete(connection);
+    }
   }
 
   async stop(): Promise<void> {
