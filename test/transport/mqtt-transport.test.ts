@@ -9,22 +9,35 @@ import t from 'tap';
 import { EmbeddedBroker } from '../../src/transport/embedded-broker.js';
 import { MqttTransport, type MqttTransportOptions } from '../../src/transport/mqtt-transport.js';
 import { startMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectionLog, inbox, runTransportContract, uniqueRoot, type TransportBusFactory } from './transport-contract.js';
 
 const quiet = (): void => undefined;
 
+// a reaches the broker through a TCP relay the test can cut (dropA); b connects directly and stays up.
 function mqttBus(url: string, extra: Partial<MqttTransportOptions> = {}): TransportBusFactory {
   return async () => {
+    const proxy = new TcpProxy(url);
+    await proxy.start();
     const made: MqttTransport[] = [];
-    const make = (): MqttTransport => {
-      const transport = new MqttTransport({ url, log: quiet, ...extra });
+    const make = (via = proxy.url): MqttTransport => {
+      const transport = new MqttTransport({ url: via, log: quiet, reconnectPeriodMs: 100, ...extra });
       made.push(transport);
       return transport;
     };
     const a = make();
-    const b = make();
+    const b = make(url);
     await Promise.all([a.start(), b.start()]);
-    return { a, b, unstarted: make, cleanup: async () => void (await Promise.all(made.map((x) => x.stop()))) };
+    return {
+      a,
+      b,
+      unstarted: () => make(),
+      cleanup: async () => {
+        await Promise.all(made.map((x) => x.stop()));
+        await proxy.stop();
+      },
+      dropA: async () => proxy.drop(),
+    };
   };
 }
 

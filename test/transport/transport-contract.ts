@@ -1,4 +1,4 @@
-// The one behaviour every Transport must show, run against each implementation (MQTT, embedded, later IPC).
+// The one behaviour every Transport must show, run against each implementation (MQTT to mosquitto, MQTT to the embedded broker, the embedded in-process transport, Greengrass IPC to the test nucleus).
 // It never sleeps to wait for a message: it waits for events, bounded, and checks absences behind a sentinel.
 
 import { randomBytes } from 'node:crypto';
