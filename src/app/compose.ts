@@ -16,6 +16,7 @@ import { Interlock } from '../interlock/interlock.js';
 import { ensureKeyPair } from '../keys/key-files.js';
 import { EmbeddedBroker } from '../transport/embedded-broker.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
+import type { TlsMaterial } from '../transport/tls-files.js';
 import { topicSet } from '../transport/topics.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -30,6 +31,8 @@ export interface RuntimeOptions {
   readonly stateDirectory: string;
   /** An external broker (mqtt://, mqtts://). Without it, an embedded broker is started. */
   readonly brokerUrl?: string;
+  /** TLS material for an mqtts:// brokerUrl (CA bundle, client certificate and key), checked by loadTlsFiles. */
+  readonly brokerTls?: TlsMaterial;
   /** Port of the embedded broker (0 = any free port). */
   readonly embeddedPort?: number;
   readonly embeddedHost?: string;
@@ -139,6 +142,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       transport = new MqttTransport({
         url: options.brokerUrl,
         clientId: `interlock-${cell.declarations.cellId}`,
+        ...options.brokerTls,
         log: (message) => log.child('mqtt').info(message),
       });
       brokerUrl = options.brokerUrl;

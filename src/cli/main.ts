@@ -18,6 +18,7 @@ import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
 import type { CliIo } from './cli-io.js';
 import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
+import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
 import { runShadowReport } from './shadow-report.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
@@ -36,6 +37,9 @@ Commands:
              --prefix <p>        topic prefix (default none)
              --expected-digest <sha256>  refuse to start unless the declarations have this digest
                                  (print it with interlock validate)
+             --tls-ca <file>     CA bundle (PEM) the mqtts:// broker's certificate must chain to
+             --tls-cert <file>   client certificate (PEM) the broker identifies the interlock by
+             --tls-key <file>    its private key (PEM, unencrypted); checked against the certificate
   greengrass Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
              pub/sub, RUNNING once ready, live configuration updates. Started by the recipe; takes no options.
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
@@ -71,6 +75,7 @@ Operator options (approvals, approve, reject, restore, quarantine, mode):
   --prefix <p>       the interlock's topic prefix (default none)
   --operator <id>    who signs (default: the only operator in agents.yaml with the role the command needs)
   --key <file>       the operator's private key (default <state-dir>/agent-keys/<kid>.key.pem)
+  --tls-ca <file> --tls-cert <file> --tls-key <file>   TLS files for an mqtts:// broker, as for run
 `;
 
 /** Parses `30s`, `2m`, `500ms` or a bare number of seconds into milliseconds. */
@@ -80,11 +85,6 @@ export function parseDuration(text: string): number | undefined {
   const value = Number(match[1]);
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Number.isFinite(value) ? value * factor : undefined;
-}
-
-function usageError(message: string): number {
-  process.stderr.write(`interlock: ${message}\n\n${USAGE}`);
-  return 2;
 }
 
 /** Where the operator commands and the shadow report write; tests pass their own. */
@@ -122,6 +122,7 @@ function interruption(): Promise<void> {
 }
 
 export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT): Promise<number> {
+  const usageError = cliIo(output).usageError;
   const [command, ...rest] = argv;
   let parsed;
   try {
@@ -154,16 +155,24 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
         kind: { type: 'string' },
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
       },
     });
   } catch (error) {
-    return cliIo(output).usageError((error as Error).message);
+    return usageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   const level = (values.log ?? (command === 'demo' ? 'warn' : 'info')) as LogLevel;
   if (!['info', 'warn', 'error', 'silent'].includes(level)) return usageError(`--log must be info, warn, error or silent, not ${level}`);
   const log = createLogger('interlock', level);
   const cellDirectory = values.cell ?? positionals[0] ?? DEFAULT_CELL;
+  const tlsFiles: TlsFiles = {
+    ...(values['tls-ca'] === undefined ? {} : { caFile: values['tls-ca'] }),
+    ...(values['tls-cert'] === undefined ? {} : { certFile: values['tls-cert'] }),
+    ...(values['tls-key'] === undefined ? {} : { keyFile: values['tls-key'] }),
+  };
   const stateDirectory = values['state-dir'] ?? DEFAULT_STATE;
 
   try {
@@ -191,7 +200,18 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
       case 'run': {
         const port = values.port === undefined ? 1883 : Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be 0-65535, not ${values.port ?? ''}`);
+        let brokerTls: TlsMaterial = {};
+        if (hasTlsFiles(tlsFiles)) {
+          if (values.broker === undefined) return usageError('--tls-ca, --tls-cert and --tls-key are for an external broker: give --broker mqtts://host:8883');
+          try {
+            brokerTls = loadTlsFiles(values.broker, tlsFiles);
+          } catch (error) {
+            if (error instanceof TlsConfigError) return usageError(error.message);
+            throw error;
+          }
+        }
         const runtime = await startRuntime({
+          brokerTls,
           cellDirectory,
           stateDirectory,
           log,
@@ -282,6 +302,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
               cellDirectory: values.cell ?? DEFAULT_CELL,
               stateDirectory,
               brokerUrl: values.broker ?? DEFAULT_OPERATOR_BROKER,
+              tls: tlsFiles,
               prefix: values.prefix ?? '',
               json: values.json === true,
               ...(values.operator === undefined ? {} : { operatorId: values.operator }),

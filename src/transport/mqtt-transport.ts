@@ -251,6 +251,8 @@ export class MqttTransport implements Transport {
     };
     if (o.username !== undefined) options.username = o.username;
     if (o.password !== undefined) options.password = o.password;
+    // Never relaxed: a broker whose certificate does not verify (or names another host) is not connected to.
+    options.rejectUnauthorized = true;
     if (o.ca !== undefined) options.ca = Array.isArray(o.ca) ? [...o.ca] : (o.ca as Buffer);
     if (o.cert !== undefined) options.cert = o.cert;
     if (o.key !== undefined) options.key = o.key;

@@ -16,6 +16,11 @@ export interface MosquittoOptions {
   readonly port?: number;
   /** Appended to the config verbatim: ACLs, password files, TLS listeners. */
   readonly extraConfig?: readonly string[];
+  /**
+   * The whole configuration instead of the default plain-text listener (a deployment's own file, e.g. TLS only).
+   * `{port}` in it is replaced by the port; it must listen there. `user root` is added when running as root.
+   */
+  readonly config?: readonly string[];
   /** Bounds the wait for the listener. Default 5000. */
   readonly startTimeoutMs?: number;
 }
@@ -63,17 +68,13 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Ru
 async function startOn(binary: string, port: number, options: MosquittoOptions): Promise<RunningMosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'interlock-mosquitto-'));
   const configPath = join(dir, 'mosquitto.conf');
-  const lines = [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
-    'persistence false',
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    // mosquitto refuses to keep running as root unless told which user to be.
-    ...(process.getuid?.() === 0 ? ['user root'] : []),
-    ...(options.extraConfig ?? []),
-  ];
+  // mosquitto refuses to keep running as root unless told which user to be.
+  const asRoot = process.getuid?.() === 0 ? ['user root'] : [];
+  const logging = ['log_dest stderr', 'log_type error', 'log_type warning'];
+  const lines =
+    options.config !== undefined
+      ? [...options.config.map((line) => line.replaceAll('{port}', String(port))), ...logging, ...asRoot]
+      : [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', ...logging, ...asRoot, ...(options.extraConfig ?? [])];
   await writeFile(configPath, `${lines.join('\n')}\n`);
 
   const child = spawn(binary, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
