@@ -40,7 +40,7 @@ Commands:
              --tls-ca <file>     CA bundle (PEM) the mqtts:// broker's certificate must chain to
              --tls-cert <file>   client certificate (PEM) the broker identifies the interlock by
              --tls-key <file>    its private key (PEM, unencrypted); checked against the certificate
-  greengrass Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
+  greengrass  Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
              pub/sub, RUNNING once ready, live configuration updates. Started by the recipe; takes no options.
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
   validate   Loads a cell folder and prints every problem; exit 1 if there is any.

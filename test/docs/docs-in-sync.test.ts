@@ -46,6 +46,12 @@ t.test('every CLI command in the usage text is documented in the README', async 
   for (const command of commands) t.match(readme, new RegExp(`\`interlock ${command}`), `interlock ${command} is documented`);
 });
 
+t.test('every option in the usage text is documented in the README', async (t) => {
+  const options = [...new Set([...USAGE.matchAll(/--[a-z][a-z-]+/g)].map((m) => m[0]))];
+  t.ok(options.length >= 10, `found options: ${options.join(' ')}`);
+  for (const option of options) t.ok(readme.includes(`${option} `) || readme.includes(`${option}\``), `${option} is documented`);
+});
+
 t.test('the published JSON Schemas are the ones the loader uses (run `npm run schemas` after a change)', async (t) => {
   for (const [name, schema] of Object.entries(DECLARATION_SCHEMAS)) {
     const published = readFileSync(join(REPO_ROOT, 'safety-bounds', 'schema', name), 'utf8');

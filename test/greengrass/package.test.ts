@@ -59,6 +59,14 @@ t.test('the recipe names this version and the artifact URI, and its Startup comm
   t.notMatch(readFileSync(result.recipePath, 'utf8'), /\{COMPONENT_VERSION\}|\{ARTIFACT_URI\}/, 'no placeholder left');
 });
 
+t.test("gdk-config.json names the component and the version npm run package builds (the GDK's custom build reads greengrass-build/artifacts/<name>/<version>)", async (t) => {
+  const gdk = JSON.parse(readFileSync(join(REPO_ROOT, 'greengrass', 'gdk-config.json'), 'utf8')) as { component: Record<string, { version: string; build: { build_system: string; custom_build_command: string[] } }> };
+  t.same(Object.keys(gdk.component), [COMPONENT_NAME]);
+  const component = gdk.component[COMPONENT_NAME];
+  t.equal(component?.version, result.version, 'a fixed version equal to package.json (NEXT_PATCH would not match the artifact folder)');
+  t.same(component?.build, { build_system: 'custom', custom_build_command: ['npm', 'run', 'package', '--', '--gdk'] });
+});
+
 t.test('bad package requests are refused with the reason', async (t) => {
   const other = host === 'amd64' ? 'aarch64' : 'amd64';
   t.throws(() => packageComponent({ arch: other, uri: URI, outDir: join(dir, 'x'), buildDir }), new RegExp(`better-sqlite3 is built for ${host}`));
