@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: makes sure mosquitto, strace, zip and unzip are there (installs them as root, or says how), type-checks, runs tap,
+# The whole test suite: makes sure mosquitto, strace, zip, unzip and openssl are there (installs them as root, or says how), type-checks, runs tap,
 # and ends with the plain line "N passed, N failed" (the type-check counts as one test). Never skips silently.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # Each system command the tests need, with the Debian package that has it: mosquitto (a real MQTT broker for the
 # integration tests), strace (the fsync-failure test injects EIO with it), zip and unzip (the Greengrass artifact is
-# built with zip, and its test unpacks and runs it).
+# built with zip, and its test unpacks and runs it) and openssl (the TLS tests make their certificates with it).
 missing=()
-for pair in mosquitto:mosquitto strace:strace zip:zip unzip:unzip; do
+for pair in mosquitto:mosquitto strace:strace zip:zip unzip:unzip openssl:openssl; do
   cmd=${pair%%:*}
   pkg=${pair##*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then missing+=("$pkg"); fi
