@@ -174,6 +174,10 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
     ...(values['tls-key'] === undefined ? {} : { keyFile: values['tls-key'] }),
   };
   const stateDirectory = values['state-dir'] ?? DEFAULT_STATE;
+  // SAFETY: a TLS option that a command would ignore could make someone believe a connection is encrypted.
+  if (hasTlsFiles(tlsFiles) && command !== 'run' && !isOperatorCommand(command)) {
+    return usageError(`--tls-ca, --tls-cert and --tls-key apply to run and the operator commands, not to ${command ?? 'no command'}`);
+  }
 
   try {
     switch (command) {

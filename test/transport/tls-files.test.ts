@@ -88,4 +88,6 @@ t.test('interlock run and the operator commands refuse bad TLS options as usage 
   t.match(stderr, /needs its private key/);
   t.equal(await run(['approvals', '--state-dir', state, '--broker', url, '--tls-cert', cert, '--tls-key', join(other, 'interlock.key')]), 2, 'an operator command with a mismatched key');
   t.match(stderr, /does not belong to the certificate/);
+  t.equal(await run(['demo', '--tls-ca', ca]), 2, 'a command that would ignore them');
+  t.match(stderr, /--tls-ca, --tls-cert and --tls-key apply to run and the operator commands, not to demo/);
 });
