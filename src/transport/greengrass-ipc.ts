@@ -2,13 +2,53 @@
 // the nucleus's MQTT proxy, and the component calls (updateState, configuration). The SDK client never reconnects by
 // itself, so IpcConnection builds a new client after every drop, with backoff, and replays each subscription on it.
 // It never logs the SVCUID token, and while disconnected nothing is published (every publish rejects).
+//
+// Every call is bounded (IpcConnection.call): the SDK never settles a request, or a stream activation, whose
+// connection dropped after it was sent, so without a bound one lost answer would stall a device's releases (and a
+// reconnect waiting on a resubscription) for ever. A call still waiting when the connection drops is cancelled at
+// once; one that outlives callTimeoutMs is cancelled then. Either way it rejects, saying the outcome is unknown.
 
-import { greengrasscoreipc, io } from 'aws-iot-device-sdk-v2';
+import { eventstream_rpc, greengrasscoreipc, io } from 'aws-iot-device-sdk-v2';
 import { topicFilterProblem, topicNameProblem } from './topics.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from './transport.js';
 
 type Client = greengrasscoreipc.Client;
+type OperationOptions = eventstream_rpc.OperationOptions;
 const { model } = greengrasscoreipc;
+
+/**
+ * The SDK's cancel hook (ICancelController), with a reason. Listeners registered after the cancel run at once, as
+ * the SDK expects.
+ */
+class CallCancel {
+  #reason: string | undefined;
+  readonly #listeners = new Set<() => void>();
+
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+
+  cancel(reason = 'cancelled'): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener();
+  }
+
+  hasBeenCancelled(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  addListener(listener: () => void): (() => void) | undefined {
+    if (this.#reason !== undefined) {
+      listener();
+      return undefined;
+    }
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
 
 export interface IpcConnectionOptions {
   /** The nucleus's Unix socket; default AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT. */
@@ -17,6 +57,8 @@ export interface IpcConnectionOptions {
   readonly authToken?: string;
   /** The connect handshake has no timeout of its own in the SDK; this bounds it. Default 5,000 ms. */
   readonly connectTimeoutMs?: number;
+  /** Bounds every request (publish, updateState, getConfiguration) and stream activation. Default 5,000 ms. */
+  readonly callTimeoutMs?: number;
   /** Backoff between reconnect attempts: doubles from the first to the second. Default 100 ms and 5,000 ms. */
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;
@@ -31,6 +73,9 @@ export class IpcConnection {
   readonly #socketPath: string;
   readonly #authToken: string;
   readonly #connectTimeoutMs: number;
+  readonly #callTimeoutMs: number;
+  /** Calls waiting for the nucleus's answer on the current client: cancelled when it drops. */
+  readonly #inFlight = new Set<CallCancel>();
   readonly #minMs: number;
   readonly #maxMs: number;
   readonly #log: (msg: string) => void;
@@ -53,6 +98,10 @@ export class IpcConnection {
     this.#socketPath = socketPath;
     this.#authToken = authToken;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.#callTimeoutMs = options.callTimeoutMs ?? 5_000;
+    for (const [name, value] of [['connectTimeoutMs', this.#connectTimeoutMs], ['callTimeoutMs', this.#callTimeoutMs]] as const) {
+      if (!(Number.isFinite(value) && value > 0)) throw new Error(`greengrass ipc: ${name} must be > 0 (got ${value})`);
+    }
     this.#minMs = options.reconnectMinMs ?? 100;
     this.#maxMs = options.reconnectMaxMs ?? 5_000;
     this.#log = options.log ?? (() => undefined);
@@ -74,6 +123,27 @@ export class IpcConnection {
   onConnectionChange(listener: (connected: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Runs one call on `client` (default: the current one), bounded by callTimeoutMs and cancelled at once when the
+   * connection drops. Rejects with `<what>: ... outcome unknown` in both cases: the nucleus may have acted on it.
+   */
+  async call<T>(what: string, run: (client: Client, options: OperationOptions) => Promise<T>, on?: Client): Promise<T> {
+    const client = on ?? this.client();
+    if (client === undefined) throw new Error(`${what}: not connected to the nucleus`);
+    const cancel = new CallCancel();
+    this.#inFlight.add(cancel);
+    const timer = setTimeout(() => cancel.cancel(`no answer from the nucleus within ${this.#callTimeoutMs} ms`), this.#callTimeoutMs);
+    try {
+      return await run(client, { cancelController: cancel });
+    } catch (error) {
+      if (cancel.reason !== undefined) throw new Error(`${what}: ${cancel.reason}; outcome unknown`, { cause: error });
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight.delete(cancel);
+    }
   }
 
   /** Registers something to redo on every new client; runs it now when connected. */
@@ -109,6 +179,7 @@ export class IpcConnection {
     const client = this.#client;
     this.#client = undefined;
     this.#connected = false;
+    for (const cancel of [...this.#inFlight]) cancel.cancel('the connection to the nucleus was stopped before the answer');
     if (wasConnected) this.#emit(false);
     // An open client keeps the process alive: close it, whatever state it is in.
     await client?.close().catch(() => undefined);
@@ -163,13 +234,25 @@ export class IpcConnection {
     }
     client.on('disconnection', () => this.#onDrop(client));
     this.#client = client;
-    for (const restorer of [...this.#restorers]) await restorer(client);
+    try {
+      for (const restorer of [...this.#restorers]) await restorer(client);
+    } catch (error) {
+      // A subscription that cannot be restored (refused, or the connection dropped meanwhile): this client is not
+      // reported connected; the caller retries with a new one.
+      if (this.#client === client) this.#client = undefined;
+      await client.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   #onDrop(client: Client): void {
     if (this.#client !== client || this.#state === 'stopped') return;
     this.#client = undefined;
+    // The SDK would leave these waiting for ever: no answer comes on a dropped connection.
+    for (const cancel of [...this.#inFlight]) cancel.cancel('the connection to the nucleus dropped before the answer');
     void client.close().catch(() => undefined);
+    // A drop while a new client is still restoring subscriptions fails that connect, whose caller retries.
+    if (!this.#connected) return;
     this.#log('disconnected from the nucleus; reconnecting with a new client');
     this.#setConnected(false);
     this.#attempt = 0;
@@ -275,14 +358,19 @@ export class IpcTransport implements Transport {
     // SAFETY: nothing is queued while disconnected: a release either reaches the nucleus now or is reported failed.
     if (client === undefined) throw new Error(`${this.name}: not connected to the nucleus; ${topic} not published`);
     const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    const what = `${this.name}: publish to ${topic}`;
     try {
-      if (this.channel === 'local') {
-        await client.publishToTopic({ topic, publishMessage: { binaryMessage: { message: bytes } } });
-      } else {
-        await client.publishToIoTCore({ topicName: topic, qos: options.qos === 0 ? model.QOS.AT_MOST_ONCE : model.QOS.AT_LEAST_ONCE, payload: bytes });
-      }
+      await this.connection.call(
+        what,
+        (c, callOptions) =>
+          this.channel === 'local'
+            ? c.publishToTopic({ topic, publishMessage: { binaryMessage: { message: bytes } } }, callOptions)
+            : c.publishToIoTCore({ topicName: topic, qos: options.qos === 0 ? model.QOS.AT_MOST_ONCE : model.QOS.AT_LEAST_ONCE, payload: bytes }, callOptions),
+        client,
+      );
     } catch (error) {
-      throw new Error(`${this.name}: publish to ${topic} refused: ${describeRpcError(error)}`);
+      if (error instanceof Error && error.message.startsWith(`${what}:`)) throw error;
+      throw new Error(`${what} refused: ${describeRpcError(error)}`);
     }
   }
 
@@ -302,27 +390,33 @@ export class IpcTransport implements Transport {
     };
     const open = async (client: Client): Promise<void> => {
       if (!active) return;
-      if (this.channel === 'local') {
-        const stream = client.subscribeToTopic({ topic: filter, receiveMode: model.ReceiveMode.RECEIVE_ALL_MESSAGES });
-        stream.on('message', (event) => {
-          const binary = event.binaryMessage;
-          const json = event.jsonMessage;
-          const topic = binary?.context?.topic ?? json?.context?.topic ?? filter;
-          const message = binary !== undefined ? Buffer.from(binary.message as Uint8Array) : Buffer.from(JSON.stringify(json?.message ?? null), 'utf8');
-          deliver(topic, message);
-        });
-        operation = stream;
-        await stream.activate();
-      } else {
-        const stream = client.subscribeToIoTCore({ topicName: filter, qos: model.QOS.AT_LEAST_ONCE });
-        stream.on('message', (event) => {
-          const message = event.message;
-          if (message === undefined) return;
-          deliver(message.topicName, Buffer.from((message.payload ?? new Uint8Array()) as Uint8Array));
-        });
-        operation = stream;
-        await stream.activate();
-      }
+      await this.connection.call(
+        `${this.name}: subscribe to ${filter}`,
+        async (c, callOptions) => {
+          if (this.channel === 'local') {
+            const stream = c.subscribeToTopic({ topic: filter, receiveMode: model.ReceiveMode.RECEIVE_ALL_MESSAGES }, callOptions);
+            stream.on('message', (event) => {
+              const binary = event.binaryMessage;
+              const json = event.jsonMessage;
+              const topic = binary?.context?.topic ?? json?.context?.topic ?? filter;
+              const message = binary !== undefined ? Buffer.from(binary.message as Uint8Array) : Buffer.from(JSON.stringify(json?.message ?? null), 'utf8');
+              deliver(topic, message);
+            });
+            operation = stream;
+            await stream.activate();
+          } else {
+            const stream = c.subscribeToIoTCore({ topicName: filter, qos: model.QOS.AT_LEAST_ONCE }, callOptions);
+            stream.on('message', (event) => {
+              const message = event.message;
+              if (message === undefined) return;
+              deliver(message.topicName, Buffer.from((message.payload ?? new Uint8Array()) as Uint8Array));
+            });
+            operation = stream;
+            await stream.activate();
+          }
+        },
+        client,
+      );
     };
     let removeRestorer: () => void = () => undefined;
     try {
@@ -361,20 +455,15 @@ export class ComponentIpc {
     this.connection = connection;
   }
 
-  #client(): Client {
-    const client = this.connection.client();
-    if (client === undefined) throw new Error('greengrass ipc: not connected to the nucleus');
-    return client;
-  }
-
   /** Reports RUNNING or ERRORED to the nucleus (what `greengrass-cli component list` shows). */
   async updateState(state: 'RUNNING' | 'ERRORED'): Promise<void> {
-    await this.#client().updateState({ state: state === 'RUNNING' ? model.ReportedLifecycleState.RUNNING : model.ReportedLifecycleState.ERRORED });
+    const reported = state === 'RUNNING' ? model.ReportedLifecycleState.RUNNING : model.ReportedLifecycleState.ERRORED;
+    await this.connection.call(`greengrass ipc: updateState ${state}`, (client, options) => client.updateState({ state: reported }, options));
   }
 
   /** This component's configuration under `keyPath` (all of it for []). */
   async getConfiguration(keyPath: readonly string[] = []): Promise<unknown> {
-    const response = await this.#client().getConfiguration({ keyPath: [...keyPath] });
+    const response = await this.connection.call('greengrass ipc: getConfiguration', (client, options) => client.getConfiguration({ keyPath: [...keyPath] }, options));
     return response.value;
   }
 
@@ -384,17 +473,23 @@ export class ComponentIpc {
     let active = true;
     const remove = await this.connection.restore(async (client) => {
       if (!active) return;
-      const stream = client.subscribeToConfigurationUpdate({ keyPath: [...keyPath] });
-      stream.on('message', (event) => {
-        if (!active) return;
-        try {
-          listener(event.configurationUpdateEvent?.keyPath ?? []);
-        } catch {
-          // The listener reports its own problems; the subscription stays.
-        }
-      });
-      operation = stream;
-      await stream.activate();
+      await this.connection.call(
+        'greengrass ipc: subscribeToConfigurationUpdate',
+        async (c, options) => {
+          const stream = c.subscribeToConfigurationUpdate({ keyPath: [...keyPath] }, options);
+          stream.on('message', (event) => {
+            if (!active) return;
+            try {
+              listener(event.configurationUpdateEvent?.keyPath ?? []);
+            } catch {
+              // The listener reports its own problems; the subscription stays.
+            }
+          });
+          operation = stream;
+          await stream.activate();
+        },
+        client,
+      );
     });
     return () => {
       active = false;

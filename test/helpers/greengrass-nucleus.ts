@@ -173,6 +173,12 @@ export class TestNucleus {
   readonly iotCorePublishes: RecordedIotPublish[] = [];
   /** Calls refused as unauthorized: component, operation, resource. */
   readonly refused: { component: string; operation: string; resource: string }[] = [];
+  /**
+   * Operations (e.g. `PublishToTopic`) whose requests are taken but never answered, as a nucleus that hangs or
+   * loses them would; each such request is noted in `unansweredRequests`.
+   */
+  readonly unanswered = new Set<string>();
+  readonly unansweredRequests: { component: string; operation: string }[] = [];
   readonly #components = new Map<string, NucleusComponent & { configuration: Record<string, unknown> }>();
   readonly #connections = new Set<Connection>();
   #server: Server | undefined;
@@ -348,6 +354,10 @@ export class TestNucleus {
 
   #operate(connection: Connection, component: string, streamId: number, operation: string, request: Record<string, unknown>): void {
     const name = operation.replace(/^aws\.greengrass#/, '');
+    if (this.unanswered.has(name)) {
+      this.unansweredRequests.push({ component, operation: name });
+      return;
+    }
     const unauthorized = (resource: string): void =>
       this.#error(connection, streamId, 'aws.greengrass#UnauthorizedError', `Principal ${component} is not authorized to perform ${operation} on resource ${resource}`);
     switch (name) {

@@ -125,6 +125,68 @@ t.test('component calls: updateState, getConfiguration, configuration updates ac
   t.same(await component.getConfiguration(['logLevel']), { logLevel: 'error' });
 });
 
+t.test('every call is bounded: an unanswered request rejects after callTimeoutMs, outcome unknown, and the connection stays', async (t) => {
+  const n = await nucleus([{ name: 'a', accessControl: OPEN, configuration: { logLevel: 'info' } }]);
+  t.teardown(() => n.stop());
+  const a = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get('a') as string, ...fast, callTimeoutMs: 200 });
+  t.teardown(() => a.stop());
+  await a.start();
+  n.unanswered.add('PublishToTopic');
+  await t.rejects(a.publish('x/1/state', 'lost'), /publish to x\/1\/state: no answer from the nucleus within 200 ms; outcome unknown/);
+  t.same(n.unansweredRequests, [{ component: 'a', operation: 'PublishToTopic' }], 'the nucleus did receive it: its outcome really is unknown');
+  t.equal(a.isConnected(), true, 'a lost answer does not cost the connection');
+  n.unanswered.clear();
+  await t.resolves(a.publish('x/1/state', 'next'), 'the next publish goes through');
+  const component = new ComponentIpc(a.connection);
+  n.unanswered.add('GetConfiguration');
+  await t.rejects(component.getConfiguration(), /getConfiguration: no answer from the nucleus within 200 ms; outcome unknown/, 'component calls are bounded too');
+  n.unanswered.clear();
+  t.throws(() => new IpcConnection({ socketPath: n.socketPath, authToken: 'x', callTimeoutMs: 0 }), /callTimeoutMs must be > 0/);
+});
+
+t.test('a request still waiting when the connection drops rejects at once, not after the timeout', async (t) => {
+  const n = await nucleus([{ name: 'a', accessControl: OPEN }]);
+  t.teardown(() => n.stop());
+  const a = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get('a') as string, ...fast, callTimeoutMs: 60_000 });
+  t.teardown(() => a.stop());
+  await a.start();
+  n.unanswered.add('PublishToTopic');
+  const started = Date.now();
+  const pending = a.publish('x/1/state', 'in flight').then(() => 'resolved', (e: Error) => e.message);
+  // Drop only once the request has reached the nucleus (written, waiting for its answer).
+  await waitFor(() => n.unansweredRequests.length === 1, 'the request to reach the nucleus');
+  n.dropConnections();
+  t.match(await pending, /publish to x\/1\/state: the connection to the nucleus dropped before the answer; outcome unknown/);
+  t.ok(Date.now() - started < 10_000, 'rejected at the drop, long before the 60 s bound');
+  n.unanswered.clear();
+  await waitFor(() => a.isConnected(), 'the reconnect');
+  await t.resolves(a.publish('x/1/state', 'after'), 'publishes work again after the reconnect');
+});
+
+t.test('a resubscription the nucleus never answers does not stall the reconnect: the next client tries again', async (t) => {
+  const n = await nucleus([{ name: 'a', accessControl: OPEN }, { name: 'b', accessControl: OPEN }]);
+  t.teardown(() => n.stop());
+  const a = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get('a') as string, ...fast, callTimeoutMs: 150 });
+  const b = new IpcTransport({ socketPath: n.socketPath, authToken: n.tokens.get('b') as string, ...fast });
+  t.teardown(() => Promise.all([a.stop(), b.stop()]).then(() => undefined));
+  await Promise.all([a.start(), b.start()]);
+  const box = inbox();
+  await a.subscribe('x/+/state', box.handler);
+  n.unanswered.add('SubscribeToTopic');
+  n.dropConnections('a');
+  await waitFor(() => n.unansweredRequests.length >= 2, 'two resubscriptions left unanswered');
+  t.equal(a.isConnected(), false, 'not reported connected while its subscription is not restored');
+  n.unanswered.clear();
+  await waitFor(() => a.isConnected(), 'the reconnect once the nucleus answers again');
+  const deadline = Date.now() + 5_000;
+  while (box.messages.length === 0) {
+    if (Date.now() > deadline) throw new Error('the subscription was not restored');
+    await b.publish('x/1/state', 'restored');
+    await box.until((m) => m.length > 0, 'a message after the reconnect', 200).catch(() => undefined);
+  }
+  t.same(box.payloads().slice(0, 1), ['restored']);
+});
+
 t.test('connect failures: a wrong token, no nucleus, no environment; the token never appears in an error', async (t) => {
   const n = await nucleus([{ name: 'a', accessControl: OPEN }]);
   t.teardown(() => n.stop());
