@@ -424,7 +424,9 @@ export class IpcTransport implements Transport {
     } catch (error) {
       active = false;
       removeRestorer();
-      throw new Error(`${this.name}: subscribe to ${filter} refused: ${describeRpcError(error)}`);
+      const what = `${this.name}: subscribe to ${filter}`;
+      if (error instanceof Error && error.message.startsWith(`${what}:`)) throw error;
+      throw new Error(`${what} refused: ${describeRpcError(error)}`);
     }
     const entry = {
       close: async (): Promise<void> => {

@@ -140,6 +140,8 @@ t.test('every call is bounded: an unanswered request rejects after callTimeoutMs
   const component = new ComponentIpc(a.connection);
   n.unanswered.add('GetConfiguration');
   await t.rejects(component.getConfiguration(), /getConfiguration: no answer from the nucleus within 200 ms; outcome unknown/, 'component calls are bounded too');
+  n.unanswered.add('SubscribeToTopic');
+  await t.rejects(a.subscribe('x/+/state', () => undefined), /^ipc: subscribe to x\/\+\/state: no answer from the nucleus within 200 ms; outcome unknown$/, 'a subscription too');
   n.unanswered.clear();
   t.throws(() => new IpcConnection({ socketPath: n.socketPath, authToken: 'x', callTimeoutMs: 0 }), /callTimeoutMs must be > 0/);
 });
