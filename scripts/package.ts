@@ -38,6 +38,11 @@ export class PackageError extends Error {
   }
 }
 
+/** The component version: package.json's. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 function hostArch(): Arch {
   const host = Object.entries(ARCHES).find(([, node]) => node === arch());
   if (host === undefined) throw new PackageError(`this machine's architecture (${arch()}) is not one the component supports (amd64, aarch64)`);
@@ -83,7 +88,7 @@ export function packageComponent(options: PackageOptions): PackageResult {
   }
   const main = join(options.buildDir, 'src', 'cli', 'main.js');
   if (!existsSync(main)) throw new PackageError(`no compiled code at ${main}: run npm run build first (npm run package does)`);
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const version = packageVersion();
 
   const staging = mkdtempSync(join(tmpdir(), 'interlock-package-'));
   try {
@@ -111,15 +116,16 @@ export function packageComponent(options: PackageOptions): PackageResult {
       for (const name of readdirSync(crtBin)) if (name !== keep) rmSync(join(crtBin, name), { recursive: true, force: true });
     }
     assertNoPrivateKeys(join(top, 'safety-bounds'));
-    mkdirSync(options.outDir, { recursive: true });
-    const zipPath = join(resolve(options.outDir), 'interlock.zip');
+    const outDir = resolve(options.outDir);
+    mkdirSync(outDir, { recursive: true });
+    const zipPath = join(outDir, 'interlock.zip');
     rmSync(zipPath, { force: true });
     execFileSync('zip', ['-q', '-r', '-X', zipPath, 'interlock'], { cwd: staging, stdio: ['ignore', 'ignore', 'pipe'] });
-    const recipe = readFileSync(join(ROOT, 'greengrass', 'recipe.yaml'), 'utf8').replaceAll('{COMPONENT_VERSION}', pkg.version).replaceAll('{ARTIFACT_URI}', options.uri);
-    const recipePath = join(resolve(options.outDir), 'recipe.yaml');
+    const recipe = readFileSync(join(ROOT, 'greengrass', 'recipe.yaml'), 'utf8').replaceAll('{COMPONENT_VERSION}', version).replaceAll('{ARTIFACT_URI}', options.uri);
+    const recipePath = join(outDir, 'recipe.yaml');
     writeFileSync(recipePath, recipe);
     const files = execFileSync('zipinfo', ['-1', zipPath], { encoding: 'utf8' }).split('\n').filter((l) => l !== '' && !l.endsWith('/')).length;
-    return { zipPath, recipePath, version: pkg.version, files };
+    return { zipPath, recipePath, version, files };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -133,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`package: ${(error as Error).message}\nusage: npm run package -- [--arch amd64|aarch64] [--uri s3://bucket/key.zip] [--out dir] [--gdk]\n`);
     return 2;
   }
-  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = packageVersion();
   const gdk = values.gdk === true;
   // GDK's custom build reads greengrass-build/ next to gdk-config.json (recipes/ and artifacts/<name>/<version>/).
   const outDir = values.out ?? (gdk ? join(ROOT, 'greengrass', 'greengrass-build', 'artifacts', COMPONENT, version) : join(ROOT, 'greengrass', 'build'));

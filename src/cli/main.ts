@@ -174,9 +174,20 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
     ...(values['tls-key'] === undefined ? {} : { keyFile: values['tls-key'] }),
   };
   const stateDirectory = values['state-dir'] ?? DEFAULT_STATE;
-  // SAFETY: a TLS option that a command would ignore could make someone believe a connection is encrypted.
-  if (hasTlsFiles(tlsFiles) && command !== 'run' && !isOperatorCommand(command)) {
-    return usageError(`--tls-ca, --tls-cert and --tls-key apply to run and the operator commands, not to ${command ?? 'no command'}`);
+  // The TLS files are read and checked once, here, before anything connects.
+  let tls: TlsMaterial = {};
+  if (hasTlsFiles(tlsFiles)) {
+    // SAFETY: a TLS option that a command would ignore could make someone believe a connection is encrypted.
+    if (command !== 'run' && !isOperatorCommand(command)) {
+      return usageError(`--tls-ca, --tls-cert and --tls-key apply to run and the operator commands, not to ${command ?? 'no command'}`);
+    }
+    if (command === 'run' && values.broker === undefined) return usageError('--tls-ca, --tls-cert and --tls-key are for an external broker: give --broker mqtts://host:8883');
+    try {
+      tls = loadTlsFiles(values.broker ?? DEFAULT_OPERATOR_BROKER, tlsFiles);
+    } catch (error) {
+      if (error instanceof TlsConfigError) return usageError(error.message);
+      throw error;
+    }
   }
 
   try {
@@ -204,18 +215,8 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
       case 'run': {
         const port = values.port === undefined ? 1883 : Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be 0-65535, not ${values.port ?? ''}`);
-        let brokerTls: TlsMaterial = {};
-        if (hasTlsFiles(tlsFiles)) {
-          if (values.broker === undefined) return usageError('--tls-ca, --tls-cert and --tls-key are for an external broker: give --broker mqtts://host:8883');
-          try {
-            brokerTls = loadTlsFiles(values.broker, tlsFiles);
-          } catch (error) {
-            if (error instanceof TlsConfigError) return usageError(error.message);
-            throw error;
-          }
-        }
         const runtime = await startRuntime({
-          brokerTls,
+          brokerTls: tls,
           cellDirectory,
           stateDirectory,
           log,
@@ -306,7 +307,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
               cellDirectory: values.cell ?? DEFAULT_CELL,
               stateDirectory,
               brokerUrl: values.broker ?? DEFAULT_OPERATOR_BROKER,
-              tls: tlsFiles,
+              tls,
               prefix: values.prefix ?? '',
               json: values.json === true,
               ...(values.operator === undefined ? {} : { operatorId: values.operator }),

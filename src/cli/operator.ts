@@ -13,7 +13,7 @@ import { loadCell } from '../declarations/load.js';
 import { privateKeyPathFor } from '../keys/key-files.js';
 import { ROLE_FOR, signOperatorMessage, type OperatorAction, type OperatorParams } from '../operator/operator-message.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
-import { loadTlsFiles, TlsConfigError, type TlsFiles } from '../transport/tls-files.js';
+import type { TlsMaterial } from '../transport/tls-files.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../transport/topics.js';
 import type { Transport } from '../transport/transport.js';
 import type { CliIo } from './cli-io.js';
@@ -34,8 +34,8 @@ export interface OperatorCliOptions {
   readonly cellDirectory: string;
   readonly stateDirectory: string;
   readonly brokerUrl: string;
-  /** The CA, client certificate and key files for an mqtts:// broker that requires client certificates. */
-  readonly tls?: TlsFiles;
+  /** CA bundle, client certificate and key for an mqtts:// broker (checked by loadTlsFiles before this runs). */
+  readonly tls?: TlsMaterial;
   readonly prefix: string;
   readonly json: boolean;
   readonly operatorId?: string;
@@ -68,12 +68,6 @@ let lastSeq = 0;
 export async function runOperatorCommand(command: OperatorCommand, positionals: readonly string[], options: OperatorCliOptions, io: CliIo): Promise<number> {
   const brokerProblem = brokerUrlProblem(options.brokerUrl);
   if (brokerProblem !== undefined) return io.usageError(`--broker: ${brokerProblem}`);
-  try {
-    loadTlsFiles(options.brokerUrl, options.tls ?? {});
-  } catch (error) {
-    if (error instanceof TlsConfigError) return io.usageError(error.message);
-    throw error;
-  }
   if (command === 'approvals') {
     if (positionals.length > 0) return io.usageError(`approvals takes no arguments, got ${positionals.join(' ')}`);
     return listApprovals(options, io);
@@ -368,7 +362,7 @@ type Connection = { readonly ok: true; readonly transport: Transport } | { reado
 async function connect(options: OperatorCliOptions, clientPrefix: string): Promise<Connection> {
   const transport = new MqttTransport({
     url: options.brokerUrl,
-    ...loadTlsFiles(options.brokerUrl, options.tls ?? {}),
+    ...options.tls,
     clientId: `${clientPrefix}-${randomBytes(4).toString('hex')}`.slice(0, 64),
     connectTimeoutMs: options.connectTimeoutMs ?? 3000,
     // The failure reaches the operator once, as the one-line error below; reconnect chatter would repeat it.

@@ -50,6 +50,14 @@ class CallCancel {
   }
 }
 
+/** A call that did not complete: not connected, or cancelled (dropped, timed out) with its outcome unknown. */
+export class IpcCallError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IpcCallError';
+  }
+}
+
 export interface IpcConnectionOptions {
   /** The nucleus's Unix socket; default AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT. */
   readonly socketPath?: string;
@@ -131,14 +139,14 @@ export class IpcConnection {
    */
   async call<T>(what: string, run: (client: Client, options: OperationOptions) => Promise<T>, on?: Client): Promise<T> {
     const client = on ?? this.client();
-    if (client === undefined) throw new Error(`${what}: not connected to the nucleus`);
+    if (client === undefined) throw new IpcCallError(`${what}: not connected to the nucleus`);
     const cancel = new CallCancel();
     this.#inFlight.add(cancel);
     const timer = setTimeout(() => cancel.cancel(`no answer from the nucleus within ${this.#callTimeoutMs} ms`), this.#callTimeoutMs);
     try {
       return await run(client, { cancelController: cancel });
     } catch (error) {
-      if (cancel.reason !== undefined) throw new Error(`${what}: ${cancel.reason}; outcome unknown`, { cause: error });
+      if (cancel.reason !== undefined) throw new IpcCallError(`${what}: ${cancel.reason}; outcome unknown`, { cause: error });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -369,7 +377,7 @@ export class IpcTransport implements Transport {
         client,
       );
     } catch (error) {
-      if (error instanceof Error && error.message.startsWith(`${what}:`)) throw error;
+      if (error instanceof IpcCallError) throw error;
       throw new Error(`${what} refused: ${describeRpcError(error)}`);
     }
   }
@@ -424,9 +432,8 @@ export class IpcTransport implements Transport {
     } catch (error) {
       active = false;
       removeRestorer();
-      const what = `${this.name}: subscribe to ${filter}`;
-      if (error instanceof Error && error.message.startsWith(`${what}:`)) throw error;
-      throw new Error(`${what} refused: ${describeRpcError(error)}`);
+      if (error instanceof IpcCallError) throw error;
+      throw new Error(`${this.name}: subscribe to ${filter} refused: ${describeRpcError(error)}`);
     }
     const entry = {
       close: async (): Promise<void> => {

@@ -465,7 +465,7 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boo
 }
 
 /** Hides `user:password@` so URLs can go into logs and error messages. */
-function redactUrl(url: string): string {
+export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.username === '' && parsed.password === '') return url;

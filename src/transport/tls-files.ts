@@ -9,6 +9,7 @@
 
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { redactUrl } from './mqtt-transport.js';
 
 export interface TlsFiles {
   /** PEM bundle of the CAs that may sign the broker's certificate. Default: Node's built-in root CAs. */
@@ -49,7 +50,7 @@ export function loadTlsFiles(url: string, files: TlsFiles, nowMs: number = Date.
   if (!hasTlsFiles(files)) return {};
   const scheme = schemeOf(url);
   if (scheme === undefined || !TLS_SCHEMES.includes(scheme)) {
-    throw new TlsConfigError(`TLS files are given but the broker url ${redact(url)} is not mqtts://: the connection would not be encrypted; use mqtts://host:8883`);
+    throw new TlsConfigError(`TLS files are given but the broker url ${redactUrl(url)} is not mqtts://: the connection would not be encrypted; use mqtts://host:8883`);
   }
   if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
     throw new TlsConfigError(
@@ -88,17 +89,6 @@ function schemeOf(url: string): string | undefined {
     return new URL(url).protocol;
   } catch {
     return undefined;
-  }
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return '(unreadable url)';
   }
 }
 

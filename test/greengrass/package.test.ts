@@ -33,6 +33,12 @@ mkdirSync(unpacked);
 execFileSync('unzip', ['-q', result.zipPath, '-d', unpacked]);
 const top = join(unpacked, 'interlock');
 
+/** The recipe's Startup command for the first manifest, pointed at the unpacked artifact, as the nucleus runs it. */
+function startupScript(recipe: ReturnType<typeof loadRecipe>): string {
+  const manifests = recipe.raw['Manifests'] as { Lifecycle: { Startup: { Script: string } } }[];
+  return manifests[0]?.Lifecycle.Startup.Script.replaceAll('{artifacts:decompressedPath}', unpacked) ?? '';
+}
+
 t.test('the artifact holds the compiled code, production dependencies only, and no private key', async (t) => {
   t.ok(existsSync(join(top, 'dist', 'src', 'cli', 'main.js')), 'the CLI');
   t.ok(existsSync(join(top, 'safety-bounds', 'demo-cell', 'cell.yaml')), 'the example declarations');
@@ -89,7 +95,7 @@ t.test('the unpacked artifact runs under the nucleus: RUNNING, a decision over I
   ]);
   await nucleus.start();
   t.teardown(() => nucleus.stop());
-  const script = (recipe.raw['Manifests'] as { Lifecycle: { Startup: { Script: string } } }[])[0]?.Lifecycle.Startup.Script.replaceAll('{artifacts:decompressedPath}', unpacked) ?? '';
+  const script = startupScript(recipe);
   const stderr: string[] = [];
   // As the nucleus does: the script through a shell, with only the environment it sets (no repo, no NODE_PATH).
   const child = spawn('sh', ['-c', script], {
@@ -135,7 +141,7 @@ t.test("the shipped demo cell has no agent keys: the component reports ERRORED a
   const nucleus = new TestNucleus(join(dir, 'nucleus-demo.sock'), [{ name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration: recipe.configuration }]);
   await nucleus.start();
   t.teardown(() => nucleus.stop());
-  const script = (recipe.raw['Manifests'] as { Lifecycle: { Startup: { Script: string } } }[])[0]?.Lifecycle.Startup.Script.replaceAll('{artifacts:decompressedPath}', unpacked) ?? '';
+  const script = startupScript(recipe);
   let stderr = '';
   const child = spawn('sh', ['-c', script], { cwd: work, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...nucleus.environment(COMPONENT_NAME) }, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

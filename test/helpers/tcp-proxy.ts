@@ -8,7 +8,6 @@ export class TcpProxy {
   readonly #target: { host: string; port: number };
   readonly #pairs = new Set<[Socket, Socket]>();
   #server: Server | undefined;
-  #drops = 0;
 
   constructor(target: string) {
     const url = new URL(target);
@@ -43,14 +42,8 @@ export class TcpProxy {
     return `mqtt://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
-  /** How many times drop() cut at least one connection. */
-  get drops(): number {
-    return this.#drops;
-  }
-
   /** Cuts every relayed connection now. */
   drop(): void {
-    if (this.#pairs.size > 0) this.#drops++;
     for (const [client, upstream] of [...this.#pairs]) {
       client.destroy();
       upstream.destroy();
