@@ -1,7 +1,7 @@
 // Builds a throw-away copy of the demo cell in a temp folder with freshly generated agent keys, optionally with
 // files replaced, so tests run against real declarations, real keys and the real Cedar engine.
 
-import { cpSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +23,18 @@ export interface TestCell {
   cleanup(): void;
 }
 
+export interface TestCellOptions {
+  /**
+   * Replaces every device's maxStateAge and the people report's maxAge with this many milliseconds. For rigs on the
+   * real clock whose tests are not about freshness: on a loaded 2-core machine a 200 ms limit can lapse between a
+   * driver's message and the decision while SQLite fsyncs on the same thread. Freshness itself is tested on an
+   * injected clock.
+   */
+  readonly stateAgeMs?: number;
+}
+
 /** `files` maps paths relative to the cell folder to new contents (null deletes the file). */
-export function makeTestCell(files: Record<string, string | null> = {}): TestCell {
+export function makeTestCell(files: Record<string, string | null> = {}, options: TestCellOptions = {}): TestCell {
   const root = mkdtempSync(join(tmpdir(), 'interlock-cell-'));
   const cellDir = join(root, 'cell');
   const privateKeyDir = join(root, 'private');
@@ -37,6 +47,7 @@ export function makeTestCell(files: Record<string, string | null> = {}): TestCel
       writeFileSync(target, content);
     }
   }
+  if (options.stateAgeMs !== undefined) relaxStateAge(cellDir, options.stateAgeMs);
   let agentKeys = new Map<string, AgentPrivateKey>();
   try {
     agentKeys = ensureCellAgentKeys(cellDir, privateKeyDir);
@@ -62,4 +73,22 @@ export function makeTestCell(files: Record<string, string | null> = {}): TestCel
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Rewrites the state-age limits of a cell folder (see TestCellOptions.stateAgeMs); fails if there were none. */
+function relaxStateAge(cellDir: string, ageMs: number): void {
+  const quantity = `{ value: ${ageMs}, unit: ms }`;
+  let replaced = 0;
+  for (const name of readdirSync(join(cellDir, 'devices'))) {
+    const path = join(cellDir, 'devices', name);
+    const text = readFileSync(path, 'utf8');
+    const next = text.replace(/^maxStateAge: \{[^}]*\}/m, `maxStateAge: ${quantity}`);
+    if (next !== text) replaced += 1;
+    writeFileSync(path, next);
+  }
+  const cellYaml = join(cellDir, 'cell.yaml');
+  const text = readFileSync(cellYaml, 'utf8');
+  const next = text.replace(/^(people:\n(?: {2}.*\n)*? {2}maxAge: )\{[^}]*\}/m, `$1${quantity}`);
+  if (replaced === 0 || next === text) throw new Error(`stateAgeMs: found no maxStateAge or people maxAge to replace in ${cellDir}`);
+  writeFileSync(cellYaml, next);
 }
