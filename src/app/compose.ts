@@ -53,6 +53,8 @@ export interface Runtime {
   readonly cell: LoadedCell;
   readonly interlock: Interlock;
   readonly audit: SqliteAuditLog;
+  /** Replay memory and demotions (SQLite), as the interlock uses them. */
+  readonly identity: SqliteIdentityStore;
   readonly transport: Transport;
   /** The embedded broker, when one was started; external clients connect to its url. */
   readonly broker: EmbeddedBroker | undefined;
@@ -174,6 +176,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     cell,
     interlock,
     audit,
+    identity,
     transport,
     broker,
     brokerUrl,
