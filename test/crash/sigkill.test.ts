@@ -4,6 +4,8 @@
 // - zero acknowledged records lost: every audit seq the child reported (record() had resolved) is in the log;
 // - the hash chain verifies, and seqs stay gapless across restarts;
 // - nothing reached the simulated actuator without a committed allow record for that command.
+// The interlock runs as `interlock run` composes it (embedded broker, SQLite identity store); the agent and the
+// actuator are MQTT clients of its broker.
 // The child restarts on the same files, so the audit log's and the identity store's recovery after an unclean
 // stop is exercised each time.
 
