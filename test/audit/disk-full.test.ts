@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { manualClock } from '../helpers/clocks.js';
 import type { AuditEntry } from '../../src/audit/audit-log.js';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 
@@ -46,9 +47,9 @@ function fill(file: string): void {
 
 t.test('a full disk refuses ordinary records, lets a safe-state record through on the ballast, and recovers', async (t) => {
   const file = path.join(mountPoint, 'audit.db');
-  const clock = { now: 1_000_000 };
+  const clock = manualClock(1_000_000);
   const messages: string[] = [];
-  const log = openSqliteAuditLog(file, { ballastBytes: 1024 * 1024, nowMs: () => clock.now, log: (m) => messages.push(m) });
+  const log = openSqliteAuditLog(file, { ballastBytes: 1024 * 1024, nowMs: clock.nowMs, log: (m) => messages.push(m) });
   t.teardown(() => log.close());
   t.ok(fs.existsSync(`${file}.ballast`), 'the ballast file is made on open');
   for (let i = 1; i <= 20; i++) await log.record(entry(i));
@@ -74,7 +75,7 @@ t.test('a full disk refuses ordinary records, lets a safe-state record through o
 
   // Space comes back; the next ordinary record (a second later) finds it, restores the ballast and goes in.
   fs.rmSync(filler);
-  clock.now += 1_000;
+  clock.advance(1_000);
   const after = await log.record(entry(99_999));
   t.equal(after.seq, stop.seq + 1, 'recorded again once space returned');
   t.match(log.health(), { state: 'ok', ballastPresent: true });

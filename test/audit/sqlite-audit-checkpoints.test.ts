@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { manualClock } from '../helpers/clocks.js';
 import { checkpointMessage, signCheckpoint } from '../../src/audit/audit-checkpoint.js';
 import type { AuditEntry } from '../../src/audit/audit-log.js';
 import { AUDIT_SCHEMA_VERSION, openSqliteAuditLog, type SqliteAuditLogOptions } from '../../src/audit/sqlite-audit-log.js';
@@ -25,12 +26,6 @@ const other = generateEd25519KeyPair();
 
 function entry(i: number): AuditEntry {
   return { kind: 'decision', timeMs: 1_000 + i, commandId: `cmd-${i}`, verdict: i % 3 === 0 ? 'deny' : 'allow' };
-}
-
-/** A manual clock: tests move time, they never sleep. */
-function manualClock(startMs: number): { nowMs: () => number; advance: (ms: number) => void } {
-  let now = startMs;
-  return { nowMs: () => now, advance: (ms) => void (now += ms) };
 }
 
 function withCheckpoints(extra: Partial<NonNullable<SqliteAuditLogOptions['checkpoints']>> = {}): SqliteAuditLogOptions {

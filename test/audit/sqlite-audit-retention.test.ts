@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { manualClock } from '../helpers/clocks.js';
 import type { AuditEntry } from '../../src/audit/audit-log.js';
 import { openSqliteAuditLog, type SqliteAuditLogOptions } from '../../src/audit/sqlite-audit-log.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
@@ -25,8 +26,8 @@ function entry(i: number, timeMs: number): AuditEntry {
 
 /** A log whose clock the test moves. */
 function clocked(file: string, extra: SqliteAuditLogOptions = {}) {
-  const clock = { now: 10 * DAY_MS };
-  const log = openSqliteAuditLog(file, { nowMs: () => clock.now, retentionMs: 7 * DAY_MS, ballastBytes: 0, ...extra });
+  const clock = manualClock(10 * DAY_MS);
+  const log = openSqliteAuditLog(file, { nowMs: clock.nowMs, retentionMs: 7 * DAY_MS, ballastBytes: 0, ...extra });
   return { log, clock };
 }
 
@@ -64,7 +65,7 @@ t.test('retention deletes only records that are acknowledged and older than the 
   t.same(stored, [5, 6, 7, 8], 'the young records and the two retention records remain');
   t.match(log.read(8, 1)[0]?.detail, { event: 'audit-retention', deletedFrom: 3, deletedTo: 4, baseSeq: 4 });
   t.match(log.verify(keys.publicKey), { ok: true, records: 8 }, 'the chain verifies from its new base, checkpoints of deleted records too');
-  clock.now = 20 * DAY_MS;
+  clock.set(20 * DAY_MS);
   t.match(log.applyRetention(), { deleted: 2, firstSeq: 7 }, 'once old enough, 5 and 6 go too (7 and 8 are not acknowledged)');
   t.equal((await log.record(entry(9, 20 * DAY_MS))).seq, 10, 'the chain continues');
   t.match(log.verify(keys.publicKey), { ok: true });
@@ -128,7 +129,7 @@ t.test('at the size cap, ordinary records are refused, safe-state records use th
   t.equal(stop.seq, written + 1, 'a safe-state record still goes in');
   // The cloud acknowledges everything; retention (run when the cap is reached) then makes room.
   log.acknowledge(stop.seq);
-  clock.now = 30 * DAY_MS;
+  clock.set(30 * DAY_MS);
   const next = await log.record(entry(99, 30 * DAY_MS));
   t.ok(next.seq > stop.seq, 'room again after acknowledgement and retention');
   t.match(log.health(), { state: 'ok' });

@@ -17,6 +17,7 @@ import type { Reason } from '../../src/core/reasons.js';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
 import { topicSet } from '../../src/transport/topics.js';
+import { amrStateMessage, conveyorStateMessage, stateFeed } from '../helpers/state-messages.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -29,7 +30,8 @@ const AGENTS_WITH_MODE_ONLY = readFileSync(join(DEMO_CELL, 'agents.yaml'), 'utf8
   'operators:\n  - id: mode-only\n    name: Operator without the approve role\n    roles: [mode]\n    keys:\n      - kid: mode-only-k1\n        publicKeyFile: keys/mode-only-k1.pub.pem\n',
 );
 
-const cell = makeTestCell({ 'agents.yaml': AGENTS_WITH_MODE_ONLY });
+// State-age limits relaxed: the runtime is on the real clock, and these tests are about the operator commands.
+const cell = makeTestCell({ 'agents.yaml': AGENTS_WITH_MODE_ONLY }, { stateAgeMs: 10_000 });
 const stateDir = join(cell.root, 'state');
 // The CLI's default key path: <state-dir>/agent-keys/<kid>.key.pem (as the demo lays it out).
 mkdirSync(join(stateDir, 'agent-keys'), { recursive: true });
@@ -41,18 +43,12 @@ runtime.interlock.onDecision((event) => decisions.push(event));
 // Driver-rate state: the conveyor (at the speed the test sets) with every permissive true, and the AMR (the cell's
 // people source) seeing nobody.
 let conveyorSpeedMPerS = 0;
-const publishStates = (): void => {
-  const conveyor = { speedMPerS: conveyorSpeedMPerS, permissives: { guardClosed: true, estopReleased: true, downstreamReady: true }, running: true, safeStopped: false };
-  const amr = { pose: { xM: 4, yM: -0.5, yawRad: 0 }, velocity: { linearMPerS: 0, angularRadPerS: 0 }, localization: { ok: true, ageMs: 20 }, moving: false, safeStopped: false, people: [] };
-  void runtime.transport.publish(topics.actuatorState(CONVEYOR), JSON.stringify(conveyor)).catch(() => undefined);
-  void runtime.transport.publish(topics.actuatorState('amr-1'), JSON.stringify(amr)).catch(() => undefined);
-};
-const stateTimer = setInterval(publishStates, 20);
-publishStates();
+const feed = stateFeed(runtime.transport, { [CONVEYOR]: () => conveyorStateMessage({ speedMPerS: conveyorSpeedMPerS }), 'amr-1': () => amrStateMessage() });
+await feed.publishNow();
 await waitFor(() => runtime.interlock.states.latest(CONVEYOR) !== undefined && runtime.interlock.states.latest('amr-1') !== undefined, 'device state');
 
 t.teardown(async () => {
-  clearInterval(stateTimer);
+  feed.stop();
   await runtime.stop();
   cell.cleanup();
 });

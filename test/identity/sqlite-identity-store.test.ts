@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { manualClock } from '../helpers/clocks.js';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { SqliteIdentityStore, type StoredDemotion } from '../../src/identity/sqlite-identity-store.js';
 
@@ -17,12 +18,6 @@ let fileCount = 0;
 function freshPath(): string {
   fileCount += 1;
   return join(dir, `identity-${fileCount}.db`);
-}
-
-/** A clock the test moves by hand. */
-function manualClock(startMs: number): { nowMs: () => number; set(ms: number): void } {
-  let now = startMs;
-  return { nowMs: () => now, set: (ms) => (now = ms) };
 }
 
 const T0 = 1_700_000_000_000;
