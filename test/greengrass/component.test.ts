@@ -45,7 +45,8 @@ interface Rig {
 }
 
 async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<string, unknown> = (c) => c): Promise<Rig> {
-  const cell = makeTestCell();
+  // State-age limits relaxed: the component runs on the real clock, and these tests are not about freshness.
+  const cell = makeTestCell({}, { stateAgeMs: 10_000 });
   const work = mkdtempSync(join(tmpdir(), 'gg-component-'));
   const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: work, thingName: 'test-thing' });
   // The slowest heartbeat allowed: the drop below must find no request being written (see there).

@@ -82,7 +82,8 @@ t.test('the broker admits only clients with a certificate from the cell CA, and 
 });
 
 t.test('through the TLS broker: the interlock releases a safe command; only it may publish to the actuator', { timeout: 60_000 }, async (t) => {
-  const cell = makeTestCell();
+  // State-age limits relaxed: the runtime is on the real clock, and this test is about TLS and the ACL.
+  const cell = makeTestCell({}, { stateAgeMs: 10_000 });
   t.teardown(() => cell.cleanup());
   const stateDirectory = join(dir, 'state');
   const brokerTls = loadTlsFiles(url, { caFile: join(certs, 'ca.crt'), certFile: join(certs, 'interlock.crt'), keyFile: join(certs, 'interlock.key') });
