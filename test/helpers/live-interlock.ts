@@ -53,6 +53,12 @@ export interface LiveInterlockOptions {
   readonly feed?: false | Record<string, () => Record<string, unknown>>;
   /** Where the interlock logs (default: nowhere). */
   readonly log?: Logger;
+  /**
+   * Fault injection in the interlock's own broker connection: the rig builds the MQTT transport as startRuntime does
+   * for a broker url, passes it through this, and hands the result to startRuntime (which starts and stops it). Only
+   * with broker 'mosquitto': the embedded broker's connection is in-process.
+   */
+  readonly wrapTransport?: (transport: Transport) => Transport;
 }
 
 /** A release as the device received it. */
@@ -99,6 +105,8 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
   const cell = makeTestCell(options.files ?? {}, stateAgeMs === null ? {} : { stateAgeMs });
   const stateDirectory = mkdtempSync(join(tmpdir(), 'interlock-live-'));
   const clock = options.clock ?? systemClock;
+  const wrapTransport = options.wrapTransport;
+  if (wrapTransport !== undefined && options.broker !== 'mosquitto') throw new Error("liveInterlock: wrapTransport needs broker: 'mosquitto'");
   const mosquitto = options.broker === 'mosquitto' ? await startMosquitto() : undefined;
   const decisions: DecisionEvent[] = [];
   const releases: LiveRelease[] = [];
@@ -115,7 +123,11 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
     runtime = await startRuntime({
       cellDirectory: cell.cellDir,
       stateDirectory,
-      ...(mosquitto === undefined ? { embeddedPort: 0 } : { brokerUrl: mosquitto.url }),
+      ...(mosquitto === undefined
+        ? { embeddedPort: 0 }
+        : wrapTransport === undefined
+          ? { brokerUrl: mosquitto.url }
+          : { transport: wrapTransport(new MqttTransport({ url: mosquitto.url, clientId: 'interlock-live-rig', log: (message) => (options.log ?? silentLogger).child('mqtt').info(message) })) }),
       heartbeatPeriodMs: options.heartbeatPeriodMs ?? 0,
       ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
       clock,
@@ -124,7 +136,7 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
     runtime.interlock.onDecision((event) => decisions.push(event));
     reader = new Database(join(stateDirectory, 'audit.db'), { readonly: true });
     const committed = reader.prepare('SELECT 1 FROM records WHERE seq = ?');
-    client = new MqttTransport({ url: runtime.brokerUrl, clientId: `outside-${Math.random().toString(16).slice(2, 12)}`, log: () => undefined });
+    client = new MqttTransport({ url: mosquitto?.url ?? runtime.brokerUrl, clientId: `outside-${Math.random().toString(16).slice(2, 12)}`, log: () => undefined });
     await client.start();
     await client.subscribe(topics.actuatorCommand('+'), (topic, payload) => {
       const token = payload.toString('utf8');

@@ -1,21 +1,18 @@
 // Shadow mode: a candidate policy set in policies-shadow/ is evaluated beside the enforced one. Proves that the
 // shadow verdict is computed from the same request and bounds, recorded with the decision in the audit log, and
-// never changes what is enforced; and that a shadow set is validated as strictly as the enforced one.
+// never changes what is enforced; and that a shadow set is validated as strictly as the enforced one. The pipeline
+// cases call evaluateCommand on an injected clock; the running-interlock case composes the interlock as `interlock
+// run` does (embedded broker, SQLite audit log and identity store, the interlock's key), with commands and device
+// state on a real MQTT connection and releases received by an outside subscriber.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
-import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { loadCell } from '../../src/declarations/load.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
-import { Interlock } from '../../src/interlock/interlock.js';
 import { BoundsMemory, evaluateCommand, NO_RELEASES, type PipelineContext } from '../../src/pipeline/pipeline.js';
-import { topicSet } from '../../src/transport/topics.js';
 import { amrReport, withAmrReport } from '../helpers/demo-people.js';
-import { InMemoryBus } from '../helpers/memory-bus.js';
+import { liveInterlock } from '../helpers/live-interlock.js';
+import { required } from '../helpers/required.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -84,32 +81,35 @@ t.test('the shadow verdict is recorded beside the enforced one and never replace
   t.equal(none.shadow, undefined);
 });
 
-t.test('the running interlock writes the shadow verdict into the decision record', async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'interlock-shadow-'));
-  const audit = openSqliteAuditLog(join(stateDir, 'audit.db'));
-  const bus = new InMemoryBus();
-  const topics = topicSet();
-  const interlock = new Interlock({ cell: loaded, transport: bus, audit, signingKey: generateEd25519KeyPair().privateKey, clock: { nowMs: () => Date.now() }, heartbeatPeriodMs: 0 });
-  t.teardown(async () => {
-    await interlock.stop();
-    audit.close();
-    await bus.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
-  let decided = 0;
-  interlock.onDecision(() => (decided += 1));
-  await interlock.start();
-  await bus.publish(topics.command('conveyor-1'), cell.signer('trainee-1').sign('conveyor-1', 'set_speed', { speedMPerS: 0.1 }));
-  await waitFor(() => decided === 1, 'the decision');
-  const record = audit.read(1, 100).find((r) => r.kind === 'decision');
-  t.equal(record?.agentId, 'trainee-1');
-  const shadow = record?.detail?.['shadow'] as { verdict?: string; policyVersion?: string; reasons?: { code: string }[] } | undefined;
-  t.ok(shadow, 'the record carries the shadow verdict');
-  t.equal(shadow?.policyVersion, loaded.shadowPolicies?.version);
-  // No state was published, so the bounds deny both; the shadow adds its own policy reason.
-  t.equal(record?.verdict, 'deny');
-  t.equal(shadow?.verdict, 'deny');
-  t.ok(shadow?.reasons?.some((r) => r.code === 'POLICY_NO_PERMIT'), 'the candidate has no permit for scope 2');
+t.test('the running interlock writes the shadow verdict into the decision record and enforces only its own', async (t) => {
+  const rig = await liveInterlock(t, { files: { 'policies-shadow/conveyor-candidate.cedar': CANDIDATE } });
+  const shadowVersion = required(rig.runtime.cell.shadowPolicies, 'the shadow set of the running cell').version;
+  const shadowOf = (seq: number | null) => {
+    const record = required(rig.audit.read(required(seq, 'the decision record'), 1)[0], 'the decision record');
+    const shadow = record.detail?.['shadow'] as { verdict?: string; policyVersion?: string; reasons?: { code: string }[] } | undefined;
+    return { record, shadow: required(shadow, 'the shadow verdict in the record') };
+  };
+
+  // The trainee (scope 2): the enforced set holds it for approval, the candidate would deny it.
+  const trainee = await rig.send('conveyor-1', rig.cell.signer('trainee-1').sign('conveyor-1', 'set_speed', { speedMPerS: 0.1 }));
+  t.equal(trainee.report.verdict, 'hold', 'enforced: hold');
+  const held = shadowOf(trainee.auditSeq);
+  t.equal(held.record.agentId, 'trainee-1');
+  t.equal(held.record.verdict, 'hold', 'the record carries the enforced verdict');
+  t.equal(held.shadow.policyVersion, shadowVersion);
+  t.equal(held.shadow.verdict, 'deny', 'and beside it the shadow verdict');
+  t.ok(held.shadow.reasons?.some((r) => r.code === 'POLICY_NO_PERMIT'), 'the candidate has no permit for scope 2');
+  t.equal(rig.interlock.approvals.list().length, 1, 'the hold is in force: it waits for an operator');
+
+  // The planner (scope 4): both allow, and the command reaches the conveyor.
+  const planner = await rig.send('conveyor-1', rig.cell.signer('planner-1').sign('conveyor-1', 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
+  t.equal(planner.report.verdict, 'allow');
+  const allowed = shadowOf(planner.auditSeq);
+  t.equal(allowed.shadow.verdict, 'allow');
+  t.equal(allowed.shadow.policyVersion, shadowVersion);
+  await waitFor(() => rig.releases.length > 0, 'the release');
+  await rig.interlock.idle();
+  t.same(rig.releases.map((r) => r.command.commandId), [planner.report.commandId], 'only the enforced allow reached the conveyor');
 });
 
 t.test('a shadow set is validated as strictly as the enforced one', async (t) => {
