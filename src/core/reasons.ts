@@ -226,3 +226,28 @@ export type ReasonDetails = Omit<Reason, 'stage' | 'code' | 'message'>;
 export function reason(code: ReasonCode, message: string, details: ReasonDetails = {}): Reason {
   return { stage: REASON_CATALOG[code].stage, code, message, ...details };
 }
+
+/**
+ * The reasons as JSON carries them. A limit or actual that is not a finite number (NaN, ±Infinity: what hostile or
+ * broken input produces) has no JSON form, and the audit log refuses what it cannot store exactly, so such a value
+ * moves into the message, in words. Finite values are left alone; a reason without such values is returned as is.
+ */
+export function recordableReasons(reasons: readonly Reason[]): readonly Reason[] {
+  // SAFETY: without this an agent could make its own denial unrecordable by sending a number that overflows.
+  if (reasons.every((r) => isFiniteOrAbsent(r.limit) && isFiniteOrAbsent(r.actual))) return reasons;
+  return reasons.map((r) => {
+    if (isFiniteOrAbsent(r.limit) && isFiniteOrAbsent(r.actual)) return r;
+    const { limit, actual, ...rest } = r;
+    const words = [limit === undefined ? '' : `limit ${String(limit)}`, actual === undefined ? '' : `actual ${String(actual)}`].filter((w) => w !== '');
+    return {
+      ...rest,
+      message: `${r.message} [${words.join(', ')}${r.unit === undefined ? '' : ` ${r.unit}`}]`,
+      ...(limit !== undefined && Number.isFinite(limit) ? { limit } : {}),
+      ...(actual !== undefined && Number.isFinite(actual) ? { actual } : {}),
+    };
+  });
+}
+
+function isFiniteOrAbsent(value: number | undefined): boolean {
+  return value === undefined || Number.isFinite(value);
+}

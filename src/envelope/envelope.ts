@@ -116,6 +116,9 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
   if (key.revoked !== undefined) return deny(reason('ENVELOPE_KEY_REVOKED', `key ${key.kid} of ${key.owner} ${key.agentId} is revoked: ${key.revoked}`, { ruleId: `revoked/${key.kid}` }));
   // SAFETY: written as "inside the window" so that a NaN clock is outside it.
   if (!(nowMs >= key.notBeforeMs && nowMs < key.notAfterMs)) {
+    // SAFETY: a broken clock (NaN, +Infinity) is a deny value like any other: the message must not be built from the
+    // unbounded end of a window (new Date(Infinity).toISOString() throws).
+    if (!Number.isFinite(nowMs)) return deny(reason('ENVELOPE_KEY_NOT_VALID', `key ${key.kid} of ${key.owner} ${key.agentId} cannot be shown valid: the clock reads ${nowMs}`));
     const early = nowMs < key.notBeforeMs;
     return deny(
       reason('ENVELOPE_KEY_NOT_VALID', `key ${key.kid} of ${key.owner} ${key.agentId} is ${early ? `not valid before ${new Date(key.notBeforeMs).toISOString()}` : `expired at ${new Date(key.notAfterMs).toISOString()}`}`, {

@@ -5,7 +5,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { reason } from '../core/reasons.js';
+import { reason, recordableReasons } from '../core/reasons.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
@@ -450,7 +450,8 @@ export class Interlock {
       commandDigest: decision.commandDigest,
       declarationsDigest: decision.declarationsDigest,
       verdict: decision.verdict,
-      reasons: decision.reasons,
+      // SAFETY: every reason recordable: a value JSON cannot carry would make the audit log refuse the whole record.
+      reasons: recordableReasons(decision.reasons),
       ...(decision.identity.commandId === undefined ? {} : { commandId: decision.identity.commandId }),
       ...(decision.identity.agentId === undefined ? {} : { agentId: decision.identity.agentId }),
       ...(decision.identity.action === undefined ? {} : { action: decision.identity.action }),
@@ -460,7 +461,7 @@ export class Interlock {
       // Shadow mode: the candidate policy set's verdict is recorded beside the enforced one, never acted on.
       ...(extra.detail === undefined && decision.shadow === undefined
         ? {}
-        : { detail: { ...extra.detail, ...(decision.shadow === undefined ? {} : { shadow: decision.shadow }) } }),
+        : { detail: { ...extra.detail, ...(decision.shadow === undefined ? {} : { shadow: { ...decision.shadow, reasons: recordableReasons(decision.shadow.reasons) } }) } }),
     };
   }
 
@@ -605,7 +606,14 @@ export class Interlock {
     const token = payload.toString('utf8');
     // Every answer names the message by its digest, so a sender can match even a refusal that has no jti yet.
     const messageDigest = createHash('sha256').update(token, 'utf8').digest('hex');
-    const verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
+    let verified: ReturnType<typeof verifyOperatorMessage>;
+    try {
+      verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
+    } catch (error) {
+      // SAFETY: a message that cannot be checked (the replay memory is broken) is refused, and the sender told so.
+      verified = { ok: false, problem: `the message cannot be checked: ${error instanceof Error ? error.message : String(error)}` };
+      this.log.error(`operator message not checked: ${verified.problem}`);
+    }
     if (!verified.ok) {
       this.log.warn(`operator message refused: ${verified.problem}`);
       await this.recordEvent('operator-message-refused', { messageDigest, problem: verified.problem, ...(verified.operatorId === undefined ? {} : { operatorId: verified.operatorId }) });

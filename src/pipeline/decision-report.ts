@@ -2,7 +2,7 @@
 // `interlock check`. Fields are always present (null when unknown) so consumers need no guessing.
 
 import type { Mode } from '../core/declarations.js';
-import type { Reason } from '../core/reasons.js';
+import { recordableReasons, type Reason } from '../core/reasons.js';
 import type { Verdict } from '../core/verdict.js';
 import type { Decision } from './pipeline.js';
 
@@ -26,7 +26,8 @@ export function decisionReport(decision: Decision): DecisionReport {
   const { identity } = decision;
   return {
     verdict: decision.verdict,
-    reasons: decision.reasons,
+    // JSON has no NaN or Infinity: such values are put in words (a reason never arrives with a silent null).
+    reasons: recordableReasons(decision.reasons),
     commandId: identity.commandId ?? null,
     agentId: identity.agentId ?? null,
     deviceId: identity.deviceId ?? null,

@@ -118,14 +118,14 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
   }
   if (worst < 0) return AT_REST; // every declared maximum speed is 0: the arm cannot move
   const marginM = jointBoxBound(arm.chain, runOut);
-  // SAFETY: a speed so large that the margin overflows bounds nothing.
+  // SAFETY: a speed so large that the margin overflows bounds nothing. The value goes in the message only: a reason
+  // with a non-finite number cannot be recorded (the audit log refuses what JSON cannot carry), so the deny would
+  // go unrecorded.
   if (!Number.isFinite(marginM)) {
     return {
       ok: false,
-      reason: reason('BOUNDS_ARM_RUN_OUT_UNBOUNDED', `${device.id} reports joint speeds whose run-out is not a finite distance`, {
+      reason: reason('BOUNDS_ARM_RUN_OUT_UNBOUNDED', `${device.id} reports joint speeds whose run-out is not a finite distance (${marginM} m)`, {
         ruleId: `${device.id}/runOut`,
-        actual: marginM,
-        unit: 'm',
       }),
     };
   }
