@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { parse } from 'yaml';
 import { checkArmMoveJoints } from '../../src/bounds/robot-arm-bounds.js';
 import { checkBounds, stateReasons } from '../../src/bounds/bounds.js';
@@ -15,12 +15,12 @@ import { parseDeviceState } from '../../src/interlock/state-store.js';
 import type { VerifiedCommand } from '../../src/core/command.js';
 import type { ArmDeclaration, ArmState } from '../../src/core/kinds/robot-arm.js';
 import type { ObservedState, StateView } from '../../src/core/device-state.js';
-import type { Reason } from '../../src/core/reasons.js';
 import type { StageResult } from '../../src/core/verdict.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
+import { assertReasons, type Expected } from '../helpers/assert-reasons.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -65,29 +65,6 @@ function targetWith(index: number, value: number): number[] {
   const target = yamlArm.joints.map((j) => ((j.position.min + j.position.max) / 2) * DEG);
   target[index] = value;
   return target;
-}
-
-type Expected = { code: Reason['code'] } & Partial<Pick<Reason, 'path' | 'limit' | 'actual' | 'unit' | 'ruleId'>>;
-
-/** Asserts a deny whose reasons, in order, match `expected` exactly (code and the listed detail fields). */
-function assertReasons(t: Test, result: StageResult, expected: Expected[], name: string): void {
-  t.equal(result.verdict, expected.length === 0 ? 'allow' : 'deny', `${name}: verdict`);
-  t.same(
-    result.reasons.map((r) => r.code),
-    expected.map((e) => e.code),
-    `${name}: codes`,
-  );
-  expected.forEach((e, i) => {
-    const r = result.reasons[i];
-    for (const field of ['path', 'limit', 'actual', 'unit', 'ruleId'] as const) {
-      if (field in e) {
-        const want = e[field];
-        const got = r?.[field];
-        if (typeof want === 'number' && Number.isNaN(want)) t.ok(typeof got === 'number' && Number.isNaN(got), `${name}: ${field} NaN`);
-        else t.equal(got, want, `${name}: ${field}`);
-      }
-    }
-  });
 }
 
 t.test('limits were converted from the YAML degrees', async (t) => {

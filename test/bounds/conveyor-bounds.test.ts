@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { parse } from 'yaml';
 import { checkBounds } from '../../src/bounds/bounds.js';
 import { checkConveyorSetSpeed, CONVEYOR_BOUNDS } from '../../src/bounds/conveyor-bounds.js';
@@ -16,7 +16,6 @@ import type { AgentDeclaration } from '../../src/core/declarations.js';
 import type { LastRelease, ObservedState, ReleaseView } from '../../src/core/device-state.js';
 import type { ConveyorDeclaration, ConveyorState } from '../../src/core/kinds/conveyor.js';
 import type { Mode } from '../../src/core/kinds/kind-spec.js';
-import type { Reason } from '../../src/core/reasons.js';
 import type { StageResult } from '../../src/core/verdict.js';
 import { loadCell } from '../../src/declarations/load.js';
 import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
@@ -24,6 +23,7 @@ import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { BoundsMemory, evaluateCommand, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
+import { assertReasons, type Expected } from '../helpers/assert-reasons.js';
 
 const NOW = 1_700_000_000_000;
 const ID = 'conveyor-1';
@@ -90,28 +90,6 @@ function check(params: Record<string, unknown>, s: Situation = {}): StageResult 
     mode: s.mode ?? 'normal',
     state: state(s.measured ?? 0, s.permissives ?? ALL_TRUE),
     lastRelease: lastRelease(s.setpoint),
-  });
-}
-
-type Expected = { code: Reason['code'] } & Partial<Pick<Reason, 'path' | 'limit' | 'actual' | 'unit' | 'ruleId'>>;
-
-/** Asserts the verdict and the reasons, in order, matching `expected` exactly (code and the listed fields). */
-function assertReasons(t: Test, result: StageResult, expected: Expected[], name: string): void {
-  t.equal(result.verdict, expected.length === 0 ? 'allow' : 'deny', `${name}: verdict`);
-  t.same(
-    result.reasons.map((r) => r.code),
-    expected.map((e) => e.code),
-    `${name}: codes`,
-  );
-  expected.forEach((e, i) => {
-    const r = result.reasons[i];
-    for (const field of ['path', 'limit', 'actual', 'unit', 'ruleId'] as const) {
-      if (!(field in e)) continue;
-      const want = e[field];
-      const got = r?.[field];
-      if (typeof want === 'number' && Number.isNaN(want)) t.ok(typeof got === 'number' && Number.isNaN(got), `${name}: ${field} NaN`);
-      else t.equal(got, want, `${name}: ${field}`);
-    }
   });
 }
 

@@ -26,6 +26,13 @@ t.test('contract: in-process transport paired with an MQTT client over TCP', asy
     made.push(b);
     await Promise.all([a.start(), b.start()]);
     return { a, b, unstarted, cleanup: async () => void (await Promise.all(made.map((x) => x.stop()))) };
+  }, {
+    notApplicable: {
+      // The in-process transport has no connection of its own: it is "dropped" only when the broker stops, and a
+      // stopped broker never comes back, so there is no reconnect to test. That end is tested below ('stop closes
+      // everything, tells transports').
+      droppedConnection: 'no connection to drop; only the broker stopping disconnects it, for good (tested in this file)',
+    },
   });
 });
 

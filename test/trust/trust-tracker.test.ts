@@ -1,12 +1,13 @@
 // The trust tracker: the declared number of denials within the declared window demotes an agent, no fewer and
 // not when spread wider; reduced and quarantine give different standings; an operator's restore clears the
-// standing and the count; a store that fails never frees a demoted agent (fail closed). Pure, with fake stores,
-// and once with the real SQLite identity store across a restart.
+// standing and the count; a store that fails never frees a demoted agent (fail closed). Pure where only the
+// counting matters (no store, or a fake that records the calls); the real SQLite identity store wherever the store
+// itself is the point: across a restart, and failing for real (closed) for the fail-closed cases.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { TrustPolicy } from '../../src/core/declarations.js';
 import { SqliteIdentityStore } from '../../src/identity/sqlite-identity-store.js';
 import { TrustTracker, type Demotion, type DemotionStore } from '../../src/trust/trust-tracker.js';
@@ -15,31 +16,46 @@ const T0 = 1_700_000_000_000;
 const QUARANTINE_5_IN_60S: TrustPolicy = { denials: 5, windowMs: 60_000, demoteTo: 'quarantine' };
 const REDUCE_3_IN_10S: TrustPolicy = { denials: 3, windowMs: 10_000, demoteTo: 'reduced' };
 
-/** A demotion store in memory that records every call, optionally failing on save or remove. */
+/** A demotion store in memory that records every call (for which calls the tracker makes, not for failures). */
 class FakeStore implements DemotionStore {
   readonly saved: Demotion[] = [];
   readonly removed: string[] = [];
   readonly rows = new Map<string, Demotion>();
-  constructor(
-    initial: readonly Demotion[] = [],
-    readonly failOn: { save?: boolean; remove?: boolean } = {},
-  ) {
-    for (const d of initial) this.rows.set(d.agentId, d);
-  }
   demotions(): readonly Demotion[] {
     return [...this.rows.values()];
   }
   saveDemotion(demotion: Demotion): void {
-    if (this.failOn.save === true) throw new Error('disk full');
     this.saved.push(demotion);
     this.rows.set(demotion.agentId, demotion);
   }
   removeDemotion(agentId: string): void {
-    if (this.failOn.remove === true) throw new Error('database is locked');
     this.removed.push(agentId);
     this.rows.delete(agentId);
   }
 }
+
+const clock = { nowMs: () => T0 };
+
+/** A fresh identity store file in a temp folder, removed after the test; `open()` opens it (again). */
+function storeFile(t: Test): { open(): SqliteIdentityStore } {
+  const dir = mkdtempSync(join(tmpdir(), 'trust-tracker-'));
+  const path = join(dir, 'identity.db');
+  const opened: SqliteIdentityStore[] = [];
+  t.teardown(() => {
+    for (const store of opened) store.close(); // idempotent: most are closed already
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    open() {
+      const store = SqliteIdentityStore.open(path, clock);
+      opened.push(store);
+      return store;
+    },
+  };
+}
+
+/** better-sqlite3's error for a statement on a closed database: the store's real failure. */
+const CLOSED = /database connection is not open/;
 
 /** Records denials at the given times; returns the index of the denial that demoted, or -1. */
 function denialsAt(tracker: TrustTracker, agentId: string, times: readonly number[]): number {
@@ -136,45 +152,51 @@ t.test('restore clears the standing and restarts the count', async (t) => {
   t.same(store.removed, ['planner-1'], 'and does not touch the store');
 });
 
-t.test('a store that fails to save still leaves the agent demoted in memory, and the error reaches the caller', async (t) => {
-  const tracker = new TrustTracker(QUARANTINE_5_IN_60S, new FakeStore([], { save: true }));
+t.test('a store that fails to save (SQLite, closed) still leaves the agent demoted in memory, and the error reaches the caller', async (t) => {
+  const file = storeFile(t);
+  const store = file.open();
+  const tracker = new TrustTracker(QUARANTINE_5_IN_60S, store);
   denialsAt(tracker, 'planner-1', [0, 1, 2, 3].map((i) => T0 + i));
-  t.throws(() => tracker.recordDenial('planner-1', T0 + 4), /disk full/, 'the fifth denial reports the store error');
+  store.close(); // every write throws from here on
+  t.throws(() => tracker.recordDenial('planner-1', T0 + 4), CLOSED, 'the fifth denial reports the store error');
   t.ok(tracker.standing('planner-1').quarantined, 'quarantined in this run all the same');
-  t.throws(() => tracker.demote('trainee-1', 'quarantine', 'by operator', T0 + 5), /disk full/, 'an operator quarantine reports it too');
+  t.throws(() => tracker.demote('trainee-1', 'quarantine', 'by operator', T0 + 5), CLOSED, 'an operator quarantine reports it too');
   t.ok(tracker.standing('trainee-1').quarantined, 'and holds in memory');
+  // The failure was real: nothing reached the file (which is why the error must reach the caller, to be reported).
+  t.same(new TrustTracker(QUARANTINE_5_IN_60S, file.open()).all(), [], 'no demotion on disk');
 });
 
-t.test('a store that fails to remove keeps the agent demoted (fail closed)', async (t) => {
-  const demotion: Demotion = { agentId: 'planner-1', demotedTo: 'quarantine', reason: 'earlier run', sinceMs: T0 };
-  const tracker = new TrustTracker(QUARANTINE_5_IN_60S, new FakeStore([demotion], { remove: true }));
-  t.ok(tracker.standing('planner-1').quarantined, 'demotion loaded from the store at construction');
-  t.throws(() => tracker.restore('planner-1'), /database is locked/);
+t.test('a store that fails to remove (SQLite, closed) keeps the agent demoted (fail closed)', async (t) => {
+  const file = storeFile(t);
+  const earlier = file.open();
+  const demotion = new TrustTracker(QUARANTINE_5_IN_60S, earlier).demote('planner-1', 'quarantine', 'earlier run', T0);
+  earlier.close();
+  const store = file.open();
+  const tracker = new TrustTracker(QUARANTINE_5_IN_60S, store);
+  t.same(tracker.demotion('planner-1'), demotion, 'demotion loaded from the store at construction');
+  store.close();
+  t.throws(() => tracker.restore('planner-1'), CLOSED, 'the restore reports the store error');
   t.same(tracker.demotion('planner-1'), demotion, 'still demoted');
   t.ok(tracker.standing('planner-1').quarantined);
+  t.same(new TrustTracker(QUARANTINE_5_IN_60S, file.open()).all(), [demotion], 'and still demoted on disk');
 });
 
 t.test('demotions survive a restart through the SQLite identity store', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trust-tracker-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const path = join(dir, 'identity.db');
-  const clock = { nowMs: () => T0 };
-  const firstStore = SqliteIdentityStore.open(path, clock);
+  const file = storeFile(t);
+  const firstStore = file.open();
   const first = new TrustTracker(QUARANTINE_5_IN_60S, firstStore);
   denialsAt(first, 'planner-1', [0, 1, 2, 3, 4].map((i) => T0 + i));
   first.demote('trainee-1', 'reduced', 'by operator shift-lead', T0 + 10);
   firstStore.close();
 
-  const secondStore = SqliteIdentityStore.open(path, clock);
+  const secondStore = file.open();
   const second = new TrustTracker(QUARANTINE_5_IN_60S, secondStore);
   t.ok(second.standing('planner-1').quarantined, 'a quarantined agent is not freed by restarting');
   t.ok(second.standing('trainee-1').reduced, 'a reduced one stays reduced');
   second.restore('planner-1');
   secondStore.close();
 
-  const thirdStore = SqliteIdentityStore.open(path, clock);
-  t.teardown(() => thirdStore.close());
-  const third = new TrustTracker(QUARANTINE_5_IN_60S, thirdStore);
+  const third = new TrustTracker(QUARANTINE_5_IN_60S, file.open());
   t.same(third.standing('planner-1'), {}, 'the restore persisted');
   t.same(third.all().map((d) => d.agentId), ['trainee-1']);
 });

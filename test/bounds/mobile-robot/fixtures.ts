@@ -4,11 +4,10 @@
 import type { Test } from 'tap';
 import type { AgentDeclaration } from '../../../src/core/declarations.js';
 import type { MobileRobotDeclaration, MobileRobotState } from '../../../src/core/kinds/mobile-robot.js';
-import type { Reason } from '../../../src/core/reasons.js';
-import type { StageResult } from '../../../src/core/verdict.js';
 import type { PeopleView } from '../../../src/bounds/people.js';
 import { makeTestCell, type TestCell } from '../../helpers/test-cell.js';
 import type { LoadedCell } from '../../../src/declarations/load.js';
+export { assertReasons, type Expected } from '../../helpers/assert-reasons.js';
 
 export const NOW = 1_700_000_000_000;
 
@@ -172,28 +171,6 @@ export function peopleAt(...positions: [number, number][]): PeopleView {
 
 export function agent(autonomyScope: number): AgentDeclaration {
   return { kind: 'agent', id: `agent-scope-${autonomyScope}`, owner: 'test', autonomyScope };
-}
-
-export type Expected = { code: Reason['code'] } & Partial<Pick<Reason, 'path' | 'limit' | 'actual' | 'unit' | 'ruleId'>>;
-
-/** Asserts the verdict and the reasons, in order, matching `expected` (code and the detail fields listed). */
-export function assertReasons(t: Test, result: StageResult, expected: Expected[], name: string): void {
-  t.equal(result.verdict, expected.length === 0 ? 'allow' : 'deny', `${name}: verdict`);
-  t.same(
-    result.reasons.map((r) => r.code),
-    expected.map((e) => e.code),
-    `${name}: codes (${result.reasons.map((r) => r.message).join(' | ')})`,
-  );
-  expected.forEach((e, i) => {
-    const r = result.reasons[i];
-    for (const field of ['path', 'limit', 'actual', 'unit', 'ruleId'] as const) {
-      if (!(field in e)) continue;
-      const want = e[field];
-      const got = r?.[field];
-      if (typeof want === 'number' && Number.isNaN(want)) t.ok(typeof got === 'number' && Number.isNaN(got), `${name}: ${field} is NaN`);
-      else t.equal(got, want, `${name}: ${field}`);
-    }
-  });
 }
 
 /** 2^-20 m (about a micrometre): "just over" and "just under" that stay exact in binary. */

@@ -1,16 +1,16 @@
 // Shared fixtures for the process-unit bounds tests: the real demo-cell pump-1 declaration (loaded from YAML),
-// states at rest and running, a check context, and an exact reason matcher. Unit factors are written out here.
+// states at rest and running, a check context, and the shared reason matcher (test/helpers/assert-reasons.ts, exact:
+// numbers compare with ===). Unit factors are written out here.
 
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { VerifiedCommand } from '../../../src/core/command.js';
 import type { AgentDeclaration } from '../../../src/core/declarations.js';
 import type { LastRelease } from '../../../src/core/device-state.js';
 import type { Mode } from '../../../src/core/kinds/kind-spec.js';
 import type { ProcessUnitDeclaration, ProcessUnitState } from '../../../src/core/kinds/process-unit.js';
-import type { Reason } from '../../../src/core/reasons.js';
-import type { StageResult } from '../../../src/core/verdict.js';
 import type { DeviceMemory, KindCheckContext } from '../../../src/bounds/kind-bounds.js';
 import { makeTestCell } from '../../helpers/test-cell.js';
+export { assertReasons, type Expected } from '../../helpers/assert-reasons.js';
 
 export const NOW = 1_700_000_000_000;
 /** Unit factors, independent of src/core/units.ts. */
@@ -84,25 +84,3 @@ export function verified(action: string, params: Record<string, unknown>, agent:
   return { commandId: `cmd-${String(seq).padStart(8, '0')}`, kid: 'k', seq, agent, device: pump, action, params, safeState, issuedAtMs: NOW, expiresAtMs: NOW + 2000 };
 }
 
-export type Expected = { code: Reason['code'] } & Partial<Pick<Reason, 'path' | 'limit' | 'actual' | 'unit' | 'ruleId'>>;
-
-/** Asserts the verdict and that the reasons, in order, match `expected` (code and every listed detail field). */
-export function assertReasons(t: Test, result: StageResult, expected: Expected[], name: string): void {
-  t.equal(result.verdict, expected.length === 0 ? 'allow' : 'deny', `${name}: verdict`);
-  t.same(
-    result.reasons.map((r) => r.code),
-    expected.map((e) => e.code),
-    `${name}: codes`,
-  );
-  expected.forEach((e, i) => {
-    const r = result.reasons[i];
-    for (const field of ['path', 'limit', 'actual', 'unit', 'ruleId'] as const) {
-      if (!(field in e)) continue;
-      const want = e[field];
-      const got = r?.[field];
-      if (typeof want === 'number' && Number.isNaN(want)) t.ok(typeof got === 'number' && Number.isNaN(got), `${name}: ${field} is NaN`);
-      else if (typeof want === 'number' && typeof got === 'number') t.ok(Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)) || got === want, `${name}: ${field} ${got} ≈ ${want}`);
-      else t.equal(got, want, `${name}: ${field}`);
-    }
-  });
-}
