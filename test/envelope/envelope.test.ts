@@ -2,7 +2,7 @@
 // issuer, audience, freshness, replay and parameters. Each hostile input must deny with its exact reason code.
 // Real demo-cell declarations, real Ed25519 keys, a fixed injected clock; no sockets.
 
-import { randomUUID, sign, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -15,6 +15,7 @@ import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../../src/pipeline/pipeline.js';
 import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
+import { signRawJws } from '../helpers/tokens.js';
 
 /** A fixed "now" on a whole second, so iat/exp in seconds convert to exact milliseconds. */
 const NOW = 1_700_000_000_000;
@@ -62,9 +63,7 @@ function signed(claimsValue: unknown, agentId = 'planner-1', typ: string = COMMA
 /** Signs an exact payload text (for JSON that JSON.stringify cannot produce: 1e400, -0, __proto__ keys). */
 function signedRaw(payloadText: string, agentId = 'planner-1', kid?: string): string {
   const k = key(agentId);
-  const headerPart = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: kid ?? k.kid, typ: COMMAND_TOKEN_TYPE })).toString('base64url');
-  const payloadPart = Buffer.from(payloadText, 'utf8').toString('base64url');
-  return `${headerPart}.${payloadPart}.${sign(null, Buffer.from(`${headerPart}.${payloadPart}`), k.privateKey).toString('base64url')}`;
+  return signRawJws(JSON.stringify({ alg: 'EdDSA', kid: kid ?? k.kid, typ: COMMAND_TOKEN_TYPE }), payloadText, k.privateKey);
 }
 
 /** Claims as JSON text with the placeholder string "@RAW@" replaced by `raw` (one occurrence). */
@@ -119,9 +118,7 @@ function tokenOfSize(bytes: number): string {
   const text = JSON.stringify(claims());
   const header = JSON.stringify({ alg: 'EdDSA', kid: k.kid, typ: COMMAND_TOKEN_TYPE });
   const build = (headerPad: number, payloadPad: number): string => {
-    const headerPart = Buffer.from(`${header.slice(0, -1)}${' '.repeat(headerPad)}}`).toString('base64url');
-    const payloadPart = Buffer.from(`${text.slice(0, -1)}${' '.repeat(payloadPad)}}`).toString('base64url');
-    return `${headerPart}.${payloadPart}.${sign(null, Buffer.from(`${headerPart}.${payloadPart}`), k.privateKey).toString('base64url')}`;
+    return signRawJws(`${header.slice(0, -1)}${' '.repeat(headerPad)}}`, `${text.slice(0, -1)}${' '.repeat(payloadPad)}}`, k.privateKey);
   };
   const base = build(0, 0).length;
   for (let headerPad = 0; headerPad < 4; headerPad += 1) {

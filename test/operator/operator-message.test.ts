@@ -2,7 +2,7 @@
 // that says why, and each action passes for an operator who holds its role. Real declarations (the demo cell plus
 // operators with single roles, a revoked key and keys with validity windows), real Ed25519 keys, a fixed clock.
 
-import { createHash, createHmac, sign, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -18,6 +18,7 @@ import {
   type OperatorParams,
 } from '../../src/operator/operator-message.js';
 import { DEMO_CELL, makeTestCell } from '../helpers/test-cell.js';
+import { signRawJws } from '../helpers/tokens.js';
 
 /** A fixed now on a whole second (2023-11-14T22:13:20Z), so NumericDates convert to exact milliseconds. */
 const NOW = 1_700_000_000_000;
@@ -92,9 +93,7 @@ function signed(claimsValue: unknown, signerId = 'shift-lead', options: { kid?: 
 
 /** Signs an exact header and payload text (JSON that JSON.stringify would not produce). */
 function signedRaw(headerText: string, payloadText: string, signerId = 'shift-lead'): string {
-  const h = Buffer.from(headerText, 'utf8').toString('base64url');
-  const p = Buffer.from(payloadText, 'utf8').toString('base64url');
-  return `${h}.${p}.${sign(null, Buffer.from(`${h}.${p}`), key(signerId).privateKey).toString('base64url')}`;
+  return signRawJws(headerText, payloadText, key(signerId).privateKey);
 }
 
 function verify(token: string, options: { nowMs?: number; replay?: MemoryReplayGuard } = {}): OperatorMessageResult {

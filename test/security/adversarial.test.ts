@@ -14,7 +14,7 @@
 // - every hostile operator message: test/operator/operator-message.test.ts; a quarantined agent and its stop:
 //   test/integration/approvals-and-trust.test.ts.
 
-import { createHmac, sign, type KeyObject } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -27,6 +27,7 @@ import { MemoryReplayGuard } from '../../src/envelope/replay-guard.js';
 import { BoundsMemory, evaluateCommand, NO_RELEASES, type Decision, type PipelineContext } from '../../src/pipeline/pipeline.js';
 import { amrReport, withAmrReport } from '../helpers/demo-people.js';
 import { DEMO_CELL, makeTestCell, type TestCell } from '../helpers/test-cell.js';
+import { signRawJws } from '../helpers/tokens.js';
 
 /** A fixed now on a whole second: 2023-11-14T22:13:20Z. */
 const NOW = 1_700_000_000_000;
@@ -101,9 +102,7 @@ function signed(claimsValue: unknown, signerId: string, options: { source?: Test
 
 /** Signs exact header and payload texts with `signerId`'s key (for JSON that JSON.stringify would not write). */
 function signedRaw(headerText: string, payloadText: string, signerId = 'planner-1', source: TestCell = cell): string {
-  const h = Buffer.from(headerText, 'utf8').toString('base64url');
-  const p = Buffer.from(payloadText, 'utf8').toString('base64url');
-  return `${h}.${p}.${sign(null, Buffer.from(`${h}.${p}`), keyOf(source, signerId).privateKey).toString('base64url')}`;
+  return signRawJws(headerText, payloadText, keyOf(source, signerId).privateKey);
 }
 
 const HEADER = JSON.stringify({ alg: 'EdDSA', kid: 'planner-1-k1', typ: COMMAND_TOKEN_TYPE });
