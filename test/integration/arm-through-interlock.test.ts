@@ -1,5 +1,8 @@
 // End to end against a real mosquitto on loopback: agent -> interlock -> simulated arm, with real keys, Cedar,
 // SQLite and MQTT. Proves safe commands arrive, unsafe ones never do, and nothing arrives before its allow row.
+// Everything runs on the real clock in one process, so the limits that a loaded machine could trip without anything
+// being wrong are relaxed for the test (state age, the drivers' watchdogs); freshness and the watchdog are tested on
+// injected clocks elsewhere. Waits are for conditions; every "never arrives" waits for a later release first.
 
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,10 +25,17 @@ import { makeTestCell } from '../helpers/test-cell.js';
 const DEVICE = 'arm-1';
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
 const topics = topicSet();
+/**
+ * The demo cell's state-age limits are 200-300 ms: on a loaded 2-core machine the interlock, mosquitto's client
+ * side, SQLite and both drivers share the CPU, and a decision can come later than that after the last state.
+ */
+const STATE_AGE_MS = 10_000;
+/** The drivers' heartbeat watchdog (default 1 s): long enough that no stall trips it while the interlock runs. */
+const WATCHDOG_MS = 10_000;
 
 t.test('a signed AI command reaches the simulated arm only through the interlock', async (t) => {
   const broker = await startMosquitto();
-  const cell = makeTestCell();
+  const cell = makeTestCell({}, { stateAgeMs: STATE_AGE_MS });
   const stateDirectory = mkdtempSync(join(tmpdir(), 'interlock-state-'));
   const runtime: Runtime = await startRuntime({ cellDirectory: cell.cellDir, stateDirectory, brokerUrl: broker.url, log: silentLogger });
   const armBus = new MqttTransport({ url: broker.url, clientId: 'arm-1-driver' });
@@ -38,6 +48,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
     interlockPublicKey: runtime.interlockPublicKey,
     jointCount: 6,
     initialPositionsRad: HOME,
+    heartbeatTimeoutMs: WATCHDOG_MS,
   });
   // amr-1's scanners are the demo cell's people source. They see nobody (and the AMR waits in the aisle, out of the
   // station it shares with the arm), so the arm checks in its normal limits, as it does with nobody near the table.
@@ -46,6 +57,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
     transport: amrBus,
     interlockPublicKey: runtime.interlockPublicKey,
     initialPose: { xM: 4, yM: -0.5, yawRad: 0 },
+    heartbeatTimeoutMs: WATCHDOG_MS,
     people: new SimulatedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 0, seed: 1, startMs: Date.now() }),
   });
   t.teardown(async () => {
@@ -88,6 +100,23 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
   await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 'the arm state to reach the interlock');
   await waitFor(() => runtime.interlock.states.latest('amr-1')?.people !== undefined, 'the people report to reach the interlock');
   const planner = cell.signer('planner-1');
+  /**
+   * A later allowed command, as a barrier: once it has reached the arm, anything released before it would have too.
+   * Sent once the interlock sees the arm at rest after its last release (not moving and every reported speed 0: the
+   * state of the tick a motion ends still reports that tick's speeds): the run-out of a moving arm widens every path
+   * by what it may travel in maxStateAge (long here), and the barrier would be denied for that.
+   */
+  const barrier = async (): Promise<DecisionReport> => {
+    const last = arm.executed.at(-1)?.commandId ?? null;
+    await waitFor(() => {
+      const state = runtime.interlock.states.latest(DEVICE)?.state;
+      return state?.kind === 'robot_arm' && state.moving === false && (state.velocitiesRadPerS ?? []).every((v) => v === 0) && state.lastCommandId === last;
+    }, 'the interlock to see the arm at rest');
+    const decision = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: HOME, velocityRadPerS: 1.5 }));
+    if (decision.verdict !== 'allow') throw new Error(`the barrier command was not allowed: ${JSON.stringify(decision.reasons)}`);
+    await waitFor(() => arm.executed.some((c) => c.commandId === decision.commandId), 'the arm to execute the barrier command');
+    return decision;
+  };
 
   await t.test('a safe command is allowed and the arm executes it', async (t) => {
     const target = [0.3, -1.2, 1.4, -1.571, -1.571, 0.2];
@@ -106,9 +135,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
     t.equal(decision.reasons[0]?.code, 'BOUNDS_JOINT_POSITION');
     t.equal(decision.reasons[0]?.ruleId, 'arm-1/joints/elbow/position');
     t.equal(decision.reasons[0]?.actual, 90);
-    // A later allowed command acts as a barrier: once it has arrived, anything released before it would have too.
-    const barrier = await send(planner.sign(DEVICE, 'move_joints', { positionsRad: HOME, velocityRadPerS: 1.5 }));
-    await waitFor(() => arm.executed.some((c) => c.commandId === barrier.commandId), 'the barrier command');
+    await barrier();
     t.equal(arm.received.length, receivedBefore + 1, 'the arm received only the barrier release');
     t.notOk(arm.received.some((r) => r.command?.commandId === decision.commandId), 'the denied command never reached the arm');
   });
@@ -119,7 +146,9 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
     t.equal(decision.verdict, 'deny');
     t.equal(decision.reasons[0]?.code, 'ENVELOPE_UNKNOWN_KEY');
     t.equal(decision.agentId, null, 'an unauthenticated command is attributed to no agent');
-    t.equal(arm.received.length, receivedBefore);
+    await barrier();
+    t.equal(arm.received.length, receivedBefore + 1, 'the arm received only the barrier release');
+    t.notOk(arm.received.some((r) => r.command?.commandId === decision.commandId), 'the denied command never reached the arm');
   });
 
   await t.test('a forged release published straight to the actuator topic does not move the arm', async (t) => {

@@ -1,8 +1,11 @@
 // The simulated arm moves only on releases signed by the interlock for it: joint moves synchronised (the leading
 // joint at the commanded speed, all arriving together), straight TCP moves by IK, ramps when asked; it publishes
 // efforts, tool force and payload, and halts on stop and when the interlock's heartbeat goes silent.
-// Runs against an in-memory bus (no sockets). Tests that sample the motion at given instants run on an injected
-// clock, so that a stalled event loop on a loaded machine cannot move the physics past the instant sampled.
+// Unit tests of the driver alone, on an in-memory bus (test/helpers/memory-bus.ts: no sockets, no broker, no
+// interlock; the driver through the real interlock is in test/integration). Tests that sample the motion at given
+// instants, and the watchdog tests, run on an injected clock, so that a stalled event loop on a loaded machine cannot
+// move the physics past the instant sampled. Waits are for conditions, bounded generously (the bound only matters
+// when the condition never comes); negative checks wait for a barrier first.
 
 import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -22,7 +25,8 @@ const STATE_MS = 10;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
-
+/** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
+const WAIT_MS = 10_000;
 
 /** The arm's clock when a test injects one: it moves only when the test moves it. */
 class TestClock {
@@ -33,7 +37,7 @@ class TestClock {
 /** Moves the injected clock on and waits until the arm has integrated up to it. */
 async function advance(arm: SimulatedArm, clock: TestClock, ms: number): Promise<void> {
   clock.ms += ms;
-  await waitFor(() => arm.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, 1000, 2);
+  await waitFor(() => arm.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, WAIT_MS, 2);
 }
 
 let nextSeq = 1;
@@ -109,7 +113,7 @@ async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}): Promise
     async deliver(token) {
       const before = arm.received.length;
       await send(token);
-      await waitFor(() => arm.received.length > before, 'the arm to record the release', 1000, 2);
+      await waitFor(() => arm.received.length > before, 'the arm to record the release', WAIT_MS, 2);
     },
   };
 }
@@ -174,7 +178,7 @@ t.test('a signed move runs synchronised: the leading joint at the commanded spee
   // On to the end, one state period at a time, with a state published at each instant.
   for (let i = 0; i < 40 && arm.moving; i++) {
     await advance(arm, clock, 2 * STATE_MS);
-    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', 1000, 2);
+    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', WAIT_MS, 2);
   }
   t.equal(arm.moving, false, 'the motion finished');
   t.same(arm.positionsRad, target, 'on target exactly');
@@ -248,7 +252,7 @@ t.test('forged, misaddressed, expired, replayed and malformed releases are recor
   t.equal(arm.received.length, cases.length, 'every message was recorded');
   t.same(arm.executed, [], 'nothing executed');
   const startTime = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= startTime + 4 * PHYSICS_MS, 'a few physics ticks', 1000, 2);
+  await waitFor(() => arm.physicsTimeMs >= startTime + 4 * PHYSICS_MS, 'a few physics ticks', WAIT_MS, 2);
   t.same(arm.positionsRad, [0, 0, 0, 0, 0, 0], 'did not move');
   t.same(arm.targetsRad, [0, 0, 0, 0, 0, 0], 'no target was set');
   t.equal(arm.moving, false);
@@ -270,7 +274,7 @@ t.test('a replayed or older release is refused', async (t) => {
   }
   t.same(arm.targetsRad, [0.01, 0, 0, 0, 0, 0], 'targets are still the first release');
   t.same(arm.executed.map((c) => c.commandId), [first.commandId]);
-  await waitFor(() => !arm.moving, 'the first move to finish', 1000, 2);
+  await waitFor(() => !arm.moving, 'the first move to finish', WAIT_MS, 2);
   t.same(arm.positionsRad, [0.01, 0, 0, 0, 0, 0]);
 });
 
@@ -288,7 +292,7 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
   t.equal(arm.received[0]?.command?.action, 'move_joints', 'the authentic command is attached to the record');
 
   await bus.publish(topics.heartbeat, '{}');
-  await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', 1000, 2);
+  await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', WAIT_MS, 2);
   await deliver(move);
   t.equal(arm.received[1]?.accepted, false, 'the same token, replayed once the interlock is back, is refused');
   t.match(arm.received[1]?.problem ?? '', /replayed/);
@@ -297,28 +301,39 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
 });
 
 t.test('stop halts a motion in progress', async (t) => {
-  const { arm, states, deliver } = await rig(t);
+  // On the injected clock: on the real one a stall longer than the 2 s motion would let it finish before the stop.
+  const clock = new TestClock();
+  const { arm, states, deliver } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
+  await advance(arm, clock, 100);
+  t.ok((arm.positionsRad[0] ?? 0) > 0.02, 'moving');
   const stop = release({ action: 'stop', params: {} });
   await deliver(signed(stop));
   t.equal(arm.received[1]?.accepted, true);
   t.equal(arm.moving, false);
   const halted = arm.positionsRad;
   t.same(arm.targetsRad, halted, 'targets are where the arm stopped');
-  t.ok((halted[0] ?? 1) < 0.5, 'stopped well short of the old target');
+  t.ok(Math.abs((halted[0] ?? NaN) - 0.05) < EPS, `stopped where it was when the stop arrived (${halted[0]}), well short of the old target`);
   const stoppedAt = arm.physicsTimeMs;
-  await waitFor(() => arm.physicsTimeMs >= stoppedAt + 6 * PHYSICS_MS && states.some((s) => s.timeMs > stoppedAt + STATE_MS), 'time to pass', 1000, 2);
+  // Time passes on the arm's clock, with a state published at each instant: proof that the physics ran on.
+  for (let i = 0; i < 3; i++) {
+    await advance(arm, clock, 2 * STATE_MS);
+    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', WAIT_MS, 2);
+  }
   t.same(arm.positionsRad, halted, 'does not creep after stop');
   const after = states.filter((s) => s.timeMs > stoppedAt);
+  t.ok(after.length >= 3, `states after the stop (${after.length})`);
   t.ok(after.every((s) => !s.moving && s.velocitiesRadPerS.every((v) => v === 0)), 'state shows it halted');
   t.ok(after.every((s) => s.lastCommandId === stop.commandId), 'state names the stop');
 });
 
 t.test('a safe-state stop without an audit record (seq 0) still halts; the exemption is for stop only', async (t) => {
-  const { arm, deliver } = await rig(t);
+  // On the injected clock, so that the motion is still under way when the stop arrives, however slow the machine.
+  const clock = new TestClock();
+  const { arm, deliver } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
-  await waitFor(() => (arm.positionsRad[0] ?? 0) > 0.02, 'motion to start', 1000, 2);
+  await advance(arm, clock, 100);
+  t.equal(arm.moving, true, 'moving when the stop arrives');
   // What the interlock releases when the audit log cannot be written: a stop with auditSeq 0.
   await deliver(signed(release({ action: 'stop', params: {}, safeState: true, auditSeq: 0, auditHash: '' })));
   t.equal(arm.received.at(-1)?.accepted, true, 'the unrecorded stop is accepted');
@@ -343,7 +358,7 @@ t.test('a release without the safeState flag is refused', async (t) => {
 
 t.test('state is published periodically with the documented shape', async (t) => {
   const { arm, states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
-  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   // Without kinematics the driver cannot compute joint torques, so effortsNm is left out.
   t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'moving', 'payloadKg', 'positionsRad', 'safeStopped', 'timeMs', 'toolForceN', 'velocitiesRadPerS']);
@@ -357,14 +372,16 @@ t.test('state is published periodically with the documented shape', async (t) =>
   t.type(first?.timeMs, 'number');
   for (let i = 1; i < states.length; i++) t.ok((states[i]?.timeMs ?? 0) >= (states[i - 1]?.timeMs ?? Infinity), 'time does not run backwards');
 
-  const move = release({ params: { positionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 1], velocityRadPerS: 1 } });
+  // Slow (0.4 rad at 0.01 rad/s takes 40 s), so that no stall of a loaded machine can end the move before a state
+  // shows it under way.
+  const move = release({ params: { positionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 1], velocityRadPerS: 0.01 } });
   await deliver(signed(move));
   // Waits for the state the assertion reads: a state published in the millisecond of receipt already names the
   // command and says moving, but no physics step has run since, so its velocities are still 0.
   const movingAtSpeed = (s: ArmStateMessage): boolean => s.moving && s.lastCommandId === move.commandId && (s.velocitiesRadPerS[5] ?? 0) > 0;
-  await waitFor(() => states.some(movingAtSpeed), 'a moving state naming the command, with velocity', 1000, 2);
+  await waitFor(() => states.some(movingAtSpeed), 'a moving state naming the command, with velocity', WAIT_MS, 2);
   const moving = states.find(movingAtSpeed);
-  t.ok(Math.abs((moving?.velocitiesRadPerS[5] ?? 0) - 1) < 1e-6, 'velocity shows the commanded speed');
+  t.ok(Math.abs((moving?.velocitiesRadPerS[5] ?? 0) - 0.01) < 1e-9, `velocity shows the commanded speed (${moving?.velocitiesRadPerS[5]})`);
 });
 
 t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not resume the motion', async (t) => {
@@ -421,22 +438,26 @@ t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not 
 });
 
 t.test('with no heartbeat ever, the watchdog trips counting from start', async (t) => {
-  const { arm } = await rig(t, { heartbeatTimeoutMs: 30 });
-  t.equal(arm.safeStopped, false);
-  await waitFor(() => arm.safeStopped, 'the watchdog to trip', 1000, 2);
-  t.match(arm.safeStopReason ?? '', /no heartbeat/);
+  // On the injected clock: the physics is brought to the deadline itself (nothing happens there), then 1 ms past it.
+  const clock = new TestClock();
+  const { arm } = await rig(t, { heartbeatTimeoutMs: 30, nowMs: clock.now });
+  await advance(arm, clock, 30);
+  t.equal(arm.safeStopped, false, 'not at the deadline itself, although no heartbeat ever came');
+  await advance(arm, clock, 1);
+  t.equal(arm.safeStopped, true, 'tripped once the deadline passed');
+  t.match(arm.safeStopReason ?? '', /no heartbeat for 30 ms/);
 });
 
 t.test('a failing bus is logged once and does not stop the driver; stop is idempotent and releases everything', async (t) => {
   const { arm, bus, logs, states, deliver } = await rig(t);
   bus.failPublish = true;
   // Counts the refused publishes themselves: physics time can cover five state periods in one stalled tick.
-  await waitFor(() => bus.refused >= 5, 'several refused state publishes', 1000, 2);
+  await waitFor(() => bus.refused >= 5, 'several refused state publishes', WAIT_MS, 2);
   t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
   t.ok(logs.every((l) => l.startsWith(`arm-driver[${DEVICE}]: `)), 'logs are namespaced');
   bus.failPublish = false;
   const count = states.length;
-  await waitFor(() => states.length > count, 'publishing to recover', 1000, 2);
+  await waitFor(() => states.length > count, 'publishing to recover', WAIT_MS, 2);
   t.ok(logs.some((l) => l.includes('state publish recovered')));
 
   await deliver(signed(release({ params: { positionsRad: [0.5, 0, 0, 0, 0, 0], velocityRadPerS: 0.5 } })));
@@ -452,8 +473,15 @@ t.test('a failing bus is logged once and does not stop the driver; stop is idemp
   const seen = states.length;
   const received = arm.received.length;
   await bus.publish(topics.actuatorCommand(DEVICE), signed(release()));
-  // A negative check needs time to pass; a slow machine only makes this window longer, never the check flaky.
-  await new Promise((resolve) => setTimeout(resolve, 3 * STATE_MS));
+  // Barrier: a witness interval of the driver's own state period, started now, fires three times. Node runs interval
+  // timers of one period in order, so a state timer the driver had left running would have fired by then too; and
+  // one more setImmediate lets anything the bus still had to deliver land.
+  let witnessed = 0;
+  const witness = setInterval(() => (witnessed += 1), STATE_MS);
+  t.teardown(() => clearInterval(witness));
+  await waitFor(() => witnessed >= 3, 'three state periods to pass', WAIT_MS, 2);
+  clearInterval(witness);
+  await new Promise((resolve) => setImmediate(resolve));
   t.equal(states.length, seen, 'no state after stop');
   t.equal(arm.received.length, received, 'nothing received after stop');
 });
@@ -517,10 +545,10 @@ t.test('a move_linear drives the TCP on the straight line at the commanded speed
   t.equal(arm.received[0]?.accepted, true, 'accepted');
   const atMs = arm.received[0]?.atMs ?? NaN;
   t.equal(arm.payloadKg, 1.2, 'the payload named in the move is what the arm now reports');
-  await waitFor(() => !arm.moving, 'the linear move to finish', 3000, 2);
+  await waitFor(() => !arm.moving, 'the linear move to finish', WAIT_MS, 2);
   const end = tcpOf(arm.positionsRad);
   t.ok(Math.hypot(...end.point.map((v, i) => v - (target[i] ?? NaN))) < 1e-6, `the TCP reached the target (${end.point})`);
-  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state at rest', 1000, 2);
+  await waitFor(() => states.some((s) => !s.moving && s.timeMs > atMs), 'a state at rest', WAIT_MS, 2);
   const length = Math.hypot(0.1, 0.05);
   for (const state of states.filter((s) => s.timeMs >= atMs)) {
     const { point, toolAxis } = tcpOf(state.positionsRad);
@@ -567,7 +595,7 @@ t.test('the state reports payload, tool force and the joint torques they cause (
   arm.setPayloadKg(2);
   arm.setExternalToolForceN([30, 0, 40]);
   const from = states.length;
-  await waitFor(() => states.length > from + 1, 'a fresh state', 1000, 2);
+  await waitFor(() => states.length > from + 1, 'a fresh state', WAIT_MS, 2);
   const state = states.at(-1) as ArmStateMessage;
   t.equal(state.payloadKg, 2);
   t.ok(Math.abs(state.toolForceN - 50) < 1e-12, 'the force magnitude (|(30, 0, 40)| = 50 N)');

@@ -1,6 +1,9 @@
 // The simulated conveyor runs only on releases signed by the interlock for it, ramps the belt at the commanded (or
 // default) ramp, stops by itself when a permissive drops or the heartbeat goes silent, and never restarts on its
-// own. In-memory bus (no sockets) and an injected clock: physics is exact; waits are bounded polls, never sleeps.
+// own. Unit tests of the driver alone, on an in-memory bus (test/helpers/memory-bus.ts: no sockets, no broker, no
+// interlock; the driver runs through the real interlock in test/integration/standalone-tls.test.ts and in the demo)
+// and an injected clock: physics and watchdog deadlines are exact; waits are for conditions, bounded generously,
+// never sleeps.
 
 import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -24,7 +27,8 @@ const EPS = 1e-12;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
-
+/** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
+const WAIT_MS = 10_000;
 
 /** The driver's clock: moves only when a test moves it, so ramps and watchdog deadlines are exact. */
 class TestClock {
@@ -117,11 +121,11 @@ async function rig(t: Test, options: Partial<SimulatedConveyorOptions> = {}): Pr
     async deliver(token) {
       const before = belt.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
-      await waitFor(() => belt.received.length > before, 'the driver to record the release', 1000, 2);
+      await waitFor(() => belt.received.length > before, 'the driver to record the release', WAIT_MS, 2);
     },
     async advance(ms) {
       clock.ms += ms;
-      await waitFor(() => belt.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, 1000, 2);
+      await waitFor(() => belt.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, WAIT_MS, 2);
     },
   };
 }
@@ -241,7 +245,7 @@ t.test('stop ramps the belt down at the stop deceleration and holds it at rest',
   await advance(300);
   t.equal(belt.speedMPerS, 0, 'does not creep after stop');
   const at = belt.physicsTimeMs;
-  await waitFor(() => states.some((s) => s.timeMs >= at), 'a state after the stop', 1000, 2);
+  await waitFor(() => states.some((s) => s.timeMs >= at), 'a state after the stop', WAIT_MS, 2);
   const after = states.filter((s) => s.timeMs >= at);
   t.ok(after.every((s) => s.speedMPerS === 0 && !s.running && s.lastCommandId === stop.commandId), 'state shows it at rest, naming the stop');
 });
@@ -276,7 +280,7 @@ t.test('opening the guard stops the belt at once; it refuses set_speed while ope
   // States carry the injected clock's time: moving it on by 1 ms marks every later state as after the opening.
   await advance(1);
   const openedAt = clock.ms;
-  await waitFor(() => states.some((s) => s.timeMs >= openedAt), 'a state with the guard open', 1000, 2);
+  await waitFor(() => states.some((s) => s.timeMs >= openedAt), 'a state with the guard open', WAIT_MS, 2);
   const open = states.filter((s) => s.timeMs >= openedAt)[0];
   t.same(open?.permissives, { ...PERMISSIVES, guardClosed: false }, 'state reports the open guard');
   t.equal(open?.safeStopped, true);
@@ -347,9 +351,11 @@ t.test('the heartbeat watchdog stops the belt at its deadline; a returning heart
 
 t.test('with no heartbeat ever, the watchdog trips counting from start', async (t) => {
   const { belt, advance } = await rig(t, { heartbeatTimeoutMs: 30, initialSpeedMPerS: 0.1 });
-  t.equal(belt.safeStopped, false);
-  await advance(31);
-  t.equal(belt.safeStopped, true);
+  await advance(30);
+  t.equal(belt.safeStopped, false, 'not at the deadline itself, although no heartbeat ever came');
+  t.equal(belt.setpointMPerS, 0.1);
+  await advance(1);
+  t.equal(belt.safeStopped, true, 'tripped once the deadline passed');
   t.match(belt.safeStopReason ?? '', /no heartbeat/);
   t.equal(belt.setpointMPerS, 0);
 });
@@ -359,7 +365,7 @@ t.test('state is published periodically, in the documented shape, and the interl
   t.teardown(() => cell.cleanup());
   const conveyor = cell.load().declarations.devices.get(DEVICE) as ConveyorDeclaration;
   const { states, rawStates, deliver, release: r, advance, clock } = await rig(t);
-  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'permissives', 'running', 'safeStopped', 'speedMPerS', 'timeMs']);
   t.same(first, { speedMPerS: 0, permissives: PERMISSIVES, running: false, safeStopped: false, lastCommandId: null, timeMs: first?.timeMs });
@@ -370,7 +376,7 @@ t.test('state is published periodically, in the documented shape, and the interl
   await deliver(signed(move));
   await advance(100);
   const at = clock.ms;
-  await waitFor(() => states.some((s) => s.timeMs >= at && s.lastCommandId === move.commandId), 'a running state naming the command', 1000, 2);
+  await waitFor(() => states.some((s) => s.timeMs >= at && s.lastCommandId === move.commandId), 'a running state naming the command', WAIT_MS, 2);
   const running = states.find((s) => s.timeMs >= at && s.lastCommandId === move.commandId);
   t.equal(running?.running, true);
   t.ok(near(running?.speedMPerS ?? NaN, 0.05), 'state shows the ramped speed');
@@ -381,12 +387,12 @@ t.test('state is published periodically, in the documented shape, and the interl
 t.test('a failing bus is logged once and does not stop the driver; stop is idempotent and releases everything', async (t) => {
   const { belt, bus, logs, states, deliver, release: r } = await rig(t);
   bus.failPublish = true;
-  await waitFor(() => bus.refused >= 5, 'several refused state publishes', 1000, 2);
+  await waitFor(() => bus.refused >= 5, 'several refused state publishes', WAIT_MS, 2);
   t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
   t.ok(logs.every((l) => l.startsWith(`conveyor-driver[${DEVICE}]: `)), 'logs are namespaced');
   bus.failPublish = false;
   const count = states.length;
-  await waitFor(() => states.length > count, 'publishing to recover', 1000, 2);
+  await waitFor(() => states.length > count, 'publishing to recover', WAIT_MS, 2);
   t.ok(logs.some((l) => l.includes('state publish recovered')));
 
   await deliver(signed(r({ params: { speedMPerS: 0.1 } })));

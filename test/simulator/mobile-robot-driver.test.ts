@@ -1,7 +1,9 @@
 // The simulated mobile robot moves only on releases signed by the interlock for it: straight segments for go_to and
 // follow_path, ramped twists that end for set_velocity, braking on stop and on heartbeat loss; its state carries
-// seeded walking people. Runs against an in-memory bus (no sockets); waits are bounded, never fixed sleeps. Tests
-// that sample the motion at given instants run on an injected clock, which moves only when the test moves it.
+// seeded walking people. Unit tests of the driver alone, on an in-memory bus (test/helpers/memory-bus.ts: no sockets,
+// no broker, no interlock; the AMR through the real interlock is in test/integration). Waits are for conditions,
+// bounded generously, never fixed sleeps. Tests that sample the motion at given instants, or whose outcome a stall
+// could change, run on an injected clock, which moves only when the test moves it.
 
 import { sign, type KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -23,6 +25,8 @@ const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
 // Brisk dynamics so that motions finish quickly in tests.
 const DYNAMICS = { defaultAccelerationMPerS2: 4, defaultAngularAccelerationRadPerS2: 8, turnRateRadPerS: 6, brakingDecelerationMPerS2: 4, angularBrakingRadPerS2: 16 };
+/** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
+const WAIT_MS = 10_000;
 
 
 /** The robot's clock when a test injects one: it moves only when the test moves it. */
@@ -34,7 +38,7 @@ class TestClock {
 /** Moves the injected clock on and waits until the robot has integrated up to it. */
 async function advance(robot: SimulatedMobileRobot, clock: TestClock, ms: number): Promise<void> {
   clock.ms += ms;
-  await waitFor(() => robot.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, 1000, 2);
+  await waitFor(() => robot.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, WAIT_MS, 2);
 }
 
 let nextSeq = 1;
@@ -107,7 +111,7 @@ async function rig(t: Test, options: Partial<SimulatedMobileRobotOptions> = {}):
     async deliver(token) {
       const before = robot.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
-      await waitFor(() => robot.received.length > before, 'the robot to record the release', 1000, 2);
+      await waitFor(() => robot.received.length > before, 'the robot to record the release', WAIT_MS, 2);
     },
   };
 }
@@ -134,10 +138,11 @@ t.test('go_to drives the straight line at no more than the commanded speed and s
   const move = release({ params: { xM: 0.5, yM: 0, speedMPerS: 1 } });
   await deliver(signed(move));
   t.equal(robot.received[0]?.accepted, true, robot.received[0]?.problem ?? '');
-  await waitFor(() => !robot.moving, 'the robot to arrive', 3000, 2);
+  // Until a state shows it arrived: then every state of the move is in (the bus delivers in order).
+  await waitFor(() => states.some((s) => s.lastCommandId === move.commandId && !s.moving), 'a state showing the robot arrived', WAIT_MS, 2);
   t.same(robot.pose, { xM: 0.5, yM: 0, yawRad: 0 });
   const during = states.filter((s) => s.lastCommandId === move.commandId);
-  t.ok(during.length > 0, 'state was published during the move');
+  t.ok(during.length > 0, 'state was published naming the move');
   t.ok(during.every((s) => Math.abs(s.pose.yM) < EPS && s.pose.xM <= 0.5 + EPS), 'on the segment, never past the target');
   t.ok(during.every((s) => s.velocity.linearMPerS <= 1 + EPS), 'never faster than commanded');
   t.same(robot.executed.map((c) => c.commandId), [move.commandId]);
@@ -151,7 +156,7 @@ t.test('follow_path turns in place at each waypoint and never leaves the checked
   const sampler = setInterval(() => seen.push({ x: robot.pose.xM, y: robot.pose.yM }), 1);
   t.teardown(() => clearInterval(sampler));
   await deliver(signed(move));
-  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the path to finish', 3000, 2);
+  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the path to finish', WAIT_MS, 2);
   clearInterval(sampler);
   const pose = robot.pose;
   t.ok(Math.abs(pose.xM) < EPS && Math.abs(pose.yM - 0.3) < EPS, `ends on the last waypoint (${pose.xM}, ${pose.yM})`);
@@ -164,7 +169,7 @@ t.test('follow_path turns in place at each waypoint and never leaves the checked
 t.test('go_to with a final heading turns to it after arriving', async (t) => {
   const { robot, deliver } = await rig(t);
   await deliver(signed(release({ params: { xM: 0, yM: 0.2, yawRad: Math.PI, speedMPerS: 1 } })));
-  await waitFor(() => !robot.moving, 'the robot to arrive and turn', 3000, 2);
+  await waitFor(() => !robot.moving, 'the robot to arrive and turn', WAIT_MS, 2);
   t.ok(Math.abs(robot.pose.yM - 0.2) < EPS && Math.abs(robot.pose.xM) < EPS);
   t.ok(Math.abs(Math.abs(robot.pose.yawRad) - Math.PI) < 1e-9, `heading ${robot.pose.yawRad}`);
 });
@@ -178,7 +183,7 @@ t.test('set_velocity ramps at its acceleration, holds the twist, and brakes to r
   await deliver(signed(twist));
   const step = async (ms: number): Promise<void> => {
     await advance(robot, clock, ms);
-    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', 1000, 2);
+    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', WAIT_MS, 2);
   };
   await step(100);
   t.ok(Math.abs(robot.velocity.linearMPerS - 0.4) < 1e-9, `ramping at 4 m/s^2 (${robot.velocity.linearMPerS} m/s after 100 ms)`);
@@ -204,11 +209,11 @@ t.test('set_velocity ramps at its acceleration, holds the twist, and brakes to r
 t.test('set_velocity with a turn rate drives an arc; a zero-speed twist turns in place', async (t) => {
   const { robot, deliver } = await rig(t);
   await deliver(signed(release({ action: 'set_velocity', params: { linearMPerS: 0, angularRadPerS: 1, durationMs: 100 } })));
-  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the turn to end', 2000, 2);
+  await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the turn to end', WAIT_MS, 2);
   t.same([robot.pose.xM, robot.pose.yM], [0, 0], 'turning in place does not move the disc');
   t.ok(robot.pose.yawRad > 0, 'it turned left');
   await deliver(signed(release({ action: 'set_velocity', params: { linearMPerS: 0.4, angularRadPerS: 1, durationMs: 150 } })));
-  await waitFor(() => robot.executed.length === 2 && !robot.moving, 'the arc to end', 2000, 2);
+  await waitFor(() => robot.executed.length === 2 && !robot.moving, 'the arc to end', WAIT_MS, 2);
   t.ok(robot.pose.xM > 0 && robot.pose.yM > 0, `an arc to the left (${robot.pose.xM}, ${robot.pose.yM})`);
 });
 
@@ -252,19 +257,29 @@ t.test('releases that are not authentic, not for this robot, expired, replayed o
 });
 
 t.test('stop brakes a motion in progress to rest and it stays there', async (t) => {
-  const { robot, states, deliver } = await rig(t);
+  // On the injected clock: on the real one a stall longer than the 3 s drive would let it arrive before the stop.
+  const clock = new TestClock();
+  const { robot, states, deliver } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { xM: 3, yM: 0, speedMPerS: 1 } })));
-  await waitFor(() => robot.velocity.linearMPerS > 0.5, 'speed to build up', 2000, 1);
+  await advance(robot, clock, 300);
+  t.equal(robot.velocity.linearMPerS, 1, 'at cruise speed');
   const stop = release({ action: 'stop', params: {} });
   await deliver(signed(stop));
   t.equal(robot.received.at(-1)?.accepted, true);
-  await waitFor(() => !robot.moving, 'the robot to come to rest', 1000, 1);
+  // Braking from 1 m/s at 4 m/s^2 takes 0.25 s.
+  for (let i = 0; i < 100 && robot.moving; i++) await advance(robot, clock, PHYSICS_MS);
+  t.equal(robot.moving, false, 'braked to rest');
   const halted = robot.pose;
-  t.ok(halted.xM < 3, 'stopped well short of the old target');
+  t.ok(halted.xM < 3, `stopped well short of the old target (${halted.xM} m)`);
   const stoppedAt = robot.physicsTimeMs;
-  await waitFor(() => robot.physicsTimeMs >= stoppedAt + 6 * PHYSICS_MS && states.some((s) => s.timeMs > stoppedAt + STATE_MS), 'time to pass', 1000, 2);
+  // Time passes on the robot's clock, with a state published at each instant: proof that the physics ran on.
+  for (let i = 0; i < 3; i++) {
+    await advance(robot, clock, 2 * STATE_MS);
+    await waitFor(() => states.some((s) => s.timeMs === clock.ms), 'a state at this instant', WAIT_MS, 2);
+  }
   t.same(robot.pose, halted, 'does not creep after stop');
   const after = states.filter((s) => s.timeMs > stoppedAt);
+  t.ok(after.length >= 3, `states after the stop (${after.length})`);
   t.ok(after.every((s) => !s.moving && s.velocity.linearMPerS === 0 && s.lastCommandId === stop.commandId), 'state shows it at rest, naming the stop');
 });
 
@@ -292,7 +307,7 @@ t.test('a new path while moving: the robot brakes along its heading first, then 
 t.test('state: the documented shape, localization with its age, and the people the robot sees', async (t) => {
   const people = new SimulatedPeople({ room: { minXM: -5, maxXM: 5, minYM: -5, maxYM: 5 }, count: 3, seed: 42, startMs: Date.now() });
   const { robot, states } = await rig(t, { people, initialPose: { xM: 1, yM: 2, yawRad: 0.5 } });
-  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'localization', 'moving', 'people', 'pose', 'safeStopped', 'timeMs', 'velocity']);
   t.same(first?.pose, { xM: 1, yM: 2, yawRad: 0.5 });
@@ -310,7 +325,7 @@ t.test('state: the documented shape, localization with its age, and the people t
   t.same(refused, [], 'every state message parses as mobile_robot state');
   robot.setLocalizationOk(false);
   const lostAt = Date.now();
-  await waitFor(() => states.some((s) => s.timeMs > lostAt + 150), 'state after losing localization', 1000, 2);
+  await waitFor(() => states.some((s) => s.timeMs > lostAt + 150), 'state after losing localization', WAIT_MS, 2);
   const lost = states.at(-1);
   t.equal(lost?.localization.ok, false);
   t.ok((lost?.localization.ageMs ?? 0) >= 150, `the age keeps growing (${lost?.localization.ageMs} ms)`);
@@ -363,12 +378,12 @@ t.test('a failing bus is logged once; stop is idempotent and releases everything
   const { robot, bus, logs, states, deliver } = await rig(t);
   bus.failPublish = true;
   // Counts the refused publishes themselves: physics time can cover five state periods in one stalled tick.
-  await waitFor(() => bus.refused >= 5, 'several refused state publishes', 1000, 2);
+  await waitFor(() => bus.refused >= 5, 'several refused state publishes', WAIT_MS, 2);
   t.equal(logs.filter((l) => l.includes('state publish failed')).length, 1, 'logged once per outage');
   t.ok(logs.every((l) => l.startsWith(`mobile-robot-driver[${DEVICE}]: `)), 'logs are namespaced');
   bus.failPublish = false;
   const count = states.length;
-  await waitFor(() => states.length > count, 'publishing to recover', 1000, 2);
+  await waitFor(() => states.length > count, 'publishing to recover', WAIT_MS, 2);
   await deliver(signed(release({ params: { xM: 2, yM: 0, speedMPerS: 1 } })));
   t.equal(robot.moving, true);
   await robot.stop();

@@ -1,20 +1,17 @@
 // The simulated pump acts only on releases signed by the interlock for it, re-checks what it is told, goes to its
-// safe state on go_safe and when the heartbeat stops, trips itself on a pressure spike, and, driven through the
-// real interlock, shows a trip latching and being reset. In-memory bus (no sockets); bounded waits, no sleeps.
+// safe state on go_safe and when the heartbeat stops, and trips itself on a pressure spike: unit tests of the driver
+// alone, on an in-memory bus (test/helpers/memory-bus.ts: no sockets, no broker, no interlock). The last test drives
+// it through the interlock as `interlock run` composes it (the live rig: embedded broker over TCP, SQLite audit log
+// and identity store, the interlock's key), where a trip latches and is reset. Waits are for conditions, bounded
+// generously, never sleeps.
 
-import { mkdtempSync, rmSync } from 'node:fs';
 import { sign, type KeyObject } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
-import { systemClock } from '../../src/core/clock.js';
 import type { ProcessUnitDeclaration } from '../../src/core/kinds/process-unit.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
-import { Interlock, type DecisionEvent } from '../../src/interlock/interlock.js';
-import { commandDigest } from '../../src/pipeline/pipeline.js';
+import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { topicSet } from '../../src/transport/topics.js';
 import {
   PRESSURE_SWITCH_TRIP,
@@ -23,9 +20,11 @@ import {
   type ProcessStateMessage,
   type SimulatedProcessUnitOptions,
 } from '../../simulator/process-unit-driver.js';
+import { liveInterlock } from '../helpers/live-interlock.js';
+import { InMemoryBus } from '../helpers/memory-bus.js';
+import { required } from '../helpers/required.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { InMemoryBus } from '../helpers/memory-bus.js';
 
 const DEVICE = 'pump-1';
 const PHYSICS_MS = 5;
@@ -34,7 +33,8 @@ const RPM = (2 * Math.PI) / 60;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
-
+/** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
+const WAIT_MS = 10_000;
 
 /** The unit's clock when a test injects one: it moves only when the test moves it. */
 class TestClock {
@@ -108,7 +108,7 @@ async function rig(t: Test, options: Partial<SimulatedProcessUnitOptions> = {}):
     async deliver(token) {
       const before = unit.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
-      await waitFor(() => unit.received.length > before, 'the unit to record the release', 1000, 2);
+      await waitFor(() => unit.received.length > before, 'the unit to record the release', WAIT_MS, 2);
       return unit.received[before] as SimulatedProcessUnit['received'][number];
     },
   };
@@ -121,7 +121,7 @@ t.test('state is published periodically, in SI, and parses against pump-1.yaml',
   t.teardown(() => cell.cleanup());
   const pump = cell.load().declarations.devices.get(DEVICE) as ProcessUnitDeclaration;
   const { states } = await rig(t, { safeState: pump.safeState });
-  await waitFor(() => states.length >= 3, 'three state messages', 1000, 2);
+  await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0] as ProcessStateMessage;
   t.same(Object.keys(first).sort(), ['lastCommandId', 'measurements', 'running', 'safeStopped', 'setpoints', 'timeMs', 'trips']);
   t.same(first.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 }, 'starts at the declared safe state');
@@ -175,8 +175,8 @@ t.test('setpoints move the valves at stroke speed; start spins the pump up; stop
   t.equal((await deliver(signed(release({ params: { name: 'discharge_valve', value: 0.5, unit: 'fraction' } })))).accepted, true);
   const start = release({ action: 'start', params: {} });
   t.equal((await deliver(signed(start))).accepted, true, 'start accepted');
-  await waitFor(() => (latest(states)?.measurements.pump_speed ?? 0) >= 2000 * RPM - 1e-9, 'the pump to reach 2000 rpm (drive ramp 1000 rpm/s)', 5000, 2);
-  await waitFor(() => (latest(states)?.measurements.discharge_valve_position ?? 0) >= 0.5, 'the discharge valve to open to 50 %', 4000, 2);
+  await waitFor(() => (latest(states)?.measurements.pump_speed ?? 0) >= 2000 * RPM - 1e-9, 'the pump to reach 2000 rpm (drive ramp 1000 rpm/s)', WAIT_MS, 2);
+  await waitFor(() => (latest(states)?.measurements.discharge_valve_position ?? 0) >= 0.5, 'the discharge valve to open to 50 %', WAIT_MS, 2);
   const running = latest(states) as ProcessStateMessage;
   t.ok(running.measurements.discharge_flow > 0, `flow (${running.measurements.discharge_flow} m^3/s)`);
   t.ok(running.measurements.discharge_pressure > running.measurements.suction_pressure, 'the pump raises the pressure');
@@ -186,13 +186,13 @@ t.test('setpoints move the valves at stroke speed; start spins the pump up; stop
   const stop = release({ action: 'stop', params: {}, safeState: true });
   t.equal((await deliver(signed(stop))).accepted, true, 'stop accepted');
   t.equal(unit.pumpRunning, false);
-  await waitFor(() => latest(states)?.measurements.pump_speed === 0 && latest(states)?.lastCommandId === stop.commandId, 'the pump to coast to 0', 5000, 2);
+  await waitFor(() => latest(states)?.measurements.pump_speed === 0 && latest(states)?.lastCommandId === stop.commandId, 'the pump to coast to 0', WAIT_MS, 2);
   t.equal(latest(states)?.setpoints.discharge_valve, 0.5, 'stop leaves the setpoints');
 
   // go_safe, even without an audit record (seq 0): discharge closes, suction stays open, pump stays off.
   const safe = release({ action: 'go_safe', params: {}, safeState: true, auditSeq: 0, auditHash: '' });
   t.equal((await deliver(signed(safe))).accepted, true, 'go_safe accepted');
-  await waitFor(() => latest(states)?.measurements.discharge_valve_position === 0, 'the discharge valve to close', 4000, 2);
+  await waitFor(() => latest(states)?.measurements.discharge_valve_position === 0, 'the discharge valve to close', WAIT_MS, 2);
   t.same(latest(states)?.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 });
 });
 
@@ -204,7 +204,7 @@ t.test('the watchdog drives to the safe state; a returning heartbeat does not re
   const { unit, bus, states, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
   const advance = async (ms: number): Promise<void> => {
     clock.ms += ms;
-    await waitFor(() => unit.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, 1000, 2);
+    await waitFor(() => unit.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, WAIT_MS, 2);
   };
   // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
   const beat = async (): Promise<void> => {
@@ -224,7 +224,7 @@ t.test('the watchdog drives to the safe state; a returning heartbeat does not re
   t.equal(unit.safeStopped, true, 'the watchdog tripped');
   t.match(unit.safeStopReason ?? '', /no heartbeat for 150 ms/);
   t.equal(unit.pumpRunning, false, 'pump off');
-  await waitFor(() => latest(states)?.safeStopped === true, 'a state saying so', 1000, 2);
+  await waitFor(() => latest(states)?.safeStopped === true, 'a state saying so', WAIT_MS, 2);
   t.same(latest(states)?.setpoints, { pump_speed: 0, suction_valve: 1, discharge_valve: 0 }, 'the safe state');
   const refused = await deliver(signed(release({ action: 'start', params: {} })));
   t.equal(refused.accepted, false, 'no start while the interlock is silent');
@@ -243,7 +243,7 @@ t.test('a pressure spike trips the driver\'s own pressure switch; reset only onc
   unit.injectPressureSpike(10e5, 60_000);
   t.same(unit.trips, [PRESSURE_SWITCH_TRIP], 'tripped at once');
   t.equal(unit.pumpRunning, false, 'the trip stops the pump');
-  await waitFor(() => latest(states)?.trips.includes(PRESSURE_SWITCH_TRIP) === true, 'a state reporting the trip', 1000, 2);
+  await waitFor(() => latest(states)?.trips.includes(PRESSURE_SWITCH_TRIP) === true, 'a state reporting the trip', WAIT_MS, 2);
   t.ok((latest(states)?.measurements.discharge_pressure ?? 0) >= 9e5, 'and showing the pressure');
   const startRefused = await deliver(signed(release({ action: 'start', params: {} })));
   t.match(startRefused.problem ?? '', /tripped/, 'no start while tripped');
@@ -253,7 +253,7 @@ t.test('a pressure spike trips the driver\'s own pressure switch; reset only onc
   const reset = await deliver(signed(release({ action: 'reset_trip', params: { trip: PRESSURE_SWITCH_TRIP } })));
   t.equal(reset.accepted, true, 'reset once the pressure is down');
   t.same(unit.trips, []);
-  await waitFor(() => latest(states)?.trips.length === 0, 'a state without the trip', 1000, 2);
+  await waitFor(() => latest(states)?.trips.length === 0, 'a state without the trip', WAIT_MS, 2);
 });
 
 t.test('options that cannot describe the unit are refused at construction', async (t) => {
@@ -272,59 +272,49 @@ t.test('options that cannot describe the unit are refused at construction', asyn
 });
 
 t.test('through the real interlock: a spike latches the trip, only go_safe passes, reset after the pressure is down', async (t) => {
-  const cell = makeTestCell();
-  const stateDir = mkdtempSync(join(tmpdir(), 'interlock-pump-'));
-  const loaded = cell.load();
-  const pump = loaded.declarations.devices.get(DEVICE) as ProcessUnitDeclaration;
-  const bus = new InMemoryBus();
-  const audit = openSqliteAuditLog(join(stateDir, 'audit.db'));
-  const interlock = new Interlock({ cell: loaded, transport: bus, audit, signingKey: interlockKeys.privateKey, clock: systemClock, heartbeatPeriodMs: 20 });
-  const unit = new SimulatedProcessUnit({ deviceId: DEVICE, transport: bus, interlockPublicKey: interlockKeys.publicKey, safeState: pump.safeState, statePeriodMs: STATE_MS, physicsPeriodMs: PHYSICS_MS });
-  t.teardown(async () => {
-    await unit.stop();
-    await interlock.stop();
-    audit.close();
-    await bus.stop();
-    cell.cleanup();
-    rmSync(stateDir, { recursive: true, force: true });
+  // The pump's own watchdog is off: the heartbeat is tested above on an injected clock, and on the real clock of a
+  // loaded machine a late heartbeat would send the pump to its safe state in the middle of this test.
+  const rig = await liveInterlock(t, { feed: false });
+  const pump = required(rig.runtime.cell.declarations.devices.get(DEVICE), 'pump-1 in the demo cell');
+  if (pump.kind !== 'process_unit') throw new Error(`pump-1 is a ${pump.kind}, not a process_unit`);
+  const unit = new SimulatedProcessUnit({
+    deviceId: DEVICE,
+    transport: rig.client,
+    interlockPublicKey: rig.runtime.interlockPublicKey,
+    safeState: pump.safeState,
+    statePeriodMs: 20,
+    physicsPeriodMs: PHYSICS_MS,
+    heartbeatTimeoutMs: 0,
   });
-  const decisions = new Map<string, DecisionEvent>();
-  interlock.onDecision((event) => decisions.set(event.report.commandDigest, event));
-  await interlock.start();
+  t.teardown(() => unit.stop());
   await unit.start();
-  await waitFor(() => interlock.states.latest(DEVICE) !== undefined, 'the pump state to reach the interlock', 2000, 2);
+  await waitFor(() => rig.interlock.states.latest(DEVICE) !== undefined, 'the pump state to reach the interlock', WAIT_MS);
 
-  const planner = cell.signer('planner-1');
-  const send = async (action: string, params: Record<string, unknown>): Promise<DecisionEvent> => {
-    const token = planner.sign(DEVICE, action, params);
-    await bus.publish(topics.command(DEVICE), token);
-    const digest = commandDigest(token);
-    await waitFor(() => decisions.has(digest), `the decision on ${action}`, 2000, 2);
-    return decisions.get(digest) as DecisionEvent;
-  };
+  const planner = rig.cell.signer('planner-1');
+  const send = (action: string, params: Record<string, unknown>): Promise<DecisionEvent> => rig.send(DEVICE, planner.sign(DEVICE, action, params));
   const codes = (event: DecisionEvent): unknown[] => event.report.reasons.map((r) => [r.code, r.ruleId ?? null]);
   /** The discharge pressure in the latest state the interlock holds. */
   const pressureSeen = (): number => {
-    const state = interlock.states.latest(DEVICE)?.state;
+    const state = rig.interlock.states.latest(DEVICE)?.state;
     return state?.kind === 'process_unit' ? (state.measurements['discharge_pressure'] as number) : NaN;
   };
 
   const speed = await send('set_setpoint', { name: 'pump_speed', value: 600 * RPM, unit: 'rad/s' });
-  t.equal(speed.report.verdict, 'allow', 'a first speed within maxStep from rest');
+  t.equal(speed.report.verdict, 'allow', `a first speed within maxStep from rest (${JSON.stringify(codes(speed))})`);
   t.equal(speed.released, true);
   const start = await send('start', {});
   t.equal(start.report.verdict, 'allow', `start: every permissive holds (${JSON.stringify(codes(start))})`);
-  await waitFor(() => unit.pumpRunning, 'the pump to run', 2000, 2);
+  await waitFor(() => unit.pumpRunning, 'the pump to run', WAIT_MS);
 
   unit.injectPressureSpike(8.5e5, 60_000);
   // The interlock latches on the first state it receives that shows 8 bar or more.
-  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the spike', 2000, 2);
+  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the spike', WAIT_MS);
   unit.injectPressureSpike(0, 0);
   t.ok(unit.snapshot().measurements.discharge_pressure < 8e5, 'the pressure is back to normal on the device');
   // Waited for, so that the high state of the first spike is not still the interlock's latest when the second
   // spike is injected (a later wait for a high pressure would otherwise pass on it at once, and a normal state
   // still in flight could then reach the interlock before the reset does).
-  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure normal again', 2000, 2);
+  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure normal again', WAIT_MS);
 
   const denied = await send('set_setpoint', { name: 'pump_speed', value: 600 * RPM, unit: 'rad/s' });
   t.same(codes(denied), [['BOUNDS_TRIP_LATCHED', 'pump-1/trips/high_discharge_pressure']], 'latched although the pressure is normal again');
@@ -332,27 +322,34 @@ t.test('through the real interlock: a spike latches the trip, only go_safe passe
   const safe = await send('go_safe', {});
   t.equal(safe.report.verdict, 'allow', 'go_safe passes while latched');
   t.equal(safe.released, true);
-  await waitFor(() => unit.executed.some((c) => c.action === 'go_safe'), 'the driver to execute go_safe', 2000, 2);
+  await waitFor(() => unit.executed.some((c) => c.action === 'go_safe'), 'the driver to execute go_safe', WAIT_MS);
   t.equal(unit.pumpRunning, false, 'the pump is off');
 
   unit.injectPressureSpike(8.5e5, 60_000);
-  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the pressure high again', 2000, 2);
+  await waitFor(() => pressureSeen() >= 8e5, 'the interlock to see the pressure high again', WAIT_MS);
   const early = await send('reset_trip', { trip: 'high_discharge_pressure' });
   t.same(codes(early), [['BOUNDS_TRIP_ACTIVE', 'pump-1/trips/high_discharge_pressure']], 'reset denied while the pressure is high');
 
   unit.injectPressureSpike(0, 0);
-  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure down', 2000, 2);
+  await waitFor(() => pressureSeen() < 8e5, 'the interlock to see the pressure down', WAIT_MS);
   const reset = await send('reset_trip', { trip: 'high_discharge_pressure' });
   t.equal(reset.report.verdict, 'allow', 'reset allowed once the pressure is down');
   t.equal(reset.released, true, 'and released');
   // go_safe released the safe setpoints, so reopening the valve now would be a rate violation; start is not.
   const after = await send('start', {});
   t.equal(after.report.verdict, 'allow', `commands pass again (${JSON.stringify(codes(after))})`);
-  await waitFor(() => unit.executed.some((c) => c.commandId === after.report.commandId), 'the driver to execute it', 2000, 2);
+  // The last allowed command is the barrier: the broker delivers one publisher's releases in order, so once the
+  // driver has it, every earlier release has arrived too, and a release of a denied command would be among them.
+  await waitFor(() => unit.executed.some((c) => c.commandId === after.report.commandId), 'the driver to execute it', WAIT_MS);
+  await waitFor(() => rig.releases.some((r) => r.command.commandId === after.report.commandId), 'the outside subscriber to see the last release', WAIT_MS);
   t.ok(unit.received.every((r) => r.accepted), 'the driver accepted every release it got (all verified)');
+  const allowed = ['set_setpoint', 'start', 'go_safe', 'reset_trip', 'start'];
+  t.same(unit.executed.map((c) => c.action), allowed, 'exactly the allowed commands reached the pump, in order');
   t.same(
-    unit.executed.map((c) => c.action),
-    ['set_setpoint', 'start', 'go_safe', 'reset_trip', 'start'],
-    'exactly the allowed commands reached the pump, in order',
+    rig.releases.map((r) => r.command.commandId),
+    [speed, start, safe, reset, after].map((d) => d.report.commandId),
+    'the actuator topic carried exactly those releases, in order',
   );
+  t.ok(rig.releases.every((r) => r.committedBefore), 'each release arrived after its audit record was committed');
+  t.same(rig.badReleases, [], 'every release verified with the interlock\'s key');
 });
