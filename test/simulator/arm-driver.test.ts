@@ -7,16 +7,17 @@
 // move the physics past the instant sampled. Waits are for conditions, bounded generously (the bound only matters
 // when the condition never comes); negative checks wait for a barrier first.
 
-import { sign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
-import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { INTERLOCK_KID, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { SimulatedArm, trapezoidPosition, type ArmStateMessage, type SimulatedArmOptions } from '../../simulator/arm-driver.js';
 import { ArmPose, compileChain, forwardKinematics } from '../../src/bounds/robot-arm/kinematics.js';
 import type { ArmKinematics } from '../../src/core/kinds/robot-arm.js';
 import { InMemoryBus } from '../helpers/memory-bus.js';
+import { signRawRelease } from '../helpers/tokens.js';
 
 const DEVICE = 'arm-1';
 const JOINTS = 6;
@@ -65,10 +66,7 @@ function signed(command: ReleasedCommand, key: KeyObject = interlockKeys.private
 
 /** Signs raw payload text, so a test can carry JSON that JSON.stringify would never produce (e.g. 1e999). */
 function signedRaw(payloadJson: string, key: KeyObject = interlockKeys.privateKey): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: INTERLOCK_KID, typ: RELEASED_COMMAND_TYPE })).toString('base64url');
-  const payload = Buffer.from(payloadJson, 'utf8').toString('base64url');
-  const signature = sign(null, Buffer.from(`${header}.${payload}`, 'ascii'), key).toString('base64url');
-  return `${header}.${payload}.${signature}`;
+  return signRawRelease(payloadJson, key);
 }
 
 interface Rig {
@@ -357,7 +355,7 @@ t.test('a release without the safeState flag is refused', async (t) => {
 });
 
 t.test('state is published periodically with the documented shape', async (t) => {
-  const { arm, states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
+  const { states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
   await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   // Without kinematics the driver cannot compute joint torques, so effortsNm is left out.

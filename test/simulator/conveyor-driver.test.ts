@@ -5,10 +5,10 @@
 // and an injected clock: physics and watchdog deadlines are exact; waits are for conditions, bounded generously,
 // never sleeps.
 
-import { sign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
-import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { INTERLOCK_KID, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import type { ConveyorDeclaration } from '../../src/core/kinds/conveyor.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { topicSet } from '../../src/transport/topics.js';
@@ -16,6 +16,7 @@ import { SimulatedConveyor, type ConveyorStateMessage, type SimulatedConveyorOpt
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { InMemoryBus } from '../helpers/memory-bus.js';
+import { signRawRelease } from '../helpers/tokens.js';
 
 const DEVICE = 'conveyor-1';
 const PHYSICS_MS = 5;
@@ -60,10 +61,7 @@ function signed(command: ReleasedCommand, key: KeyObject = interlockKeys.private
 
 /** Signs raw payload text, so a test can carry JSON that JSON.stringify would never produce (e.g. 1e999). */
 function signedRaw(payloadJson: string, key: KeyObject = interlockKeys.privateKey): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: INTERLOCK_KID, typ: RELEASED_COMMAND_TYPE })).toString('base64url');
-  const payload = Buffer.from(payloadJson, 'utf8').toString('base64url');
-  const signature = sign(null, Buffer.from(`${header}.${payload}`, 'ascii'), key).toString('base64url');
-  return `${header}.${payload}.${signature}`;
+  return signRawRelease(payloadJson, key);
 }
 
 interface Rig {

@@ -5,11 +5,11 @@
 // and identity store, the interlock's key), where a trip latches and is reset. Waits are for conditions, bounded
 // generously, never sleeps.
 
-import { sign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { ProcessUnitDeclaration } from '../../src/core/kinds/process-unit.js';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
-import { INTERLOCK_KID, RELEASED_COMMAND_TYPE, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { topicSet } from '../../src/transport/topics.js';
@@ -25,6 +25,7 @@ import { InMemoryBus } from '../helpers/memory-bus.js';
 import { required } from '../helpers/required.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { signRawRelease } from '../helpers/tokens.js';
 
 const DEVICE = 'pump-1';
 const PHYSICS_MS = 5;
@@ -65,10 +66,7 @@ const signed = (command: ReleasedCommand, key: KeyObject = interlockKeys.private
 
 /** Signs raw payload text, so a test can carry JSON that JSON.stringify would never produce (e.g. 1e999). */
 function signedRaw(payloadJson: string): string {
-  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid: INTERLOCK_KID, typ: RELEASED_COMMAND_TYPE })).toString('base64url');
-  const payload = Buffer.from(payloadJson, 'utf8').toString('base64url');
-  const signature = sign(null, Buffer.from(`${header}.${payload}`, 'ascii'), interlockKeys.privateKey).toString('base64url');
-  return `${header}.${payload}.${signature}`;
+  return signRawRelease(payloadJson, interlockKeys.privateKey);
 }
 
 interface Rig {
