@@ -32,6 +32,8 @@ export interface DemoOptions {
   readonly log: Logger;
   /** Resolves when the user asks to stop (Ctrl-C). */
   readonly interrupted: Promise<void>;
+  /** How long the demo waits for a decision, a scene or an operator's answer before it counts a surprise. Default 3000. */
+  readonly waitMs?: number;
 }
 
 export interface DemoResult {
@@ -50,6 +52,7 @@ const INDENT = ' '.repeat(14);
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { out, log } = options;
+  const waitMs = options.waitMs ?? 3000;
   const cellDirectory = resolve(options.cellDirectory);
   const agentKeys = ensureCellAgentKeys(cellDirectory, join(resolve(options.stateDirectory), 'agent-keys'));
   const runtime: Runtime = await startRuntime({ cellDirectory, stateDirectory: options.stateDirectory, log: log.child('runtime') });
@@ -111,7 +114,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         people.place(scene.name, scene.atM);
         placed.set(scene.name, scene.atM);
         out(`${INDENT}(scene: ${scene.name} steps up to (${scene.atM.join(', ')}); ${PEOPLE_SOURCE}'s scanners report them)`);
-        if (await waitUntil(() => reportsPersonAt(scene.atM), 3000)) return true;
+        if (await waitUntil(() => reportsPersonAt(scene.atM), waitMs)) return true;
         out(`${INDENT}(scene: the interlock did not see ${scene.name} within 3 s)`);
         return false;
       }
@@ -120,7 +123,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         people.remove(scene.name);
         placed.delete(scene.name);
         out(`${INDENT}(scene: ${scene.name} walks away; reduced limits hold for ${holdReducedMs} ms after the last report of them)`);
-        if (at !== undefined && !(await waitUntil(() => runtime.interlock.states.latest(PEOPLE_SOURCE)?.people !== undefined && !reportsPersonAt(at), 3000))) {
+        if (at !== undefined && !(await waitUntil(() => runtime.interlock.states.latest(PEOPLE_SOURCE)?.people !== undefined && !reportsPersonAt(at), waitMs))) {
           out(`${INDENT}(scene: ${PEOPLE_SOURCE} still reports ${scene.name} after 3 s)`);
           return false;
         }
@@ -184,7 +187,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const token = signOperatorMessage({ operatorId: operatorKey.agentId, kid: operatorKey.kid, privateKey: operatorKey.privateKey, cellId: declarations.cellId, request, nowMs: Date.now(), ttlMs: 10_000, seq: operatorSeq });
       const digest = createHash('sha256').update(token, 'utf8').digest('hex');
       await agentBus.publish(topics.operator, token, { qos: 1 });
-      await waitUntil(() => operatorResults.has(digest), 3000);
+      await waitUntil(() => operatorResults.has(digest), waitMs);
       return operatorResults.get(digest);
     };
     const approveHeld = async (commandDigest: string): Promise<void> => {
@@ -203,9 +206,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         out(`${INDENT}(operator ${operatorKey?.agentId ?? '?'} restores ${demoted.agentId} with a signed message: ${answer?.['ok'] === true ? 'restored' : `refused: ${String(answer?.['problem'] ?? 'no answer')}`})`);
       }
     };
-    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers });
+    const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers, decisionTimeoutMs: waitMs });
     await agent.start();
-    await waitFor(() => ['arm-1', PEOPLE_SOURCE, 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), 3000);
+    await waitFor(() => ['arm-1', PEOPLE_SOURCE, 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), waitMs);
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);

@@ -45,6 +45,8 @@ t.test('the demo runs its script twice in one state folder with every verdict as
       out: (line) => lines.push(line),
       log: silentLogger,
       interrupted: new Promise(() => undefined),
+      // A bound, not a pause: a loaded 2-core machine can take longer than the demo's 3 s to decide or settle.
+      waitMs: 20_000,
     });
 
   const first = await run();
