@@ -4,7 +4,7 @@
 // max step (also summed over commands sent before the arm moves), accelerations, efforts, force, payload and
 // missing measurements, reduced mode through checkBounds for a scope-3 agent, NaN / ±Infinity / -0 everywhere.
 
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { checkBounds } from '../../../src/bounds/bounds.js';
 import { checkArmMoveJoints, checkArmMoveLinear, ROBOT_ARM_BOUNDS } from '../../../src/bounds/robot-arm-bounds.js';
 import type { VerifiedCommand } from '../../../src/core/command.js';
@@ -14,6 +14,7 @@ import type { ArmDeclaration, ArmMoveJoints, ArmMoveLinear, ArmState } from '../
 import type { Reason } from '../../../src/core/reasons.js';
 import type { StageResult } from '../../../src/core/verdict.js';
 import { BoundsMemory, NO_RELEASES } from '../../../src/pipeline/pipeline.js';
+import { assertReasons, type Expected } from '../../helpers/assert-reasons.js';
 import { amrReport, withAmrReport } from '../../helpers/demo-people.js';
 import { makeTestCell } from '../../helpers/test-cell.js';
 
@@ -37,27 +38,6 @@ const joints = (device: ArmDeclaration, move: ArmMoveJoints, state: ArmState = a
 const linear = (device: ArmDeclaration, move: ArmMoveLinear, state: ArmState = at(WORK), mode: 'normal' | 'reduced' = 'normal'): StageResult =>
   checkArmMoveLinear(device, move, state, mode);
 
-type Expected = { code: Reason['code']; ruleId?: string; path?: string; limit?: number; actual?: number; unit?: string };
-
-/** Asserts the verdict and the exact list of (code, ruleId) pairs, plus any detail fields given. */
-function expectReasons(t: Test, result: StageResult, expected: Expected[], name: string): void {
-  t.equal(result.verdict, expected.length === 0 ? 'allow' : 'deny', `${name}: verdict`);
-  t.same(
-    result.reasons.map((r) => [r.code, r.ruleId]),
-    expected.map((e) => [e.code, e.ruleId ?? result.reasons.find((r) => r.code === e.code)?.ruleId]),
-    `${name}: reasons`,
-  );
-  expected.forEach((e, i) => {
-    for (const field of ['path', 'limit', 'actual', 'unit'] as const) {
-      if (!(field in e)) continue;
-      const want = e[field];
-      const got = result.reasons[i]?.[field];
-      if (typeof want === 'number' && Number.isNaN(want)) t.ok(typeof got === 'number' && Number.isNaN(got), `${name}: ${field} NaN`);
-      else t.equal(got, want, `${name}: ${field}`);
-    }
-  });
-}
-
 t.test('paths whose endpoints are safe but whose middle is not are denied, naming the path fraction s', async (t) => {
   // Found by search over the demo arm: both endpoints pass on their own; the straight joint line between them does not.
   const cases: { name: string; from: number[]; to: number[]; code: Reason['code']; ruleId: string }[] = [
@@ -67,10 +47,10 @@ t.test('paths whose endpoints are safe but whose middle is not are denied, namin
     { name: 'the tool tips up out of its cone on the way', from: [0.39, -1.38, 0.74, -2.18, -1.17, 0.1], to: [-0.91, -1.91, -0.17, -1.99, -0.18, -0.16], code: 'BOUNDS_TCP_ORIENTATION', ruleId: 'arm-1/tcp/orientation' },
   ];
   for (const c of cases) {
-    expectReasons(t, joints(arm, { positionsRad: c.from, velocityRadPerS: 0.1 }, at(c.from)), [], `${c.name}: the start is safe`);
-    expectReasons(t, joints(arm, { positionsRad: c.to, velocityRadPerS: 0.1 }, at(c.to)), [], `${c.name}: the target is safe`);
+    assertReasons(t, joints(arm, { positionsRad: c.from, velocityRadPerS: 0.1 }, at(c.from)), [], `${c.name}: the start is safe`);
+    assertReasons(t, joints(arm, { positionsRad: c.to, velocityRadPerS: 0.1 }, at(c.to)), [], `${c.name}: the target is safe`);
     const result = joints(arm, { positionsRad: c.to, velocityRadPerS: 0.1 }, at(c.from));
-    expectReasons(t, result, [{ code: c.code, ruleId: c.ruleId, path: '/params/positionsRad' }], c.name);
+    assertReasons(t, result, [{ code: c.code, ruleId: c.ruleId, path: '/params/positionsRad' }], c.name);
     const s = /first at s=(\d\.\d+), worst at s=(\d\.\d+)/.exec(result.reasons[0]?.message ?? '');
     t.ok(s !== null && Number(s[1]) > 0 && Number(s[1]) < 1 && Number(s[2]) > 0 && Number(s[2]) < 1, `${c.name}: fires strictly inside the path (${result.reasons[0]?.message})`);
   }
@@ -93,7 +73,7 @@ t.test('linear moves: through the table plane, out of the workspace, and at the 
     { name: 'to 1 um past the keep-in clearance', target: [keepInMaxX - clearance + 1e-6, y, 0.9], expected: [{ code: 'BOUNDS_KEEP_IN', ruleId: 'arm-1/workspace/keepIn' }] },
     { name: 'nowhere: the current TCP (zero length)', target: [x, y, z], expected: [] },
   ];
-  for (const c of cases) expectReasons(t, linear(smallTable, { positionM: c.target, speedMPerS: 0.1 }), c.expected, c.name);
+  for (const c of cases) assertReasons(t, linear(smallTable, { positionM: c.target, speedMPerS: 0.1 }), c.expected, c.name);
   const down = linear(arm, { positionM: [x, y, 0.74], speedMPerS: 0.1 });
   // The plane is crossed (plus clearance) at z = 0.785: s = (1.088 - 0.785) / (1.088 - 0.74) = 0.87.
   t.match(down.reasons[0]?.message ?? '', /first at s=0\.87\d, worst at s=1\.000/, 'names where along the line it first and most violates');
@@ -107,9 +87,9 @@ t.test('linear moves that IK cannot follow, and non-finite targets, are denied a
   t.match(ik?.message ?? '', /cannot be followed at s=0\.\d+/, 'names where the line stops being followable');
   t.equal(ik?.ruleId, 'arm-1/kinematics');
   for (const bad of [NaN, Infinity, -Infinity]) {
-    expectReasons(t, linear(arm, { positionM: [1.4, bad, 1.0], speedMPerS: 0.1 }), [{ code: 'BOUNDS_IK_UNREACHABLE', ruleId: 'arm-1/kinematics', path: '/params/positionM' }], `target y ${bad}`);
+    assertReasons(t, linear(arm, { positionM: [1.4, bad, 1.0], speedMPerS: 0.1 }), [{ code: 'BOUNDS_IK_UNREACHABLE', ruleId: 'arm-1/kinematics', path: '/params/positionM' }], `target y ${bad}`);
   }
-  expectReasons(t, linear(arm, { positionM: [1.4, 1.1], speedMPerS: 0.1 }), [{ code: 'BOUNDS_IK_UNREACHABLE', path: '/params/positionM' }], 'two coordinates');
+  assertReasons(t, linear(arm, { positionM: [1.4, 1.1], speedMPerS: 0.1 }), [{ code: 'BOUNDS_IK_UNREACHABLE', path: '/params/positionM' }], 'two coordinates');
 });
 
 t.test('move_linear TCP speed and acceleration: at the limit, just over, NaN, ±Infinity, -0, zero; none declared', async (t) => {
@@ -126,7 +106,7 @@ t.test('move_linear TCP speed and acceleration: at the limit, just over, NaN, ±
     { name: '-0', value: -0, expected: speed(-0) },
     { name: 'zero', value: 0, expected: speed(0) },
   ];
-  for (const c of speedCases) expectReasons(t, linear(arm, { positionM: up, speedMPerS: c.value }, at(WORK), 'reduced'), c.expected, `speed ${c.name}`);
+  for (const c of speedCases) assertReasons(t, linear(arm, { positionM: up, speedMPerS: c.value }, at(WORK), 'reduced'), c.expected, `speed ${c.name}`);
   // The normal limit in reduced mode: over the TCP limit, and the joints could not follow that fast either.
   const normalSpeed = linear(arm, { positionM: up, speedMPerS: arm.tcp.speedMaxMPerS?.normal as number }, at(WORK), 'reduced');
   t.same(normalSpeed.reasons[0] && [normalSpeed.reasons[0].code, normalSpeed.reasons[0].ruleId, normalSpeed.reasons[0].limit], ['BOUNDS_TCP_SPEED', 'arm-1/tcp/speed/reduced', speedLimit], 'the normal limit in reduced mode: TCP speed first');
@@ -139,9 +119,9 @@ t.test('move_linear TCP speed and acceleration: at the limit, just over, NaN, ±
     { name: '+Infinity', value: Infinity, expected: acceleration(Infinity) },
     { name: '-0', value: -0, expected: acceleration(-0) },
   ];
-  for (const c of accelerationCases) expectReasons(t, linear(arm, { positionM: up, speedMPerS: 0.1, accelerationMPerS2: c.value }, at(WORK), 'reduced'), c.expected, `acceleration ${c.name}`);
+  for (const c of accelerationCases) assertReasons(t, linear(arm, { positionM: up, speedMPerS: 0.1, accelerationMPerS2: c.value }, at(WORK), 'reduced'), c.expected, `acceleration ${c.name}`);
   const { accelerationMaxMPerS2: _a, ...tcpWithout } = arm.tcp;
-  expectReasons(t, linear({ ...arm, tcp: tcpWithout }, { positionM: up, speedMPerS: 0.1, accelerationMPerS2: 0.1 }), [{ code: 'BOUNDS_TCP_ACCELERATION', ruleId: 'arm-1/tcp/acceleration', path: '/params/accelerationMPerS2' }], 'an acceleration with no TCP acceleration limit declared');
+  assertReasons(t, linear({ ...arm, tcp: tcpWithout }, { positionM: up, speedMPerS: 0.1, accelerationMPerS2: 0.1 }), [{ code: 'BOUNDS_TCP_ACCELERATION', ruleId: 'arm-1/tcp/acceleration', path: '/params/accelerationMPerS2' }], 'an acceleration with no TCP acceleration limit declared');
 });
 
 t.test('move_linear joint limits along the line: derived joint speed, a joint leaving its range, the max step', async (t) => {
@@ -149,7 +129,7 @@ t.test('move_linear joint limits along the line: derived joint speed, a joint le
   const radius = Math.hypot(0.492, 0.133);
   const tangent = [-0.133 / radius, 0.492 / radius];
   const target = [(WORK_TCP[0] as number) + 0.2 * (tangent[0] as number), (WORK_TCP[1] as number) + 0.2 * (tangent[1] as number), WORK_TCP[2] as number];
-  expectReasons(t, linear(arm, { positionM: target, speedMPerS: 0.2 }), [], 'slowly: allowed');
+  assertReasons(t, linear(arm, { positionM: target, speedMPerS: 0.2 }), [], 'slowly: allowed');
   const fast = linear(arm, { positionM: target, speedMPerS: 1.2 });
   const base = fast.reasons.find((r) => r.ruleId === 'arm-1/joints/base/velocity/normal');
   t.equal(base?.code, 'BOUNDS_JOINT_VELOCITY', 'fast: the base would have to turn faster than 120 deg/s');
@@ -159,7 +139,7 @@ t.test('move_linear joint limits along the line: derived joint speed, a joint le
   // wrist3 turns with the base to keep the tool's orientation: narrow its range and the line leaves it.
   const narrowWrist: ArmDeclaration = { ...arm, joints: arm.joints.map((j) => (j.name === 'wrist3' ? { ...j, positionMinRad: -0.1, positionMaxRad: 0.1 } : j)) };
   const out = linear(narrowWrist, { positionM: target, speedMPerS: 0.2 });
-  expectReasons(t, out, [{ code: 'BOUNDS_JOINT_POSITION', ruleId: 'arm-1/joints/wrist3/position', path: '/params/positionM', unit: 'rad' }], 'wrist3 leaves a ±0.1 rad range');
+  assertReasons(t, out, [{ code: 'BOUNDS_JOINT_POSITION', ruleId: 'arm-1/joints/wrist3/position', path: '/params/positionM', unit: 'rad' }], 'wrist3 leaves a ±0.1 rad range');
   t.match(out.reasons[0]?.message ?? '', /first at s=0\.\d+/);
   t.equal(out.reasons[0]?.limit, 0.1, 'the crossed bound');
 
@@ -172,17 +152,17 @@ t.test('move_linear joint limits along the line: derived joint speed, a joint le
 t.test('move_joints TCP speed, derived from the synchronised motion: just under and just over the limit', async (t) => {
   // In reduced mode (0.25 m/s) at 1.5 rad/s the TCP would reach about 0.93 m/s; the TCP speed scales with v.
   const probe = joints(arm, { positionsRad: NEAR, velocityRadPerS: 1.5 }, at(WORK), 'reduced');
-  expectReasons(t, probe, [{ code: 'BOUNDS_TCP_SPEED', ruleId: 'arm-1/tcp/speed/reduced', path: '/params/velocityRadPerS', limit: 0.25, unit: 'm/s' }], 'at 1.5 rad/s');
+  assertReasons(t, probe, [{ code: 'BOUNDS_TCP_SPEED', ruleId: 'arm-1/tcp/speed/reduced', path: '/params/velocityRadPerS', limit: 0.25, unit: 'm/s' }], 'at 1.5 rad/s');
   const peak = probe.reasons[0]?.actual ?? NaN;
   t.ok(peak > 0.8 && peak < 1.0, `peak TCP speed ${peak} m/s`);
   const atLimit = (1.5 * 0.25) / peak;
-  expectReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: atLimit * 0.999 }, at(WORK), 'reduced'), [], 'just under: 0.999 of the speed that gives 0.25 m/s');
-  expectReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: atLimit * 1.001 }, at(WORK), 'reduced'), [{ code: 'BOUNDS_TCP_SPEED' }], 'just over: 1.001 of it');
-  expectReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 1.5 }, at(WORK), 'normal'), [], 'the same move in normal mode (1.5 m/s)');
+  assertReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: atLimit * 0.999 }, at(WORK), 'reduced'), [], 'just under: 0.999 of the speed that gives 0.25 m/s');
+  assertReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: atLimit * 1.001 }, at(WORK), 'reduced'), [{ code: 'BOUNDS_TCP_SPEED' }], 'just over: 1.001 of it');
+  assertReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 1.5 }, at(WORK), 'normal'), [], 'the same move in normal mode (1.5 m/s)');
   // A bad velocity is reported as a velocity; no TCP speed can be derived from it.
   const nan = joints(arm, { positionsRad: NEAR, velocityRadPerS: NaN }, at(WORK), 'reduced');
   t.same([...new Set(nan.reasons.map((r) => r.code))], ['BOUNDS_JOINT_VELOCITY'], 'NaN velocity');
-  expectReasons(t, joints(arm, { positionsRad: WORK, velocityRadPerS: 2 }, at(WORK), 'reduced'), [], 'no motion: no TCP speed at all');
+  assertReasons(t, joints(arm, { positionsRad: WORK, velocityRadPerS: 2 }, at(WORK), 'reduced'), [], 'no motion: no TCP speed at all');
 });
 
 t.test('max step from the state position: at the limit, just over, -0, and per mode', async (t) => {
@@ -198,10 +178,10 @@ t.test('max step from the state position: at the limit, just over, -0, and per m
     { name: 'the normal max step in reduced mode', target: base(normal), mode: 'reduced', expected: step('reduced', reduced, normal) },
     { name: '-0 is no step at all', target: base(-0), mode: 'reduced', expected: [] },
   ];
-  for (const c of cases) expectReasons(t, joints(arm, { positionsRad: c.target, velocityRadPerS: 0.2 }, at(WORK), c.mode), c.expected, c.name);
+  for (const c of cases) assertReasons(t, joints(arm, { positionsRad: c.target, velocityRadPerS: 0.2 }, at(WORK), c.mode), c.expected, c.name);
   // Measured from the state, not from the last command: the state is far from a target that is near the last one.
   const from = 0.1 + normal + 1e-6;
-  expectReasons(t, joints(arm, { positionsRad: base(0.1), velocityRadPerS: 0.2 }, at(base(from))), step('normal', normal, from - 0.1), 'from where the state says the arm is');
+  assertReasons(t, joints(arm, { positionsRad: base(0.1), velocityRadPerS: 0.2 }, at(base(from))), step('normal', normal, from - 0.1), 'from where the state says the arm is');
 });
 
 const planner = loaded.declarations.agents.get('planner-1') as AgentDeclaration;
@@ -261,10 +241,10 @@ t.test('joint acceleration (move_joints): at the limit, just over, NaN, ±Infini
   for (const c of cases) {
     // 0.3 rad/s keeps the TCP under the reduced 0.25 m/s on this move, so only accelerations are in play.
     const move: ArmMoveJoints = c.value === undefined ? { positionsRad: NEAR, velocityRadPerS: 0.3 } : { positionsRad: NEAR, velocityRadPerS: 0.3, accelerationRadPerS2: c.value };
-    expectReasons(t, joints(arm, move, at(WORK), c.mode), c.expected, c.name);
+    assertReasons(t, joints(arm, move, at(WORK), c.mode), c.expected, c.name);
   }
   const { jointDynamicsFree } = { jointDynamicsFree: { ...arm, joints: arm.joints.map(({ accelerationMaxRadPerS2: _a, ...rest }) => rest) } };
-  expectReasons(t, joints(jointDynamicsFree, { positionsRad: NEAR, velocityRadPerS: 0.5, accelerationRadPerS2: 1 }), [{ code: 'BOUNDS_JOINT_ACCELERATION', ruleId: 'arm-1/jointDynamics', path: '/params/accelerationRadPerS2' }], 'an acceleration with none declared');
+  assertReasons(t, joints(jointDynamicsFree, { positionsRad: NEAR, velocityRadPerS: 0.5, accelerationRadPerS2: 1 }), [{ code: 'BOUNDS_JOINT_ACCELERATION', ruleId: 'arm-1/jointDynamics', path: '/params/accelerationRadPerS2' }], 'an acceleration with none declared');
 });
 
 t.test('measured effort, tool force and payload: at the limit, just over, NaN, ±Infinity, -0; missing measurements', async (t) => {
@@ -300,13 +280,13 @@ t.test('measured effort, tool force and payload: at the limit, just over, NaN, �
   ];
   for (const c of cases) {
     const move: ArmMoveJoints = c.payloadKg === undefined ? { positionsRad: NEAR, velocityRadPerS: 0.2 } : { positionsRad: NEAR, velocityRadPerS: 0.2, payloadKg: c.payloadKg };
-    expectReasons(t, joints(strict, move, at(WORK, c.state), c.mode ?? 'normal'), c.expected, c.name);
+    assertReasons(t, joints(strict, move, at(WORK, c.state), c.mode ?? 'normal'), c.expected, c.name);
   }
   // The demo arm relaxes the requirement explicitly: positions-only state is checked for what it does carry.
-  expectReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 0.2 }, at(WORK)), [], 'demo arm: positions only');
-  expectReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 0.2 }, at(WORK, { toolForceN: 500 })), force('normal', 120, 500), 'demo arm: a reported force is still checked');
+  assertReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 0.2 }, at(WORK)), [], 'demo arm: positions only');
+  assertReasons(t, joints(arm, { positionsRad: NEAR, velocityRadPerS: 0.2 }, at(WORK, { toolForceN: 500 })), force('normal', 120, 500), 'demo arm: a reported force is still checked');
   const { payloadMaxKg: _p, ...tcpWithout } = arm.tcp;
-  expectReasons(t, joints({ ...arm, tcp: tcpWithout }, { positionsRad: NEAR, velocityRadPerS: 0.2, payloadKg: 1 }), [{ code: 'BOUNDS_PAYLOAD', ruleId: 'arm-1/tcp/payload', path: '/params/payloadKg' }], 'a payload with no payload limit declared');
+  assertReasons(t, joints({ ...arm, tcp: tcpWithout }, { positionsRad: NEAR, velocityRadPerS: 0.2, payloadKg: 1 }), [{ code: 'BOUNDS_PAYLOAD', ruleId: 'arm-1/tcp/payload', path: '/params/payloadKg' }], 'a payload with no payload limit declared');
 });
 
 t.test('every violation is reported, not only the first; an invalid target stops at the target', async (t) => {
@@ -325,15 +305,15 @@ t.test('the kind seam: bad state, no kinematics, unknown actions, an over-long p
   const context = { mode: 'normal' as const, nowMs: NOW, lastRelease: undefined, people: { known: false as const, why: 'test' }, zones: new Map(), memory: new Map() };
   const check = (device: ArmDeclaration, action: string, params: Record<string, unknown>, state: ArmState): StageResult => ROBOT_ARM_BOUNDS.check(device, { action, params }, { ...context, state });
   for (const [name, positions] of [['NaN', [0, NaN, 0, 0, 0, 0]], ['Infinity', [0, 0, Infinity, 0, 0, 0]], ['five joints', [0, 0, 0, 0, 0]]] as const) {
-    expectReasons(t, check(arm, 'move_joints', { positionsRad: WORK, velocityRadPerS: 0.1 }, at(positions)), [{ code: 'BOUNDS_STATE_INVALID' }], `state ${name}`);
+    assertReasons(t, check(arm, 'move_joints', { positionsRad: WORK, velocityRadPerS: 0.1 }, at(positions)), [{ code: 'BOUNDS_STATE_INVALID' }], `state ${name}`);
   }
-  expectReasons(t, check(arm, 'wave', {}, at(WORK)), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1' }], 'an action the arm has no bounds for');
+  assertReasons(t, check(arm, 'wave', {}, at(WORK)), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1' }], 'an action the arm has no bounds for');
   const { kinematics: _k, workspace: _w, ...blind } = arm;
   const { orientation: _o, speedMaxMPerS: _s, ...tcpBlind } = arm.tcp;
   const noKinematics: ArmDeclaration = { ...blind, tcp: tcpBlind };
-  expectReasons(t, check(noKinematics, 'move_linear', { positionM: WORK_TCP, speedMPerS: 0.1 }, at(WORK)), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1/kinematics' }], 'move_linear without kinematics');
-  expectReasons(t, check(noKinematics, 'move_joints', { positionsRad: NEAR, velocityRadPerS: 0.1 }, at(WORK)), [], 'move_joints without kinematics: joint checks only');
+  assertReasons(t, check(noKinematics, 'move_linear', { positionM: WORK_TCP, speedMPerS: 0.1 }, at(WORK)), [{ code: 'BOUNDS_NOT_DECLARED', ruleId: 'arm-1/kinematics' }], 'move_linear without kinematics');
+  assertReasons(t, check(noKinematics, 'move_joints', { positionsRad: NEAR, velocityRadPerS: 0.1 }, at(WORK)), [], 'move_joints without kinematics: joint checks only');
   const fine: ArmDeclaration = { ...arm, workspace: { ...(arm.workspace as NonNullable<ArmDeclaration['workspace']>), resolutionM: 1e-5 } };
-  expectReasons(t, check(fine, 'move_joints', { positionsRad: NEAR, velocityRadPerS: 0.1 }, at(WORK)), [{ code: 'BOUNDS_ARM_PATH_TOO_LONG', ruleId: 'arm-1/workspace/resolution', path: '/params/positionsRad', limit: 5000 }], 'a path needing more than 5000 samples');
-  expectReasons(t, check(arm, 'move_joints', { positionsRad: WORK.map((v) => (v === 0 ? -0 : v)), velocityRadPerS: 0.1 }, at(WORK)), [], '-0 targets are 0');
+  assertReasons(t, check(fine, 'move_joints', { positionsRad: NEAR, velocityRadPerS: 0.1 }, at(WORK)), [{ code: 'BOUNDS_ARM_PATH_TOO_LONG', ruleId: 'arm-1/workspace/resolution', path: '/params/positionsRad', limit: 5000 }], 'a path needing more than 5000 samples');
+  assertReasons(t, check(arm, 'move_joints', { positionsRad: WORK.map((v) => (v === 0 ? -0 : v)), velocityRadPerS: 0.1 }, at(WORK)), [], '-0 targets are 0');
 });
