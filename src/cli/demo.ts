@@ -115,7 +115,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         placed.set(scene.name, scene.atM);
         out(`${INDENT}(scene: ${scene.name} steps up to (${scene.atM.join(', ')}); ${PEOPLE_SOURCE}'s scanners report them)`);
         if (await waitUntil(() => reportsPersonAt(scene.atM), waitMs)) return true;
-        out(`${INDENT}(scene: the interlock did not see ${scene.name} within 3 s)`);
+        out(`${INDENT}(scene: the interlock did not see ${scene.name} within ${waitMs} ms)`);
         return false;
       }
       case 'person-leaves': {
@@ -124,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         placed.delete(scene.name);
         out(`${INDENT}(scene: ${scene.name} walks away; reduced limits hold for ${holdReducedMs} ms after the last report of them)`);
         if (at !== undefined && !(await waitUntil(() => runtime.interlock.states.latest(PEOPLE_SOURCE)?.people !== undefined && !reportsPersonAt(at), waitMs))) {
-          out(`${INDENT}(scene: ${PEOPLE_SOURCE} still reports ${scene.name} after 3 s)`);
+          out(`${INDENT}(scene: ${PEOPLE_SOURCE} still reports ${scene.name} after ${waitMs} ms)`);
           return false;
         }
         // The last report with them in it was received before now: once the hold has run from now, it is over.
