@@ -153,10 +153,20 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
   };
 
   const stopRuntime = async (): Promise<void> => {
-    await client.stop();
-    await runtime.stop();
-    reader.close();
+    // Tolerates a start that failed half way (a failing test must not leave a broker or a runtime behind).
+    await client?.stop();
+    await runtime?.stop();
+    reader?.close();
   };
+
+  // Registered before anything starts, so a failure during start-up still cleans up.
+  t.teardown(async () => {
+    feed?.stop();
+    await stopRuntime();
+    await mosquitto?.stop();
+    cell.cleanup();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  });
 
   await start();
   const sources = options.feed === false ? undefined : (options.feed ?? { 'conveyor-1': () => conveyorStateMessage(), 'amr-1': () => amrStateMessage() });
@@ -165,14 +175,6 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
     await feed.publishNow();
     await waitFor(() => Object.keys(sources).every((id) => runtime.interlock.states.latest(id) !== undefined), 'the fed device state to reach the interlock', WAIT_MS);
   }
-
-  t.teardown(async () => {
-    feed?.stop();
-    await stopRuntime();
-    await mosquitto?.stop();
-    cell.cleanup();
-    rmSync(stateDirectory, { recursive: true, force: true });
-  });
 
   let operatorSeq = 0;
   const decisionFor = async (token: string): Promise<DecisionEvent> => {
