@@ -109,7 +109,8 @@ function rampReasons(device: ConveyorDeclaration, params: Readonly<Record<string
 
 /**
  * True when running at `speed` does not reverse a belt going at `reference`: same direction, no direction
- * (0 or -0 on either side), or the reference is within standstill. NaN anywhere gives false.
+ * (0 or -0 on either side), or the reference is within `standstill` (0 for a setpoint: exactly 0 only). NaN
+ * anywhere gives false.
  */
 function keepsDirection(speed: number, reference: number, standstill: number): boolean {
   // SAFETY: signs, not the product: 5e-324 * -0.3 underflows to -0 and would hide a reversal. Both comparisons
@@ -132,12 +133,14 @@ function reversalReasons(device: ConveyorDeclaration, speed: number, measured: n
   }
   // The measured speed may lag a setpoint the belt is still ramping towards: the last released setpoint must
   // not run the other way either, so a reversal needs a stop (or 0) released first.
-  if (setpoint !== undefined && !keepsDirection(speed, setpoint, device.standstillMPerS)) {
+  // SAFETY: the standstill band is for measurements only. A released setpoint is exact: 0.006 m/s runs forward, and
+  // counting it as "stopped" would let the belt be reversed without a stop ever being released.
+  if (setpoint !== undefined && !keepsDirection(speed, setpoint, 0)) {
     reasons.push(
       reason(
         'BOUNDS_CONVEYOR_REVERSAL',
-        `speed ${speed} m/s reverses ${device.id}, whose last released setpoint is ${setpoint} m/s: release a stop and wait for standstill first`,
-        { ruleId: `${device.id}/reversal/lastRelease`, path: SPEED_PATH, limit: device.standstillMPerS, actual: Math.abs(setpoint), unit: 'm/s' },
+        `speed ${speed} m/s reverses ${device.id}, whose last released setpoint is ${setpoint} m/s: release a stop (or 0) and wait for standstill first`,
+        { ruleId: `${device.id}/reversal/lastRelease`, path: SPEED_PATH, limit: 0, actual: Math.abs(setpoint), unit: 'm/s' },
       ),
     );
   }

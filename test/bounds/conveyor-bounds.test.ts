@@ -235,7 +235,7 @@ t.test('ramp: absent, at, just under and just over the mode limit; 0, -0, negati
 t.test('reversal only from standstill: against the measured speed and the last released setpoint', async (t) => {
   const ss = LIMITS.standstill;
   const measuredRule = (actual: number): Expected => ({ code: 'BOUNDS_CONVEYOR_REVERSAL', ruleId: `${ID}/reversal/measured`, path: SPEED, limit: ss, actual, unit: 'm/s' });
-  const setpointRule = (actual: number): Expected => ({ code: 'BOUNDS_CONVEYOR_REVERSAL', ruleId: `${ID}/reversal/lastRelease`, path: SPEED, limit: ss, actual, unit: 'm/s' });
+  const setpointRule = (actual: number): Expected => ({ code: 'BOUNDS_CONVEYOR_REVERSAL', ruleId: `${ID}/reversal/lastRelease`, path: SPEED, limit: 0, actual, unit: 'm/s' });
   const cases: { name: string; speed: number; measured: number; setpoint?: number | 'stop'; expected: Expected[] }[] = [
     { name: 'reverse from rest, nothing released yet', speed: -0.1, measured: 0, expected: [] },
     { name: 'reverse from rest after a stop', speed: -0.1, measured: 0, setpoint: 'stop', expected: [] },
@@ -255,7 +255,13 @@ t.test('reversal only from standstill: against the measured speed and the last r
     // Proves a belt still ramping towards a released forward setpoint cannot be reversed while it reads ~0.
     { name: 'reverse at rest while a forward setpoint is released', speed: -0.1, measured: 0, setpoint: 0.1, expected: [setpointRule(0.1)] },
     { name: 'reverse while moving and a forward setpoint is released', speed: -0.1, measured: 0.05, setpoint: 0.05, expected: [measuredRule(0.05), setpointRule(0.05)] },
-    { name: 'setpoint within standstill counts as rest', speed: -0.1, measured: 0, setpoint: ss, expected: [] },
+    // Proves the standstill band is for measurements only: a released setpoint inside it still runs its way, so a
+    // reversal needs a stop or 0 released first (0.006 forward, the belt reading 0.006, then -0.05 was released).
+    { name: 'reverse after a tiny forward setpoint the belt reached', speed: -0.05, measured: 0.006, setpoint: 0.006, expected: [setpointRule(0.006)] },
+    { name: 'reverse after a forward setpoint exactly at standstill', speed: -0.1, measured: 0, setpoint: ss, expected: [setpointRule(ss)] },
+    { name: 'forward after a tiny reverse setpoint', speed: 0.176, measured: -0.004, setpoint: -0.004, expected: [setpointRule(0.004)] },
+    { name: 'reverse after the smallest forward setpoint', speed: -0.01, measured: 0, setpoint: Number.MIN_VALUE, expected: [setpointRule(Number.MIN_VALUE)] },
+    { name: 'reverse after a released -0', speed: -0.1, measured: 0, setpoint: -0, expected: [] },
   ];
   for (const c of cases) assertReasons(t, check({ speedMPerS: c.speed }, { measured: c.measured, ...(c.setpoint === undefined ? {} : { setpoint: c.setpoint }) }), c.expected, c.name);
 });
@@ -487,9 +493,10 @@ function safeByYaml(s: Scenario): boolean {
   const direction = (x: number): number => (Math.abs(x) <= LIMITS.standstill + tol ? 0 : Math.sign(x));
   const commanded = Math.sign(v);
   const setpoint = s.last === 'stop' ? 0 : s.last;
-  // A direction change needs the belt at rest and no release running the other way.
+  // A direction change needs the belt at rest (a measurement within standstill) and no release running the other
+  // way (a setpoint is exact: any non-zero setpoint has a direction).
   if (commanded !== 0 && direction(s.measured) === -commanded) return false;
-  if (commanded !== 0 && setpoint !== undefined && direction(setpoint) === -commanded) return false;
+  if (commanded !== 0 && setpoint !== undefined && Math.sign(setpoint) === -commanded) return false;
   if (Math.abs(v - s.measured) > LIMITS.step + tol) return false;
   if (setpoint !== undefined && Math.abs(v - setpoint) > LIMITS.step + tol) return false;
   return true;

@@ -72,7 +72,7 @@ export const CONVEYOR_REASONS = {
   },
   BOUNDS_CONVEYOR_REVERSAL: {
     stage: 'bounds',
-    summary: 'The command reverses the belt while it is not at standstill, or while its last released setpoint runs the other way.',
+    summary: 'The command reverses the belt while it is not at standstill, or while its last released setpoint (any non-zero one, however small) runs the other way.',
   },
   BOUNDS_CONVEYOR_STEP: {
     stage: 'bounds',
