@@ -94,13 +94,16 @@ function rampReasons(device: ConveyorDeclaration, params: Readonly<Record<string
   if (!Object.hasOwn(params, 'rampMPerS2')) return [];
   const ramp = numberParam(params, 'rampMPerS2');
   const limit = limitIn(device.maxRampMPerS2, mode);
-  // SAFETY: written as "not inside (0, limit]" so that NaN, 0, -0 and negatives are denied, never reduced.
-  if (ramp > 0 && ramp <= limit) return [];
+  const min = device.minRampMPerS2;
+  // SAFETY: written as "not inside [minRamp, limit]" so that NaN, 0, -0, negatives and a crawl are denied, never
+  // changed. minRamp > 0 is enforced at load.
+  if (ramp >= min && ramp <= limit) return [];
+  const tooSlow = ramp < min;
   return [
-    reason('BOUNDS_CONVEYOR_RAMP', `ramp ${String(ramp)} m/s^2 is not within (0, ${limit}] m/s^2, ${device.id}'s ${mode} maxRamp`, {
-      ruleId: `${device.id}/maxRamp/${mode}`,
+    reason('BOUNDS_CONVEYOR_RAMP', `ramp ${String(ramp)} m/s^2 is not within [${min}, ${limit}] m/s^2, ${device.id}'s minRamp and ${mode} maxRamp`, {
+      ruleId: tooSlow ? `${device.id}/minRamp` : `${device.id}/maxRamp/${mode}`,
       path: RAMP_PATH,
-      limit,
+      limit: tooSlow ? min : limit,
       actual: ramp,
       unit: 'm/s^2',
     }),

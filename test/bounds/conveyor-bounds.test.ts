@@ -43,6 +43,7 @@ const yaml = parse(readFileSync(join(DEMO_CELL, 'devices', `${ID}.yaml`), 'utf8'
   maxSpeed: YamlModeLimit;
   reverse: { allowed: boolean; maxSpeed: YamlModeLimit };
   maxRamp: YamlModeLimit;
+  minRamp: { value: number; unit: string };
   standstill: { value: number; unit: string };
   maxStep: { value: number; unit: string };
   permissives: string[];
@@ -58,6 +59,7 @@ const LIMITS = {
   forward: { normal: si(yaml.maxSpeed.normal, yaml.maxSpeed.unit), reduced: si(yaml.maxSpeed.reduced, yaml.maxSpeed.unit) },
   reverse: { normal: si(yaml.reverse.maxSpeed.normal, yaml.reverse.maxSpeed.unit), reduced: si(yaml.reverse.maxSpeed.reduced, yaml.reverse.maxSpeed.unit) },
   ramp: { normal: si(yaml.maxRamp.normal, yaml.maxRamp.unit), reduced: si(yaml.maxRamp.reduced, yaml.maxRamp.unit) },
+  minRamp: si(yaml.minRamp.value, yaml.minRamp.unit),
   standstill: si(yaml.standstill.value, yaml.standstill.unit),
   step: si(yaml.maxStep.value, yaml.maxStep.unit),
   maxStateAgeMs: yaml.maxStateAge.value,
@@ -206,9 +208,10 @@ t.test('reverse not allowed: any negative speed is denied, -0 is not reverse', a
   for (const c of cases) assertReasons(t, check({ speedMPerS: c.speed }, { device: forwardOnly }), c.expected, c.name);
 });
 
-t.test('ramp: absent, at, just under and just over the mode limit; 0, -0, negative, NaN, ±Infinity, strings', async (t) => {
+t.test('ramp: absent, at, just under and just over the mode limit and minRamp; 0, -0, negative, NaN, ±Infinity, strings', async (t) => {
   const RAMP = '/params/rampMPerS2';
   const rule = (mode: Mode, actual: number): Expected => ({ code: 'BOUNDS_CONVEYOR_RAMP', ruleId: `${ID}/maxRamp/${mode}`, path: RAMP, limit: LIMITS.ramp[mode], actual, unit: 'm/s^2' });
+  const slow = (actual: number): Expected => ({ code: 'BOUNDS_CONVEYOR_RAMP', ruleId: `${ID}/minRamp`, path: RAMP, limit: LIMITS.minRamp, actual, unit: 'm/s^2' });
   const cases: { name: string; ramp: unknown; mode: Mode; expected: Expected[] }[] = [
     { name: 'exactly the normal limit', ramp: LIMITS.ramp.normal, mode: 'normal', expected: [] },
     { name: 'normal limit - 1e-9', ramp: LIMITS.ramp.normal - 1e-9, mode: 'normal', expected: [] },
@@ -216,12 +219,16 @@ t.test('ramp: absent, at, just under and just over the mode limit; 0, -0, negati
     { name: 'normal limit + 1e-9', ramp: LIMITS.ramp.normal + 1e-9, mode: 'normal', expected: [rule('normal', LIMITS.ramp.normal + 1e-9)] },
     { name: 'exactly the reduced limit in reduced', ramp: LIMITS.ramp.reduced, mode: 'reduced', expected: [] },
     { name: 'the normal limit in reduced', ramp: LIMITS.ramp.normal, mode: 'reduced', expected: [rule('reduced', LIMITS.ramp.normal)] },
-    { name: 'zero', ramp: 0, mode: 'normal', expected: [rule('normal', 0)] },
-    { name: '-0', ramp: -0, mode: 'normal', expected: [rule('normal', -0)] },
-    { name: 'negative', ramp: -0.1, mode: 'normal', expected: [rule('normal', -0.1)] },
+    // Proves the declared minimum: a crawl, zero and negative ramps are denied against minRamp (never raised to it).
+    { name: 'exactly minRamp', ramp: LIMITS.minRamp, mode: 'normal', expected: [] },
+    { name: 'minRamp - 1e-9', ramp: LIMITS.minRamp - 1e-9, mode: 'normal', expected: [slow(LIMITS.minRamp - 1e-9)] },
+    { name: 'a crawl of 1e-6 m/s^2', ramp: 1e-6, mode: 'reduced', expected: [slow(1e-6)] },
+    { name: 'zero', ramp: 0, mode: 'normal', expected: [slow(0)] },
+    { name: '-0', ramp: -0, mode: 'normal', expected: [slow(-0)] },
+    { name: 'negative', ramp: -0.1, mode: 'normal', expected: [slow(-0.1)] },
     { name: 'NaN', ramp: NaN, mode: 'normal', expected: [rule('normal', NaN)] },
     { name: '+Infinity', ramp: Infinity, mode: 'normal', expected: [rule('normal', Infinity)] },
-    { name: '-Infinity', ramp: -Infinity, mode: 'normal', expected: [rule('normal', -Infinity)] },
+    { name: '-Infinity', ramp: -Infinity, mode: 'normal', expected: [slow(-Infinity)] },
     { name: 'numeric string "0.1"', ramp: '0.1', mode: 'normal', expected: [rule('normal', NaN)] },
     // undefined present as a key is not "absent": the driver would not see a number.
     { name: 'undefined given explicitly', ramp: undefined, mode: 'normal', expected: [rule('normal', NaN)] },
@@ -453,7 +460,9 @@ t.test('through the pipeline: policy, params schema and bounds for a signed set_
     { name: 'planner, in bounds', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0.25 }, verdict: 'allow', codes: [] },
     { name: 'planner, too fast', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.6 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_SPEED', 'BOUNDS_CONVEYOR_STEP'] },
     { name: 'numeric string speed', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: '0.2' }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
-    { name: 'ramp 0', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0 }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
+    // A ramp outside [minRamp, maxRamp] is a bounds matter, named with the declared range (README: BOUNDS_CONVEYOR_RAMP).
+    { name: 'ramp 0', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_RAMP'] },
+    { name: 'ramp 1e-6 (a crawl)', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 1e-6 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_RAMP'] },
     { name: 'unknown param', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, clamp: true }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
     // Scope 2: the cell's @approval permit and the built-in scope 2 rule both hold it for a person.
     { name: 'trainee (scope 2) is held for approval', agent: 'trainee-1', action: 'set_speed', params: { speedMPerS: 0.1 }, verdict: 'hold', codes: ['POLICY_APPROVAL_REQUIRED', 'POLICY_APPROVAL_REQUIRED'] },
@@ -489,7 +498,7 @@ function safeByYaml(s: Scenario): boolean {
   const v = s.speed;
   if (v > 0 && v > LIMITS.forward[mode] + tol) return false;
   if (v < 0 && -v > LIMITS.reverse[mode] + tol) return false;
-  if (s.ramp !== undefined && (typeof s.ramp !== 'number' || !(s.ramp > 0) || s.ramp > LIMITS.ramp[mode] + tol)) return false;
+  if (s.ramp !== undefined && (typeof s.ramp !== 'number' || !(s.ramp >= LIMITS.minRamp - tol) || s.ramp > LIMITS.ramp[mode] + tol)) return false;
   const direction = (x: number): number => (Math.abs(x) <= LIMITS.standstill + tol ? 0 : Math.sign(x));
   const commanded = Math.sign(v);
   const setpoint = s.last === 'stop' ? 0 : s.last;
@@ -526,7 +535,7 @@ t.test('property: every allow is within the YAML limits (computed here), and cle
   const ramp = fc.oneof(
     { weight: 4, arbitrary: fc.constant(undefined) },
     { weight: 4, arbitrary: fc.double({ min: -0.1, max: 0.7, noNaN: true }) },
-    { weight: 2, arbitrary: edge([LIMITS.ramp.normal, LIMITS.ramp.reduced]) },
+    { weight: 2, arbitrary: edge([LIMITS.ramp.normal, LIMITS.ramp.reduced, LIMITS.minRamp]) },
     { weight: 1, arbitrary: fc.constantFrom(0, -0, NaN, Infinity, '0.1') },
   );
   const permissives = fc.oneof(
@@ -559,7 +568,7 @@ t.test('property: every allow is within the YAML limits (computed here), and cle
       agentScope: fc.constantFrom(3 as const, 4 as const),
       measured: fc.double({ min: 0, max: 0.2, noNaN: true }),
       delta: fc.double({ min: -LIMITS.step + m, max: LIMITS.step - m, noNaN: true }),
-      ramp: fc.option(fc.double({ min: m, max: LIMITS.ramp.reduced - m, noNaN: true }), { nil: undefined }),
+      ramp: fc.option(fc.double({ min: LIMITS.minRamp + m, max: LIMITS.ramp.reduced - m, noNaN: true }), { nil: undefined }),
       ageMs: fc.integer({ min: 0, max: LIMITS.maxStateAgeMs }),
     })
     .map((r) => ({ ...r, speed: Math.min(Math.max(r.measured + r.delta, 0), LIMITS.forward.reduced - m) }));

@@ -31,6 +31,8 @@ export interface ConveyorDeclaration extends CommonDeviceDeclaration {
   readonly reverse: ConveyorReverse;
   /** Largest ramp (acceleration and deceleration) per mode (inclusive). */
   readonly maxRampMPerS2: ModeLimit;
+  /** Smallest commanded ramp (inclusive): a belt that takes minutes to reach its setpoint is not under control. */
+  readonly minRampMPerS2: number;
   /** |measured speed| at or below this counts as stopped (the belt may then change direction). */
   readonly standstillMPerS: number;
   /** Largest change of setpoint in one command, against the measured speed and the last released setpoint. */
@@ -68,7 +70,7 @@ export const CONVEYOR_REASONS = {
   },
   BOUNDS_CONVEYOR_RAMP: {
     stage: 'bounds',
-    summary: 'The commanded ramp (acceleration) is above the ramp limit of the current mode, or is not a positive finite number.',
+    summary: 'The commanded ramp (acceleration) is above the ramp limit of the current mode, below the declared minRamp, or not a finite number.',
   },
   BOUNDS_CONVEYOR_REVERSAL: {
     stage: 'bounds',
@@ -93,6 +95,7 @@ interface RawConveyor {
   readonly maxSpeed: RawModeLimit;
   readonly reverse: RawReverse;
   readonly maxRamp: RawModeLimit;
+  readonly minRamp: RawQuantity;
   readonly standstill: RawQuantity;
   readonly maxStep: RawQuantity;
   readonly permissives: readonly string[];
@@ -116,6 +119,9 @@ export const CONVEYOR: KindSpec<ConveyorDeclaration, ConveyorState> = {
       },
     },
     maxRamp: modeLimitSchema('linearAcceleration', 'Largest commanded ramp (acceleration or deceleration, inclusive).'),
+    minRamp: quantitySchema('linearAcceleration', 'Smallest commanded ramp (inclusive); a slower one is denied: the belt would take too long to obey.', {
+      exclusiveMinimum: 0,
+    }),
     standstill: quantitySchema('linearVelocity', 'A |measured speed| at or below this counts as stopped; direction may change only then.', {
       exclusiveMinimum: 0,
     }),
@@ -130,7 +136,7 @@ export const CONVEYOR: KindSpec<ConveyorDeclaration, ConveyorState> = {
       description: 'Names of state booleans (state.permissives) that must all be true before any set_speed; [] for none.',
     },
   },
-  deviceRequired: ['maxSpeed', 'reverse', 'maxRamp', 'standstill', 'maxStep', 'permissives'],
+  deviceRequired: ['maxSpeed', 'reverse', 'maxRamp', 'minRamp', 'standstill', 'maxStep', 'permissives'],
   convert(raw, common) {
     const r = raw as unknown as RawConveyor;
     const issues: ConvertIssue[] = [];
@@ -145,6 +151,11 @@ export const CONVEYOR: KindSpec<ConveyorDeclaration, ConveyorState> = {
       issues.push({ path: '/reverse/maxSpeed', message: 'reverse is not allowed, so reverse.maxSpeed must not be given' });
     }
     const maxRampMPerS2 = convertModeLimit('linearAcceleration', r.maxRamp, '/maxRamp', issues);
+    const minRampMPerS2 = convertQuantity('linearAcceleration', r.minRamp);
+    // A minimum above a mode's maximum would leave no ramp at all in that mode: a declaration error, said plainly.
+    if (!(minRampMPerS2 <= maxRampMPerS2.reduced && minRampMPerS2 <= maxRampMPerS2.normal)) {
+      issues.push({ path: '/minRamp', message: `minRamp (${minRampMPerS2} m/s^2) must not be above maxRamp (reduced ${maxRampMPerS2.reduced}, normal ${maxRampMPerS2.normal} m/s^2)` });
+    }
     const standstillMPerS = convertQuantity('linearVelocity', r.standstill);
     const maxStepMPerS = convertQuantity('linearVelocity', r.maxStep);
     // SAFETY: a standstill threshold at or above a running speed limit would let a belt at full speed count as
@@ -167,6 +178,7 @@ export const CONVEYOR: KindSpec<ConveyorDeclaration, ConveyorState> = {
         maxSpeedMPerS,
         reverse,
         maxRampMPerS2,
+        minRampMPerS2,
         standstillMPerS,
         maxStepMPerS,
         permissives: [...r.permissives],
@@ -221,7 +233,8 @@ export const CONVEYOR: KindSpec<ConveyorDeclaration, ConveyorState> = {
         required: ['speedMPerS'],
         properties: {
           speedMPerS: { type: 'number' },
-          rampMPerS2: { type: 'number', exclusiveMinimum: 0 },
+          // Any number: one outside [minRamp, maxRamp] is BOUNDS_CONVEYOR_RAMP, which names the declared range.
+          rampMPerS2: { type: 'number' },
         },
       },
     },
