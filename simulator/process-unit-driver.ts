@@ -57,7 +57,7 @@ const PROCESS_UNIT_PROFILE: DriverProfile = {
   faultAction: 'going safe',
 };
 
-/** The driver's own protection: a pressure switch on the discharge line; reported in `trips` until reset. */
+/** The driver's own protection: a pressure switch on the discharge line; reported in `trips` until reset at the device. */
 export const PRESSURE_SWITCH_TRIP = 'pressure_switch_high';
 
 /** The declared safe state of pump-1 (pump off, discharge closed, suction open). */
@@ -213,6 +213,19 @@ export class SimulatedProcessUnit {
     return [...this.#trips];
   }
 
+  /**
+   * A person at the pump presses its reset button: the pressure switch clears if the pressure is below its setting
+   * again. This is how the device's own trip is cleared; the interlock refuses a released reset_trip while the device
+   * still reports the trip, and resets its own latch only after.
+   */
+  resetAtDevice(trip: string): { ok: true } | { ok: false; problem: string } {
+    if (trip !== PRESSURE_SWITCH_TRIP || !this.#trips.has(trip)) return { ok: false, problem: `${trip} is not tripped at the device` };
+    if (!(this.#dischargePa < this.#pressureSwitchPa)) return { ok: false, problem: `${trip} still active (${this.#dischargePa} Pa)` };
+    this.#trips.delete(trip);
+    this.#runtime.log(`pressure switch reset at the device`);
+    return { ok: true };
+  }
+
   get physicsTimeMs(): number {
     return this.#physicsTimeMs;
   }
@@ -344,7 +357,7 @@ export class SimulatedProcessUnit {
     this.#suctionPa = staticPa - (flowing ? (m.suctionLossPa / q2 / us ** 2) * this.#flowM3PerS ** 2 : 0);
     const spike = atMs < this.#spikeUntilMs ? this.#spikePa : 0;
     this.#dischargePa = this.#suctionPa + a * this.#speedRadPerS ** 2 - b * this.#flowM3PerS ** 2 + spike;
-    // The driver's own pressure switch: trips the pump and latches until an authorised reset is released.
+    // The driver's own pressure switch: trips the pump and latches until it is reset at the device (resetAtDevice).
     if (this.#dischargePa >= this.#pressureSwitchPa && !this.#trips.has(PRESSURE_SWITCH_TRIP)) {
       this.#trips.add(PRESSURE_SWITCH_TRIP);
       this.#pumpOn = false;

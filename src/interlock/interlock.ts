@@ -19,6 +19,7 @@ import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
 import { observeDeviceState, recordRelease } from '../bounds/bounds.js';
+import { observeRefusedProcessState } from '../bounds/process-unit/process-memory.js';
 import { stateTriggers } from '../bounds/modes.js';
 import { peopleInCell } from '../bounds/people.js';
 import type { Subscription, Transport } from '../transport/transport.js';
@@ -273,6 +274,9 @@ export class Interlock {
     } else {
       // SAFETY: a garbled state message also voids the previous state; stateful checks then deny.
       this.states.discard(deviceId);
+      // SAFETY: and a process unit's trips still latch on what it shows: a trip condition it shows, a trip
+      // measurement it does not give in readable form (not JSON at all included), a trip it reports.
+      if (device.kind === 'process_unit') observeRefusedProcessState(device, parsed.message, this.bounds.device(deviceId), this.options.clock.nowMs());
       this.warnStateProblem(deviceId, parsed.problem);
     }
   }

@@ -35,7 +35,8 @@ const validators = new Map<DeviceKind, ValidateFunction>(DEVICE_KIND_NAMES.map((
 
 export type StateParse =
   | { readonly ok: true; readonly observed: Omit<ObservedState, 'receivedAtMs'> }
-  | { readonly ok: false; readonly problem: string };
+  /** `message`: the refused message's JSON value (undefined when it was not JSON), for the trip latching a refusal still gets. */
+  | { readonly ok: false; readonly problem: string; readonly message?: unknown };
 
 /** Parses a state message for a declared device; bytes that are not valid JSON of the right shape are refused. */
 export function parseDeviceState(device: DeviceDeclaration, payload: Buffer | string): StateParse {
@@ -50,11 +51,11 @@ export function parseDeviceState(device: DeviceDeclaration, payload: Buffer | st
   if (!validate(value)) {
     const error = validate.errors?.[0];
     const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';
-    return { ok: false, problem: `state ${error?.instancePath || '/'} ${error?.message ?? 'invalid'}${extra}` };
+    return { ok: false, problem: `state ${error?.instancePath || '/'} ${error?.message ?? 'invalid'}${extra}`, message: value };
   }
   const message = value as Record<string, unknown> & { people?: number[][] };
   const typed = kindSpec(device.kind).toState(device, message);
-  if (!typed.ok) return typed;
+  if (!typed.ok) return { ok: false, problem: typed.problem, message: value };
   if (message.people === undefined) return { ok: true, observed: { state: typed.state } };
   const people = message.people.map(([x, y, z]) => [x, y, z ?? 0] as unknown as Vec3);
   return { ok: true, observed: { state: typed.state, people } };

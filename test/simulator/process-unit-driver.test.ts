@@ -254,6 +254,22 @@ t.test('a pressure spike trips the driver\'s own pressure switch; reset only onc
   await waitFor(() => latest(states)?.trips.length === 0, 'a state without the trip', WAIT_MS, 2);
 });
 
+t.test('the pressure switch is reset at the device (a person at the pump), only once the pressure is down', async (t) => {
+  const { unit, states, deliver } = await rig(t, { pressureSwitchPa: 9e5 });
+  await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
+  await deliver(signed(release({ action: 'start', params: {} })));
+  unit.injectPressureSpike(10e5, 60_000);
+  t.same(unit.trips, [PRESSURE_SWITCH_TRIP]);
+  t.match(unit.resetAtDevice(PRESSURE_SWITCH_TRIP), { ok: false, problem: /still active/ }, 'not while the pressure is high');
+  t.same(unit.trips, [PRESSURE_SWITCH_TRIP]);
+  unit.injectPressureSpike(0, 0);
+  t.match(unit.resetAtDevice('high_discharge_pressure'), { ok: false, problem: /not tripped at the device/ }, 'the interlock\'s latches are not the device\'s to reset');
+  t.same(unit.resetAtDevice(PRESSURE_SWITCH_TRIP), { ok: true });
+  t.same(unit.trips, []);
+  await waitFor(() => latest(states)?.trips.length === 0, 'a state without the trip', WAIT_MS, 2);
+  t.equal(unit.pumpRunning, false, 'a reset does not restart the pump');
+});
+
 t.test('options that cannot describe the unit are refused at construction', async (t) => {
   const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey };
   t.throws(() => new SimulatedProcessUnit({ ...base, deviceId: 'pump/#' }), /invalid device id/);

@@ -13,8 +13,16 @@ export function measurementOf(state: ProcessUnitState, name: string): number | b
   return Object.hasOwn(state.measurements, name) ? state.measurements[name] : undefined;
 }
 
-export function evaluateCondition(condition: ProcessCondition, state: ProcessUnitState): ConditionOutcome {
-  const actual = measurementOf(state, condition.measurement);
+/**
+ * What a condition reads: measurements by name, as own properties, of any type. A parsed state is one; so is what
+ * can still be read from a refused state message, where a value may be anything at all.
+ */
+export interface MeasurementSource {
+  readonly measurements: Readonly<Record<string, unknown>>;
+}
+
+export function evaluateCondition(condition: ProcessCondition, source: MeasurementSource): ConditionOutcome {
+  const actual = Object.hasOwn(source.measurements, condition.measurement) ? source.measurements[condition.measurement] : undefined;
   if (actual === undefined) return { holds: 'unknown', why: `measurement ${condition.measurement} is missing from the state` };
   if (condition.test === 'equals') {
     if (typeof actual !== 'boolean') return { holds: 'unknown', why: `measurement ${condition.measurement} is not true or false` };

@@ -1,9 +1,9 @@
 // What the interlock remembers about one process unit between commands: latched trips and the last released
 // value of each setpoint. Latches are only ever cleared by a released, authorised reset_trip, never by a state.
 
-import type { ProcessUnitDeclaration, ProcessUnitState } from '../../core/kinds/process-unit.js';
+import { readRefusedProcessState, type ProcessUnitDeclaration, type ProcessUnitState } from '../../core/kinds/process-unit.js';
 import type { DeviceMemory, KindCommand } from '../kind-bounds.js';
-import { evaluateCondition } from './conditions.js';
+import { evaluateCondition, type MeasurementSource } from './conditions.js';
 
 export interface LatchedTrip {
   readonly trip: string;
@@ -12,6 +12,8 @@ export interface LatchedTrip {
   readonly latchedAtMs: number;
   /** The measured value that latched a condition trip (undefined when it was unknown, or for a device trip). */
   readonly actual?: number | boolean;
+  /** Latched from a state message the parser refused (so it never became the device's state). */
+  readonly fromRefusedMessage?: true;
 }
 
 export interface ReleasedSetpoint {
@@ -24,11 +26,6 @@ export class ProcessUnitMemory {
   readonly latched = new Map<string, LatchedTrip>();
   /** Setpoint name -> the value last released to the device, and when. */
   readonly releasedSetpoints = new Map<string, ReleasedSetpoint>();
-  /**
-   * Device-reported trips whose reset has been released but which the device may still report until it has
-   * processed the reset. While pending, a report does not re-latch (it still denies, as a reported trip).
-   */
-  readonly resetPending = new Set<string>();
 }
 
 const MEMORY_KEY = 'process_unit';
@@ -44,21 +41,38 @@ export function processMemory(memory: DeviceMemory): ProcessUnitMemory {
   return created;
 }
 
-/** Latches every declared trip whose condition holds (or cannot be evaluated) and every trip the device reports. */
-export function observeProcessState(device: ProcessUnitDeclaration, state: ProcessUnitState, memory: DeviceMemory, nowMs: number): void {
-  const mem = processMemory(memory);
+/** What trip latching reads from a state message: a parsed state, or what a refused message still shows. */
+interface TripEvidence extends MeasurementSource {
+  readonly trips: readonly string[];
+}
+
+function latchTrips(device: ProcessUnitDeclaration, evidence: TripEvidence, mem: ProcessUnitMemory, nowMs: number, refused: boolean): void {
+  const from = refused ? { fromRefusedMessage: true as const } : {};
   for (const trip of device.trips) {
-    const outcome = evaluateCondition(trip, state);
+    const outcome = evaluateCondition(trip, evidence);
     // SAFETY: a trip whose measurement cannot be read latches: not knowing is not "clear".
     if (outcome.holds !== false && !mem.latched.has(trip.id)) {
-      mem.latched.set(trip.id, { trip: trip.id, source: 'condition', latchedAtMs: nowMs, ...(outcome.holds === true ? { actual: outcome.actual } : {}) });
+      mem.latched.set(trip.id, { trip: trip.id, source: 'condition', latchedAtMs: nowMs, ...(outcome.holds === true ? { actual: outcome.actual } : {}), ...from });
     }
   }
-  // The device has processed a reset once it stops reporting the trip.
-  for (const trip of mem.resetPending) if (!state.trips.includes(trip)) mem.resetPending.delete(trip);
-  for (const trip of state.trips) {
-    if (!mem.resetPending.has(trip) && !mem.latched.has(trip)) mem.latched.set(trip, { trip, source: 'device', latchedAtMs: nowMs });
+  // A report after a released reset is a new trip: it latches again (a reset passes only while the device does not report it).
+  for (const trip of evidence.trips) {
+    if (!mem.latched.has(trip)) mem.latched.set(trip, { trip, source: 'device', latchedAtMs: nowMs, ...from });
   }
+}
+
+/** Latches every declared trip whose condition holds (or cannot be evaluated) and every trip the device reports. */
+export function observeProcessState(device: ProcessUnitDeclaration, state: ProcessUnitState, memory: DeviceMemory, nowMs: number): void {
+  latchTrips(device, state, processMemory(memory), nowMs, false);
+}
+
+/**
+ * The same for a state message the parser refused (`message` is its JSON value, undefined when it was not JSON): it is
+ * no state, but a trip condition it shows, a trip measurement it does not give in readable form, and a trip it
+ * reports all latch, as they would from a valid message.
+ */
+export function observeRefusedProcessState(device: ProcessUnitDeclaration, message: unknown, memory: DeviceMemory, nowMs: number): void {
+  latchTrips(device, readRefusedProcessState(message), processMemory(memory), nowMs, true);
 }
 
 /** Updates memory once a command has been released to the device (recorded and published). */
@@ -78,10 +92,7 @@ export function recordProcessRelease(device: ProcessUnitDeclaration, command: Ki
       break;
     case 'reset_trip': {
       const trip = params['trip'];
-      if (typeof trip === 'string') {
-        mem.latched.delete(trip);
-        mem.resetPending.add(trip);
-      }
+      if (typeof trip === 'string') mem.latched.delete(trip);
       break;
     }
     default:

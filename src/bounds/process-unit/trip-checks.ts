@@ -30,12 +30,13 @@ export function latchedReasons(device: ProcessUnitDeclaration, state: ProcessUni
   return tripsInForce(device, state, memory).map((trip) => {
       const latch = memory.latched.get(trip);
       const condition = device.trips.find((t) => t.id === trip);
+      const refused = latch?.fromRefusedMessage === true ? ' in a refused state message' : '';
       const why =
         latch === undefined
           ? 'reported by the device'
           : latch.source === 'device'
-            ? `latched at ${latch.latchedAtMs} (reported by the device)`
-            : `latched at ${latch.latchedAtMs} (${condition === undefined ? 'condition' : describeCondition(condition)}${latch.actual === undefined ? ', measurement unknown' : `, measured ${String(latch.actual)}`})`;
+            ? `latched at ${latch.latchedAtMs} (reported by the device${refused})`
+            : `latched at ${latch.latchedAtMs} (${condition === undefined ? 'condition' : describeCondition(condition)}${latch.actual === undefined ? ', measurement unknown' : `, measured ${String(latch.actual)}`}${refused})`;
       return reason('BOUNDS_TRIP_LATCHED', `trip ${trip} is ${why}; only go_safe, stop and an authorised reset_trip pass until it is reset`, {
         ruleId: tripRule(device, trip),
         path: '/action',
@@ -44,24 +45,31 @@ export function latchedReasons(device: ProcessUnitDeclaration, state: ProcessUni
     });
 }
 
-/** A reset passes only for a trip in force whose declared condition (if any) no longer holds on the fresh state. */
+/**
+ * A reset passes only for a trip in force whose declared condition (if any) no longer holds on the fresh state and
+ * which the device no longer reports: a trip the device reports is its condition holding, as the device sees it.
+ */
 export function resetReasons(device: ProcessUnitDeclaration, trip: string, state: ProcessUnitState, memory: ProcessUnitMemory): Reason[] {
   const ruleId = tripRule(device, trip);
   if (!tripsInForce(device, state, memory).includes(trip)) {
     return [reason('BOUNDS_TRIP_NOT_LATCHED', `trip ${JSON.stringify(trip)} is not latched on ${device.id}; there is nothing to reset`, { ruleId, path: '/params/trip' })];
   }
   const condition = device.trips.find((t) => t.id === trip);
-  // A trip only the device reports has no condition here: the device decides whether its own reset takes.
-  if (condition === undefined) return [];
-  const outcome = evaluateCondition(condition, state);
+  const outcome = condition === undefined ? undefined : evaluateCondition(condition, state);
+  const active: string[] = [];
   // SAFETY: unknown counts as still holding: a reset is never released on a measurement that cannot be read.
-  if (outcome.holds === false) return [];
-  const detail = outcome.holds === true ? `still holds (${describeCondition(condition)}, measured ${String(outcome.actual)})` : `cannot be evaluated (${outcome.why})`;
+  if (condition !== undefined && outcome !== undefined && outcome.holds !== false) {
+    active.push(outcome.holds === true ? `its condition still holds (${describeCondition(condition)}, measured ${String(outcome.actual)})` : `its condition cannot be evaluated (${outcome.why})`);
+  }
+  // SAFETY: while the device reports the trip, its own protection has not cleared; the interlock's latch must not
+  // clear before it does.
+  if (state.trips.includes(trip)) active.push('the device still reports it in its state');
+  if (active.length === 0) return [];
   return [
-    reason('BOUNDS_TRIP_ACTIVE', `trip ${trip} cannot be reset: its condition ${detail}`, {
+    reason('BOUNDS_TRIP_ACTIVE', `trip ${trip} cannot be reset: ${active.join('; ')}`, {
       ruleId,
       path: '/params/trip',
-      ...conditionDetails(condition, outcome.holds === true ? outcome.actual : undefined),
+      ...conditionDetails(condition, outcome?.holds === true ? outcome.actual : undefined),
     }),
   ];
 }

@@ -133,7 +133,7 @@ export const PROCESS_UNIT_REASONS = {
   },
   BOUNDS_TRIP_ACTIVE: {
     stage: 'bounds',
-    summary: 'A reset_trip was refused because the trip\'s condition still holds (or cannot be evaluated).',
+    summary: 'A reset_trip was refused because the trip\'s condition still holds (or cannot be evaluated), or the device still reports the trip.',
   },
   BOUNDS_TRIP_NOT_LATCHED: {
     stage: 'bounds',
@@ -447,6 +447,36 @@ function toProcessState(device: ProcessUnitDeclaration, message: Readonly<Record
   };
 }
 
+/**
+ * What a refused state message still shows about trips, read leniently: its measurements as sent (unchecked; a
+ * condition finds a wrong type or a missing name unknown) and the trip ids it reports. Never a state: nothing but
+ * trip latching may use it.
+ */
+export interface RefusedProcessState {
+  readonly measurements: Readonly<Record<string, unknown>>;
+  readonly trips: readonly string[];
+}
+
+const TRIP_ID = new RegExp(IDENTIFIER_SCHEMA.pattern);
+/** The most trip ids one state message may report. */
+const MAX_REPORTED_TRIPS = 32;
+
+function isPlainRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads a refused state message (the JSON value, or undefined when the bytes were not JSON) for its trips only.
+ * What cannot be read is left out, so a trip whose measurement is not there reads as unknown (and latches).
+ */
+export function readRefusedProcessState(message: unknown): RefusedProcessState {
+  const measurements = isPlainRecord(message) && isPlainRecord(message['measurements']) ? message['measurements'] : {};
+  const rawTrips = isPlainRecord(message) && Array.isArray(message['trips']) ? (message['trips'] as unknown[]) : [];
+  // As many ids as a valid message may carry: a garbled message cannot grow the latch table more than a valid one.
+  const trips = [...new Set(rawTrips.filter((id): id is string => typeof id === 'string' && TRIP_ID.test(id)))].slice(0, MAX_REPORTED_TRIPS);
+  return { measurements, trips };
+}
+
 const NO_PARAMS = { type: 'object', additionalProperties: false, properties: {} } as const;
 
 export const PROCESS_UNIT: KindSpec<ProcessUnitDeclaration, ProcessUnitState> = {
@@ -498,7 +528,7 @@ export const PROCESS_UNIT: KindSpec<ProcessUnitDeclaration, ProcessUnitState> = 
       additionalProperties: { type: 'number' },
     },
     running: { type: 'boolean' },
-    trips: { type: 'array', maxItems: 32, items: IDENTIFIER_SCHEMA },
+    trips: { type: 'array', maxItems: MAX_REPORTED_TRIPS, items: IDENTIFIER_SCHEMA },
     safeStopped: { type: 'boolean' },
     lastCommandId: { type: ['string', 'null'], maxLength: 128 },
   },

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { observeDeviceState, recordRelease } from '../../../src/bounds/bounds.js';
 import { checkProcessUnit, PROCESS_UNIT_BOUNDS } from '../../../src/bounds/process-unit-bounds.js';
+import { observeRefusedProcessState, processMemory } from '../../../src/bounds/process-unit/process-memory.js';
 import type { DeviceMemory, KindCommand } from '../../../src/bounds/kind-bounds.js';
 import type { ObservedState } from '../../../src/core/device-state.js';
 import type { ProcessUnitState } from '../../../src/core/kinds/process-unit.js';
@@ -164,18 +165,74 @@ t.test('two trips: each is reset on its own; commands pass only when both are re
   assertReasons(t, unit.check(setSpeed(0)), [], 'both reset');
 });
 
-t.test('a device-reported trip: reset passes, the device still reporting it for a while does not need a second reset', async (t) => {
+t.test('a device-reported trip: reset refused while the device still reports it, passes once it does not', async (t) => {
+  const activeReport: Expected = { code: 'BOUNDS_TRIP_ACTIVE', ruleId: 'pump-1/state/trips/pressure_switch_high', path: '/params/trip' };
   const unit = new Unit().see(runningState({ trips: ['pressure_switch_high'] }));
-  t.equal(unit.check(reset('pressure_switch_high')).verdict, 'allow', 'the interlock has no condition for it: the device decides');
+  const refused = unit.check(reset('pressure_switch_high'));
+  assertReasons(t, refused, [activeReport], 'the device still reports its own trip');
+  t.match(refused.reasons[0]?.message ?? '', /device still reports it/);
+  // A declared trip the device reports: its condition is clear here (4 bar), the report alone refuses the reset.
+  const declared = new Unit().see(runningState({ trips: ['high_discharge_pressure'] }));
+  assertReasons(
+    t,
+    declared.check(reset('high_discharge_pressure')),
+    [{ code: 'BOUNDS_TRIP_ACTIVE', ruleId: 'pump-1/trips/high_discharge_pressure', path: '/params/trip', limit: 8 * BAR, unit: 'Pa' }],
+    'a declared trip the device reports, its measurement clear',
+  );
+  // Both at once: one reason, naming both.
+  const both = new Unit().see(runningState({ trips: ['high_discharge_pressure'], measurements: { discharge_pressure: 9 * BAR } }));
+  const bothResult = both.check(reset('high_discharge_pressure'));
+  assertReasons(t, bothResult, [{ code: 'BOUNDS_TRIP_ACTIVE', actual: 9 * BAR }], 'condition holds and reported');
+  t.match(bothResult.reasons[0]?.message ?? '', /still holds.*device still reports it/);
+
+  // The device cleared its own trip: the interlock's latch still holds until a reset of it is released.
+  unit.see(runningState(), NOW + 20);
+  assertReasons(t, unit.check(setSpeed(1200)), [{ code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/state/trips/pressure_switch_high' }], 'latched after the report vanished');
+  t.equal(unit.check(reset('pressure_switch_high')).verdict, 'allow', 'the reset passes now');
   unit.release(reset('pressure_switch_high'));
-  // The device has not processed the reset yet: it still reports the trip, and that still denies.
-  unit.see(runningState({ trips: ['pressure_switch_high'] }), NOW + 20);
-  assertReasons(t, unit.check(setSpeed(1200)), [{ code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/state/trips/pressure_switch_high' }], 'still reported');
-  unit.see(runningState(), NOW + 40);
-  assertReasons(t, unit.check(setSpeed(1200)), [], 'the device cleared it: no second reset needed');
-  unit.see(runningState({ trips: ['pressure_switch_high'] }), NOW + 60);
-  unit.see(runningState(), NOW + 80);
-  assertReasons(t, unit.check(setSpeed(1200)), [{ code: 'BOUNDS_TRIP_LATCHED' }], 'a new report after that latches again');
+  assertReasons(t, unit.check(setSpeed(1200)), [], 'reset');
+  // A report after the reset is a new trip: it latches again, and outlives the report.
+  unit.see(runningState({ trips: ['pressure_switch_high'] }), NOW + 40);
+  unit.see(runningState(), NOW + 60);
+  assertReasons(t, unit.check(setSpeed(1200)), [{ code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/state/trips/pressure_switch_high' }], 'a new report latches again');
+});
+
+t.test('a refused state message still latches what it shows of a trip, and never becomes a state', async (t) => {
+  const high = { code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/trips/high_discharge_pressure', path: '/action', limit: 8 * BAR, unit: 'Pa' } as const;
+  const low = { code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/trips/low_tank_level', path: '/action', limit: 0.2, unit: 'm' } as const;
+  const wire = (measurements: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> => {
+    const { kind: _kind, ...rest } = restState();
+    return { ...rest, measurements: { ...restState().measurements, ...measurements }, timeMs: 1, ...extra };
+  };
+  const { discharge_pressure: _dp, ...withoutPressure } = restState().measurements;
+  const { tank_level: _tl, ...withoutTank } = restState().measurements;
+  const cases: { name: string; message: unknown; expected: Expected[] }[] = [
+    { name: 'no discharge_pressure', message: { ...wire({}), measurements: withoutPressure }, expected: [high] },
+    { name: 'discharge_pressure as a string', message: wire({ discharge_pressure: '8.8e5' }), expected: [high] },
+    { name: 'discharge_pressure null', message: wire({ discharge_pressure: null }), expected: [high] },
+    { name: '8.8 bar, refused for a missing tank_level (which latches too)', message: { ...wire({ discharge_pressure: 8.8 * BAR }), measurements: { ...withoutTank, discharge_pressure: 8.8 * BAR } }, expected: [{ ...high, actual: 8.8 * BAR }, low] },
+    { name: '8.8 bar, refused for a missing setpoint', message: { ...wire({ discharge_pressure: 8.8 * BAR }), setpoints: { pump_speed: 0, suction_valve: 1 } }, expected: [{ ...high, actual: 8.8 * BAR }] },
+    { name: '8.8 bar, refused for an undeclared field', message: wire({ discharge_pressure: 8.8 * BAR }, { colour: 'red' }), expected: [{ ...high, actual: 8.8 * BAR }] },
+    { name: 'exactly 8 bar, refused for running: "yes"', message: wire({ discharge_pressure: 8 * BAR }, { running: 'yes' }), expected: [{ ...high, actual: 8 * BAR }] },
+    { name: '7.9 bar, refused for an undeclared field: nothing shows a trip', message: wire({ discharge_pressure: 7.9 * BAR }, { colour: 'red' }), expected: [] },
+    { name: 'a device trip in a refused message', message: wire({}, { trips: ['pressure_switch_high', 7, 'bad id!'], colour: 'red' }), expected: [{ code: 'BOUNDS_TRIP_LATCHED', ruleId: 'pump-1/state/trips/pressure_switch_high' }] },
+    { name: 'measurements an array', message: wire({}, { measurements: [8.8 * BAR] }), expected: [high, low] },
+    { name: 'not JSON (undefined): no trip measurement can be read', message: undefined, expected: [high, low] },
+    { name: 'JSON null', message: null, expected: [high, low] },
+  ];
+  for (const c of cases) {
+    const memory: DeviceMemory = new Map();
+    observeRefusedProcessState(pump, c.message, memory, NOW);
+    // The next valid state is normal: what the refused message latched holds.
+    PROCESS_UNIT_BOUNDS.observe?.(pump, restState(), memory, NOW + 20);
+    const result = checkProcessUnit(pump, START, context(restState(), { memory, nowMs: NOW + 20 }));
+    assertReasons(t, result, c.expected, c.name);
+    if (c.expected.length > 0) t.match(result.reasons[0]?.message ?? '', /in a refused state message/, `${c.name}: the reason says where it latched`);
+  }
+  // A refused message reporting more trip ids than a valid one may carry latches as many as a valid one could.
+  const flood: DeviceMemory = new Map();
+  observeRefusedProcessState(pump, wire({}, { trips: Array.from({ length: 100 }, (_, i) => `t${i}`) }), flood, NOW);
+  t.equal(processMemory(flood).latched.size, 32, 'at most 32 device trips from one message');
 });
 
 t.test('through the pipeline (real Cedar): while latched, go_safe and stop pass for any agent; the rest is denied', async (t) => {
