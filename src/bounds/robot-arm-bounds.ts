@@ -397,11 +397,14 @@ function linearPathReasons(
   const accelerationFindings = device.joints.map(() => new Finding(true));
   const worstPosition = new Float64Array(n);
   const travel = new Float64Array(n);
-  const gradient = new Float64Array(n);
-  let previousStepM = 0;
   const velocityLimits = device.joints.map((j) => limitIn(j.velocityMaxRadPerS, mode));
   const accelerationLimits = device.joints.map((j) => (j.accelerationMaxRadPerS2 === undefined ? undefined : limitIn(j.accelerationMaxRadPerS2, mode)));
-  const outcome = sampleLinearPath(arm, q0, target, (s, q, pose: ArmPose, qPrev, stepM, movedM) => {
+  const rates = arm.lineRates;
+  const tcp = arm.pose.tcpIndex * 3;
+  // Joint rates are followed only along a line of some length; one of length 0 moves no joint.
+  let lengthM = 0;
+  let distanceM = 0;
+  const outcome = sampleLinearPath(arm, q0, target, (s, q, pose: ArmPose, _qPrev, stepM, movedM) => {
     checkPoseWorkspace(arm, pose, s, findings, movedM);
     for (let j = 0; j < n; j++) {
       const joint = device.joints[j] as ArmDeclaration['joints'][number];
@@ -411,25 +414,21 @@ function linearPathReasons(
         if (position[j]?.record(s, Math.max(joint.positionMinRad - qj, qj - joint.positionMaxRad), 'joint')) worstPosition[j] = qj;
       }
       travel[j] = Math.max(travel[j] as number, Math.abs(qj - (q0[j] as number)));
-      if (stepM > 0) {
-        const dqdl = (qj - (qPrev[j] as number)) / stepM; // rad per metre of TCP travel
-        if (speed !== undefined) {
-          const jointSpeed = Math.abs(dqdl) * speed;
-          if (!(jointSpeed <= (velocityLimits[j] as number))) velocity[j]?.record(s, jointSpeed, 'joint');
-          const accelerationLimit = accelerationLimits[j];
-          if (accelerationLimit !== undefined) {
-            // q'' = (d2q/dl2) v^2 + (dq/dl) a: the path's curvature in joint space at cruise speed, plus the ramp.
-            const curvature = previousStepM > 0 ? Math.abs(dqdl - (gradient[j] as number)) / ((stepM + previousStepM) / 2) : 0;
-            const jointAcceleration = curvature * speed * speed + Math.abs(dqdl) * rampMPerS2;
-            if (!(jointAcceleration <= accelerationLimit)) accelerationFindings[j]?.record(s, jointAcceleration, 'joint');
-          }
-        }
-        gradient[j] = dqdl;
-      }
     }
-    if (stepM > 0) previousStepM = stepM;
+    if (s === 0) {
+      const ux = (target[0] as number) - (pose.points[tcp] as number);
+      const uy = (target[1] as number) - (pose.points[tcp + 1] as number);
+      const uz = (target[2] as number) - (pose.points[tcp + 2] as number);
+      lengthM = Math.hypot(ux, uy, uz);
+      if (lengthM > 0) rates.reset([ux / lengthM, uy / lengthM, uz / lengthM]);
+    }
+    distanceM += stepM;
+    // The rates are exact at every sample, the first and the last included (where the old backward differences
+    // fell short); recordOverLimits bounds them between samples.
+    if (lengthM > 0 && speed !== undefined) rates.add(s, distanceM, pose);
     return true;
   });
+  if (lengthM > 0 && speed !== undefined) rates.recordOverLimits(speed, rampMPerS2, velocityLimits, accelerationLimits, velocity, accelerationFindings);
   const path = '/params/positionM';
   device.joints.forEach((joint, j) => {
     const f = position[j] as Finding;

@@ -4,6 +4,7 @@
 
 import type { ArmBodyPoint, ArmDeclaration } from '../../core/kinds/robot-arm.js';
 import { ArmPose, compileChain, IkSolver, type ArmChain } from './kinematics.js';
+import { LineRates } from './line-rates.js';
 import { WorkspaceFindings } from './path-checks.js';
 import { compiledShapeOf, type CompiledShape } from './workspace.js';
 
@@ -29,6 +30,8 @@ export interface CompiledArm {
   readonly brakingRadPerS2: Float64Array;
   /** Reused by every path check of this arm (reset first). */
   readonly findings: WorkspaceFindings;
+  /** The joint rates along a linear move, reused by every move_linear check (reset first). */
+  readonly lineRates: LineRates;
   /** Scratch joint vectors, overwritten by every check (checks are synchronous and never nested). */
   readonly scratch: {
     readonly q: Float64Array;
@@ -91,6 +94,7 @@ export function compiledArm(device: ArmDeclaration): CompiledArm | undefined {
     velocityMaxRadPerS,
     brakingRadPerS2,
     findings: new WorkspaceFindings(device),
+    lineRates: new LineRates(chain),
     scratch: {
       q: new Float64Array(n),
       q0: new Float64Array(n),

@@ -262,7 +262,7 @@ export class IkSolver {
           A[c * 6 + r] = sum;
         }
       }
-      if (!choleskySolve6(A, e, y)) return false;
+      if (!choleskySolve(A, e, y, 6)) return false;
       for (let j = 0; j < n; j++) {
         let step = 0;
         for (let r = 0; r < 6; r++) step += (J[r * n + j] as number) * (y[r] as number);
@@ -273,29 +273,43 @@ export class IkSolver {
   }
 }
 
-/** Solves A x = b for a 6x6 symmetric positive definite A (overwritten with its Cholesky factor). */
-function choleskySolve6(A: Float64Array, b: Float64Array, x: Float64Array): boolean {
-  for (let i = 0; i < 6; i++) {
+/**
+ * Solves A x = b for an m x m symmetric positive definite A (row-major; overwritten with its Cholesky factor).
+ * False when A is not positive definite (singular, or NaN): the caller must not use x.
+ */
+export function choleskySolve(A: Float64Array, b: ArrayLike<number>, x: Float64Array, m: number): boolean {
+  if (!choleskyFactor(A, m)) return false;
+  choleskySubstitute(A, b, x, m);
+  return true;
+}
+
+/** Overwrites the m x m symmetric A with its Cholesky factor L (lower triangle); false when A is not positive definite. */
+export function choleskyFactor(A: Float64Array, m: number): boolean {
+  for (let i = 0; i < m; i++) {
     for (let j = 0; j <= i; j++) {
-      let sum = A[i * 6 + j] as number;
-      for (let k = 0; k < j; k++) sum -= (A[i * 6 + k] as number) * (A[j * 6 + k] as number);
+      let sum = A[i * m + j] as number;
+      for (let k = 0; k < j; k++) sum -= (A[i * m + k] as number) * (A[j * m + k] as number);
       if (i === j) {
         if (!(sum > 0)) return false;
-        A[i * 6 + i] = Math.sqrt(sum);
+        A[i * m + i] = Math.sqrt(sum);
       } else {
-        A[i * 6 + j] = sum / (A[j * 6 + j] as number);
+        A[i * m + j] = sum / (A[j * m + j] as number);
       }
     }
   }
-  for (let i = 0; i < 6; i++) {
-    let sum = b[i] as number;
-    for (let k = 0; k < i; k++) sum -= (A[i * 6 + k] as number) * (x[k] as number);
-    x[i] = sum / (A[i * 6 + i] as number);
-  }
-  for (let i = 5; i >= 0; i--) {
-    let sum = x[i] as number;
-    for (let k = i + 1; k < 6; k++) sum -= (A[k * 6 + i] as number) * (x[k] as number);
-    x[i] = sum / (A[i * 6 + i] as number);
-  }
   return true;
+}
+
+/** Solves L L^T x = b for the factor L that choleskyFactor left in A. */
+export function choleskySubstitute(L: Float64Array, b: ArrayLike<number>, x: Float64Array, m: number): void {
+  for (let i = 0; i < m; i++) {
+    let sum = b[i] as number;
+    for (let k = 0; k < i; k++) sum -= (L[i * m + k] as number) * (x[k] as number);
+    x[i] = sum / (L[i * m + i] as number);
+  }
+  for (let i = m - 1; i >= 0; i--) {
+    let sum = x[i] as number;
+    for (let k = i + 1; k < m; k++) sum -= (L[k * m + i] as number) * (x[k] as number);
+    x[i] = sum / (L[i * m + i] as number);
+  }
 }
