@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import type { ProcessStateMessage } from '../../simulator/process-unit-driver.js';
+import { restState } from '../bounds/process-unit/fixtures.js';
 import { liveInterlock, type LiveInterlock } from '../helpers/live-interlock.js';
 import { required } from '../helpers/required.js';
 import { amrStateMessage } from '../helpers/state-messages.js';
@@ -15,26 +16,10 @@ const PUMP = 'pump-1';
 const BAR = 1e5;
 const HIGH_PRESSURE_RULE = 'pump-1/trips/high_discharge_pressure';
 
-/** pump-1 at rest at its safe state: every permissive holds (suction open, 0.39 bar suction head, tank at 2 m). */
+/** pump-1 at rest at its safe state, as its driver puts it on the wire (the bounds tests' rest state, without `kind`). */
 function restMessage(): ProcessStateMessage {
-  return {
-    measurements: {
-      suction_pressure: 0.39 * BAR,
-      discharge_pressure: 0.39 * BAR,
-      discharge_flow: 0,
-      tank_level: 2,
-      pump_speed: 0,
-      suction_valve_position: 1,
-      discharge_valve_position: 0,
-      suction_valve_open: true,
-    },
-    setpoints: { pump_speed: 0, suction_valve: 1, discharge_valve: 0 },
-    running: false,
-    trips: [],
-    safeStopped: false,
-    lastCommandId: null,
-    timeMs: 0,
-  };
+  const { kind: _kind, ...state } = restState();
+  return { ...state, timeMs: 0 } as unknown as ProcessStateMessage;
 }
 
 interface Harness {

@@ -82,6 +82,26 @@ export class ArmPose {
 }
 
 /** Fills `pose` for joint positions `q` (radians). Non-finite q gives non-finite points, which every check refuses. */
+/**
+ * The geometric Jacobian of the TCP at `pose` into `J` (6 x n, row-major): columns [z_j x (p_tcp - o_j); z_j] for the
+ * n revolute joints.
+ */
+export function fillJacobian(pose: ArmPose, n: number, J: Float64Array): void {
+  const P = pose.points;
+  const tcp = pose.tcpIndex * 3;
+  for (let j = 0; j < n; j++) {
+    const k = j * 3;
+    const zx = pose.axes[k] as number, zy = pose.axes[k + 1] as number, zz = pose.axes[k + 2] as number;
+    const rx = (P[tcp] as number) - (P[k] as number), ry = (P[tcp + 1] as number) - (P[k + 1] as number), rz = (P[tcp + 2] as number) - (P[k + 2] as number);
+    J[j] = zy * rz - zz * ry;
+    J[n + j] = zz * rx - zx * rz;
+    J[2 * n + j] = zx * ry - zy * rx;
+    J[3 * n + j] = zx;
+    J[4 * n + j] = zy;
+    J[5 * n + j] = zz;
+  }
+}
+
 export function forwardKinematics(chain: ArmChain, q: ArrayLike<number>, pose: ArmPose): void {
   for (let i = 0; i < chain.jointCount; i++) setJointAngle(chain, pose, i, q[i] as number);
   forwardKinematicsFromAngles(chain, pose);
@@ -241,18 +261,7 @@ export class IkSolver {
       // SAFETY: written so that a NaN error never counts as converged.
       if (positionError <= this.options.positionToleranceM && orientationError <= this.options.orientationToleranceRad) return true;
       if (!Number.isFinite(positionError) || !Number.isFinite(orientationError) || iteration === this.options.maxIterations) return false;
-      // Jacobian columns: [z_j x (p_tcp - o_j); z_j].
-      for (let j = 0; j < n; j++) {
-        const k = j * 3;
-        const zx = pose.axes[k] as number, zy = pose.axes[k + 1] as number, zz = pose.axes[k + 2] as number;
-        const rx = (P[tcp] as number) - (P[k] as number), ry = (P[tcp + 1] as number) - (P[k + 1] as number), rz = (P[tcp + 2] as number) - (P[k + 2] as number);
-        J[j] = zy * rz - zz * ry;
-        J[n + j] = zz * rx - zx * rz;
-        J[2 * n + j] = zx * ry - zy * rx;
-        J[3 * n + j] = zx;
-        J[4 * n + j] = zy;
-        J[5 * n + j] = zz;
-      }
+      fillJacobian(pose, n, J);
       // A = J J^T + lambda^2 I (6x6, symmetric positive definite), solve A y = e, step dq = J^T y.
       for (let r = 0; r < 6; r++) {
         for (let c = r; c < 6; c++) {

@@ -2,7 +2,7 @@
 // exactly from the Jacobian at every sample, and bounded between samples, for the joint speed and acceleration
 // checks. Pure numerics on preallocated buffers; it never decides, and a rate it cannot compute is NaN, never 0.
 
-import { choleskyFactor, choleskySubstitute, type ArmChain, type ArmPose } from './kinematics.js';
+import { choleskyFactor, choleskySubstitute, fillJacobian, type ArmChain, type ArmPose } from './kinematics.js';
 import type { Finding } from './path-checks.js';
 
 /**
@@ -22,7 +22,6 @@ export class LineRates {
   private readonly y: Float64Array;
   private readonly twist = new Float64Array(6);
   private readonly direction = new Float64Array(3);
-  private readonly rate: Float64Array;
   private readonly curvature: Float64Array;
   /** Samples of the current line: s, distance from the start (m), and per joint dq/dl and d2q/dl2. */
   private sS = new Float64Array(64);
@@ -39,7 +38,6 @@ export class LineRates {
     this.normal = new Float64Array(m * m);
     this.rhs = new Float64Array(Math.max(6, n));
     this.y = new Float64Array(Math.max(6, n));
-    this.rate = new Float64Array(n);
     this.curvature = new Float64Array(n);
     this.dqdl = new Float64Array(64 * n);
     this.d2qdl2 = new Float64Array(64 * n);
@@ -65,7 +63,7 @@ export class LineRates {
     this.lM[k] = distanceM;
     const dqdl = this.dqdl.subarray(k * n, (k + 1) * n);
     const d2qdl2 = this.d2qdl2.subarray(k * n, (k + 1) * n);
-    this.fillJacobian(pose);
+    fillJacobian(pose, this.n, this.jacobian);
     const t = this.twist;
     t.fill(0);
     t[0] = this.direction[0] as number;
@@ -181,25 +179,6 @@ export class LineRates {
     this.lM = widen(this.lM, 1);
     this.dqdl = widen(this.dqdl, this.n);
     this.d2qdl2 = widen(this.d2qdl2, this.n);
-  }
-
-  /** Columns [z_j x (p_tcp - o_j); z_j], as the IK builds them. */
-  private fillJacobian(pose: ArmPose): void {
-    const n = this.n;
-    const J = this.jacobian;
-    const P = pose.points;
-    const tcp = pose.tcpIndex * 3;
-    for (let j = 0; j < n; j++) {
-      const k = j * 3;
-      const zx = pose.axes[k] as number, zy = pose.axes[k + 1] as number, zz = pose.axes[k + 2] as number;
-      const rx = (P[tcp] as number) - (P[k] as number), ry = (P[tcp + 1] as number) - (P[k + 1] as number), rz = (P[tcp + 2] as number) - (P[k + 2] as number);
-      J[j] = zy * rz - zz * ry;
-      J[n + j] = zz * rx - zx * rz;
-      J[2 * n + j] = zx * ry - zy * rx;
-      J[3 * n + j] = zx;
-      J[4 * n + j] = zy;
-      J[5 * n + j] = zz;
-    }
   }
 
   /**
