@@ -1,16 +1,16 @@
 // Evaluates a permissive or trip condition against a process unit's state, three-valued: a missing or
 // non-finite measurement is "unknown", never true or false. Callers decide what unknown means (always the safe side).
 
-import type { ProcessCondition, ProcessUnitState } from '../../core/kinds/process-unit.js';
+import type { ProcessCondition } from '../../core/kinds/process-unit.js';
 
 export type ConditionOutcome =
   | { readonly holds: true; readonly actual: number | boolean }
   | { readonly holds: false; readonly actual: number | boolean }
   | { readonly holds: 'unknown'; readonly why: string };
 
-/** The measurement's value, or undefined when the state does not carry it as an own property. */
-export function measurementOf(state: ProcessUnitState, name: string): number | boolean | undefined {
-  return Object.hasOwn(state.measurements, name) ? state.measurements[name] : undefined;
+/** The measurement's value, or undefined when the state (or refused message) does not carry it as an own property. */
+export function measurementOf<T>(source: { readonly measurements: Readonly<Record<string, T>> }, name: string): T | undefined {
+  return Object.hasOwn(source.measurements, name) ? source.measurements[name] : undefined;
 }
 
 /**
@@ -22,7 +22,7 @@ export interface MeasurementSource {
 }
 
 export function evaluateCondition(condition: ProcessCondition, source: MeasurementSource): ConditionOutcome {
-  const actual = Object.hasOwn(source.measurements, condition.measurement) ? source.measurements[condition.measurement] : undefined;
+  const actual = measurementOf(source, condition.measurement);
   if (actual === undefined) return { holds: 'unknown', why: `measurement ${condition.measurement} is missing from the state` };
   if (condition.test === 'equals') {
     if (typeof actual !== 'boolean') return { holds: 'unknown', why: `measurement ${condition.measurement} is not true or false` };
