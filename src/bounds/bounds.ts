@@ -50,6 +50,11 @@ export function observeDeviceState(device: DeviceDeclaration, state: DeviceState
   boundsOf(device.kind).observe?.(device, state, memory.device(device.id), nowMs);
 }
 
+/** Lets the device's kind see a state message the interlock refused (a process unit still latches the trips it shows). */
+export function observeRefusedState(device: DeviceDeclaration, message: unknown, memory: BoundsMemory, nowMs: number): void {
+  boundsOf(device.kind).observeRefused?.(device, message, memory.device(device.id), nowMs);
+}
+
 /** Tells the device's kind that a command was released to it (e.g. an authorised trip reset clears the latch). */
 export function recordRelease(device: DeviceDeclaration, command: KindCommand, memory: BoundsMemory, nowMs: number): void {
   boundsOf(device.kind).released?.(device, command, memory.device(device.id), nowMs);
@@ -69,6 +74,8 @@ export interface BoundsInput {
 export interface BoundsResult extends StageResult {
   /** The limit set the command was checked in; undefined when it was not reached (safe state, no state). */
   readonly mode?: Mode;
+  /** Why reduced applies (empty in normal). */
+  readonly modeBecause?: readonly string[];
 }
 
 function rateReasons(input: BoundsInput): Reason[] {
@@ -209,7 +216,7 @@ export function checkBounds(input: BoundsInput): BoundsResult {
   const sharedForDevice = declarations.sharedZones.filter((z) => z.devices.includes(device.id));
   const shared = sharedForDevice.length === 0 ? [] : sharedZoneReasons(input, sharedForDevice, kind.zonesEntered(device, kindCommand, observed.state, declarations.zones));
   const result = decide([rate.length > 0 ? denyWith(...rate) : PASS, own, shared.length > 0 ? denyWith(...shared) : PASS]);
-  return { ...result, mode: mode.mode };
+  return { ...result, mode: mode.mode, modeBecause: mode.because };
 }
 
 /** The limit set a command would be checked in now (the policy stage tells Cedar). Same rules as checkBounds. */

@@ -37,6 +37,11 @@ export interface KindBounds<D, S> {
   zonesEntered(device: D, command: KindCommand, state: S, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown';
   /** Called on every valid state message of the device, and before every check: latch trips, keep history. */
   observe?(device: D, state: S, memory: DeviceMemory, nowMs: number): void;
+  /**
+   * Called on every state message of the device the interlock refuses (the device then has no state): what it
+   * still shows may latch something, e.g. a trip. `message` is its JSON value (undefined when it was not JSON).
+   */
+  observeRefused?(device: D, message: unknown, memory: DeviceMemory, nowMs: number): void;
   /** Called once a command to the device has been released (recorded and published): e.g. a trip reset. */
   released?(device: D, command: KindCommand, memory: DeviceMemory, nowMs: number): void;
 }

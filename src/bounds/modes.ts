@@ -31,16 +31,28 @@ export function stateTriggers(device: DeviceDeclaration, people: PeopleView, zon
 }
 
 /**
- * Remembers when each device last had a state trigger, so that reduced holds for a while after the trigger
- * clears (hysteresis: a person stepping on the zone boundary does not make the limits flicker).
+ * Remembers when each device last had a state trigger, and which, so that reduced holds for a while after the
+ * trigger clears (hysteresis: a person stepping on the zone boundary does not make the limits flicker). Fed with
+ * every state message of a people source (see observe-state.ts) and at every decision, so the hold follows the
+ * state history, not the moments commands happen to arrive.
  */
 export class ModeTracker {
-  private readonly lastTriggerMs = new Map<string, number>();
+  private readonly lastTrigger = new Map<string, { readonly atMs: number; readonly why: string }>();
   private readonly operatorModes = new Map<string, Mode>();
 
-  /** Records the state triggers seen now; call on every people update as well as on every command. */
+  /** Records the state triggers that held at `nowMs`. Never moves a device's last trigger back in time. */
   observe(device: DeviceDeclaration, triggers: readonly string[], nowMs: number): void {
-    if (triggers.length > 0) this.lastTriggerMs.set(device.id, nowMs);
+    if (triggers.length === 0) return;
+    const previous = this.lastTrigger.get(device.id);
+    // SAFETY: an observation older than the one remembered cannot shorten the hold; NaN replaces anything, and a
+    // NaN last trigger is never provably past, so it holds reduced.
+    if (previous !== undefined && previous.atMs >= nowMs) return;
+    this.lastTrigger.set(device.id, { atMs: nowMs, why: triggers.join('; ') });
+  }
+
+  /** When the device's state triggers last held, and which (undefined: never since start). */
+  lastTriggerOf(deviceId: string): { readonly atMs: number; readonly why: string } | undefined {
+    return this.lastTrigger.get(deviceId);
   }
 
   /** An operator's choice for a device; `undefined` clears it. Only ever makes limits stricter. */
@@ -69,10 +81,10 @@ export class ModeTracker {
     this.observe(device, triggers, nowMs);
     const because: string[] = [...triggers];
     if (triggers.length === 0) {
-      const last = this.lastTriggerMs.get(device.id);
+      const last = this.lastTrigger.get(device.id);
       // SAFETY: "not provably past the hold" stays reduced, so a NaN or backwards clock cannot end it early.
-      if (last !== undefined && !(nowMs - last > device.modes.holdReducedForMs)) {
-        because.push(`holding reduced for ${device.modes.holdReducedForMs} ms after the last trigger (${nowMs - last} ms ago)`);
+      if (last !== undefined && !(nowMs - last.atMs > device.modes.holdReducedForMs)) {
+        because.push(`holding reduced for ${device.modes.holdReducedForMs} ms after the last trigger, ${nowMs - last.atMs} ms ago: ${last.why}`);
       }
     }
     // An operator is a human acting directly: autonomy scopes describe agents, not people.

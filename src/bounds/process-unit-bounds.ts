@@ -5,7 +5,7 @@ import type { ProcessUnitDeclaration, ProcessUnitState, ResetTripParams, SetSetp
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
 import type { KindBounds, KindCheckContext, KindCommand } from './kind-bounds.js';
-import { observeProcessState, processMemory, recordProcessRelease } from './process-unit/process-memory.js';
+import { observeProcessState, observeRefusedProcessState, processMemory, recordProcessRelease } from './process-unit/process-memory.js';
 import { checkSetpoint } from './process-unit/setpoint-checks.js';
 import { latchedReasons, permissiveReasons, resetReasons } from './process-unit/trip-checks.js';
 
@@ -50,5 +50,6 @@ export const PROCESS_UNIT_BOUNDS: KindBounds<ProcessUnitDeclaration, ProcessUnit
   occupancy: () => ({ zoneIds: [], moving: false }),
   zonesEntered: () => [],
   observe: observeProcessState,
+  observeRefused: observeRefusedProcessState,
   released: recordProcessRelease,
 };

@@ -3,49 +3,31 @@
 
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { Ajv } from 'ajv';
-import type { ObservedState, StateView } from '../core/device-state.js';
+import type { DeviceDeclaration } from '../core/declarations.js';
+import type { LastRelease } from '../core/device-state.js';
 import { reason } from '../core/reasons.js';
+import { recordRelease } from '../bounds/bounds.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { MemoryReplayGuard } from '../envelope/replay-guard.js';
-import { parseDeviceState } from '../interlock/state-store.js';
+import { parseDeviceState, StateStore } from '../interlock/state-store.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { BoundsMemory, commandDigest, evaluateCommand, NO_RELEASES } from '../pipeline/pipeline.js';
+import { observeStateMessage } from '../pipeline/observe-state.js';
+import { BoundsMemory, commandDigest, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import { audOf, readCheckLine, type CheckLine, type Snapshot } from './check-input.js';
 
-const STATE_SNAPSHOT = {
-  type: 'object',
-  required: ['ageMs'],
-  properties: { ageMs: { type: 'number', minimum: 0 } },
-} as const;
+export { CHECK_LINE_SCHEMA } from './check-input.js';
 
-/** A JSON input line. A line that does not start with `{` is taken as a bare JWS. */
-export const CHECK_LINE_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['token'],
-  properties: {
-    /** The signed command (JWS compact). */
-    token: { type: 'string' },
-    /** The device whose command topic it arrived on; defaults to the command's own aud. */
-    device: { type: 'string' },
-    /** Check as of this time (ms since the epoch); defaults to the wall clock. */
-    atMs: { type: 'number', minimum: 0 },
-    /** Live state of the target device: the state message a driver publishes, plus its age at atMs. */
-    state: STATE_SNAPSHOT,
-    /** Live state of other devices (people sources, shared-zone neighbours), by device id. */
-    states: { type: 'object', maxProperties: 64, additionalProperties: STATE_SNAPSHOT },
-  },
-} as const;
-
-const ajv = new Ajv({ strict: true, allErrors: false });
-type Snapshot = Record<string, unknown> & { ageMs: number };
-const validateLine = ajv.compile<{ token: string; device?: string; atMs?: number; state?: Snapshot; states?: Record<string, Snapshot> }>(
-  CHECK_LINE_SCHEMA,
-);
+/** A rule the line's decision could not evaluate as live would, for lack of history in the input. */
+export interface Unevaluated {
+  readonly rule: string;
+  readonly why: string;
+}
 
 export interface CheckOutputLine extends DecisionReport {
   /** 1-based input line number. */
   readonly line: number;
+  /** Rules that needed history the input did not give (empty when the input covered them). */
+  readonly unevaluated: readonly Unevaluated[];
 }
 
 export interface CheckSummary {
@@ -55,11 +37,27 @@ export interface CheckSummary {
   readonly deny: number;
 }
 
-/** What carries from line to line, as it does in the live interlock: replay memory, rate windows, mode hysteresis. */
+/** One thing that happened before the line's decision, at its time. */
+type HistoryEvent =
+  | { readonly atMs: number; readonly kind: 'state'; readonly device: DeviceDeclaration; readonly message: string; readonly steadyMs: number }
+  | { readonly atMs: number; readonly kind: 'release'; readonly device: DeviceDeclaration; readonly action: string; readonly params: Record<string, unknown> };
+
+/**
+ * What carries from line to line, as in an interlock that started at the first line: replay memory, rate windows,
+ * mode hysteresis and trip latches, the latest state of each device, and what was released (an allowed line counts
+ * as released at its atMs, as it would be live).
+ */
 export class CheckSession {
   private readonly clock = { atMs: 0 };
   readonly replay = new MemoryReplayGuard(() => this.clock.atMs);
   readonly bounds = new BoundsMemory();
+  readonly states = new StateStore();
+  private readonly lastReleases = new Map<string, LastRelease>();
+  /** When each device's state was first seen (people sources: where the mode history starts). */
+  private readonly firstStateMs = new Map<string, number>();
+  /** Set once a line carried history.releases: from then on the release history is the input's, complete. */
+  private releaseHistoryGiven = false;
+  private releaseCount = 0;
 
   constructor(
     readonly cell: LoadedCell,
@@ -68,11 +66,35 @@ export class CheckSession {
     this.clock.atMs = nowMs();
   }
 
-  /** Decides one input line; never throws for bad input (it becomes an INPUT_INVALID deny). */
+  /** Decides one input line; never throws for bad input (it becomes an INPUT_INVALID deny, and changes nothing). */
   check(text: string, lineNumber: number): CheckOutputLine {
-    const { cell } = this;
     const trimmed = text.trim();
-    const inputInvalid = (message: string): CheckOutputLine => ({
+    const read = readCheckLine(trimmed);
+    if (!read.ok) return this.inputInvalid(trimmed, lineNumber, read.problem);
+    const { line } = read;
+    const atMs = line.atMs ?? this.nowMs();
+    const events = this.historyOf(line, atMs);
+    if (!events.ok) return this.inputInvalid(trimmed, lineNumber, events.problem);
+    // Everything is valid: only now does the session's memory change.
+    for (const event of events.list) this.apply(event);
+    if (line.history?.releases !== undefined) this.releaseHistoryGiven = true;
+    this.clock.atMs = atMs;
+    const decision = evaluateCommand(
+      line.device === undefined ? { token: line.token } : { token: line.token, topicDeviceId: line.device },
+      { cell: this.cell, replay: this.replay, states: this.states, releases: { last: (id) => this.lastReleases.get(id) }, bounds: this.bounds },
+      atMs,
+    );
+    const unevaluated = this.unevaluated(decision, atMs);
+    const command = decision.command;
+    // Released live once recorded: the lines after it meet it as the last release (a stop included).
+    if (decision.verdict === 'allow' && command !== undefined) {
+      this.apply({ atMs, kind: 'release', device: command.device, action: command.action, params: command.params as Record<string, unknown> });
+    }
+    return { line: lineNumber, ...decisionReport(decision), unevaluated };
+  }
+
+  private inputInvalid(trimmed: string, lineNumber: number, message: string): CheckOutputLine {
+    return {
       line: lineNumber,
       verdict: 'deny',
       reasons: [reason('INPUT_INVALID', message)],
@@ -82,64 +104,108 @@ export class CheckSession {
       action: null,
       seq: null,
       mode: null,
+      modeBecause: [],
       commandDigest: commandDigest(trimmed),
-      declarationsDigest: cell.declarations.digest,
+      declarationsDigest: this.cell.declarations.digest,
       decidedAtMs: this.nowMs(),
-    });
-    let token = trimmed;
-    let topicDeviceId: string | undefined;
-    let atMs = this.nowMs();
-    const snapshots = new Map<string, Snapshot>();
-    if (trimmed.startsWith('{')) {
-      let value: unknown;
-      try {
-        value = JSON.parse(trimmed);
-      } catch (error) {
-        return inputInvalid(`line is not valid JSON: ${(error as Error).message}`);
-      }
-      if (!validateLine(value)) {
-        const error = validateLine.errors?.[0];
-        const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';
-        return inputInvalid(`line ${error?.instancePath || '/'}: ${error?.message ?? 'invalid'}${extra}`);
-      }
-      token = value.token;
-      topicDeviceId = value.device;
-      atMs = value.atMs ?? atMs;
-      for (const [id, snapshot] of Object.entries(value.states ?? {})) snapshots.set(id, snapshot);
-      if (value.state !== undefined) {
-        const targetId = topicDeviceId ?? audOf(token);
-        if (targetId !== undefined) snapshots.set(targetId, value.state);
-      }
-    }
-    this.clock.atMs = atMs;
-    const observed = new Map<string, ObservedState>();
-    for (const [id, snapshot] of snapshots) {
-      const device = cell.declarations.devices.get(id);
-      if (device === undefined) continue; // the envelope reports an unknown target device; others are ignored
-      const { ageMs, ...stateMessage } = snapshot;
-      const parsed = parseDeviceState(device, JSON.stringify(stateMessage));
-      if (!parsed.ok) return inputInvalid(`line state of ${id}: ${parsed.problem}`);
-      observed.set(id, { ...parsed.observed, receivedAtMs: atMs - ageMs });
-    }
-    const states: StateView = { latest: (deviceId) => observed.get(deviceId) };
-    const decision = evaluateCommand(
-      topicDeviceId === undefined ? { token } : { token, topicDeviceId },
-      { cell, replay: this.replay, states, releases: NO_RELEASES, bounds: this.bounds },
-      atMs,
-    );
-    return { line: lineNumber, ...decisionReport(decision) };
+      unevaluated: [],
+    };
   }
-}
 
-/** Reads aud from a token without trusting it: only used to attach the supplied state to the right device. */
-function audOf(token: string): string | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { aud?: unknown };
-    return typeof claims.aud === 'string' ? claims.aud : undefined;
-  } catch {
-    return undefined;
+  /** The line's history and state, validated whole and put in time order (a tie keeps input order). */
+  private historyOf(line: CheckLine, atMs: number): { ok: true; list: HistoryEvent[] } | { ok: false; problem: string } {
+    const { devices } = this.cell.declarations;
+    const list: HistoryEvent[] = [];
+    const addState = (where: string, id: string, snapshot: Snapshot): string | undefined => {
+      const device = devices.get(id);
+      if (device === undefined) return `${where}: no device ${id} in the cell`;
+      const { ageMs, steadyMs, ...stateMessage } = snapshot;
+      const message = JSON.stringify(stateMessage);
+      const parsed = parseDeviceState(device, message);
+      // The live interlock would refuse it (the device then has no state): offline that is an input mistake.
+      if (!parsed.ok) return `${where} (state of ${id}): ${parsed.problem}`;
+      list.push({ atMs: atMs - ageMs, kind: 'state', device, message, steadyMs: steadyMs ?? 0 });
+      return undefined;
+    };
+    for (const [id, snapshots] of Object.entries(line.history?.states ?? {})) {
+      for (const [index, snapshot] of snapshots.entries()) {
+        const problem = addState(`line /history/states/${id}/${index}`, id, snapshot);
+        if (problem !== undefined) return { ok: false, problem };
+      }
+    }
+    for (const [index, release] of (line.history?.releases ?? []).entries()) {
+      const device = devices.get(release.device);
+      if (device === undefined) return { ok: false, problem: `line /history/releases/${index}/device: no device ${release.device} in the cell` };
+      list.push({ atMs: atMs - release.ageMs, kind: 'release', device, action: release.action, params: release.params });
+    }
+    for (const [id, snapshot] of Object.entries(line.states ?? {})) {
+      const problem = addState(`line /states/${id}`, id, snapshot);
+      if (problem !== undefined) return { ok: false, problem };
+    }
+    if (line.state !== undefined) {
+      const targetId = line.device ?? audOf(line.token);
+      // A target the cell does not declare: the envelope reports it; its state has nothing to attach to.
+      if (targetId !== undefined && devices.has(targetId)) {
+        const problem = addState('line /state', targetId, line.state);
+        if (problem !== undefined) return { ok: false, problem };
+      }
+    }
+    return { ok: true, list: list.map((event, order) => ({ event, order })).sort((a, b) => a.event.atMs - b.event.atMs || a.order - b.order).map((e) => e.event) };
+  }
+
+  private apply(event: HistoryEvent): void {
+    const memory = { states: this.states, bounds: this.bounds };
+    const { declarations } = this.cell;
+    if (event.kind === 'state') {
+      // A steady run: the same message kept arriving within its freshness limits for steadyMs up to atMs.
+      const from = event.atMs - event.steadyMs;
+      if (!this.firstStateMs.has(event.device.id)) this.firstStateMs.set(event.device.id, from);
+      observeStateMessage(declarations, event.device.id, event.message, from, memory);
+      if (event.steadyMs > 0) observeStateMessage(declarations, event.device.id, event.message, event.atMs, memory, { continuous: true });
+      return;
+    }
+    this.releaseCount += 1;
+    this.lastReleases.set(event.device.id, { commandId: `check-release-${this.releaseCount}`, action: event.action, params: event.params, releasedAtMs: event.atMs });
+    recordRelease(event.device, { action: event.action, params: event.params }, this.bounds, event.atMs);
+  }
+
+  /** The rules of this decision that needed history the input has not given. */
+  private unevaluated(decision: Decision, atMs: number): Unevaluated[] {
+    const command = decision.command;
+    if (command === undefined || command.safeState || decision.mode === undefined) return [];
+    const { declarations } = this.cell;
+    const device = command.device;
+    const out: Unevaluated[] = [];
+    if (!this.releaseHistoryGiven) {
+      const noRelease = (id: string): boolean => !this.lastReleases.has(id);
+      const missing = 'is in the input (history.releases, or an earlier allowed line): checked as if nothing had been released';
+      if (device.kind === 'conveyor' && command.action === 'set_speed' && noRelease(device.id)) {
+        for (const rule of ['reversal/lastRelease', 'maxStep/lastRelease']) out.push({ rule: `${device.id}/${rule}`, why: `no release to ${device.id} ${missing}` });
+      }
+      if (device.kind === 'process_unit' && command.action === 'set_setpoint' && noRelease(device.id)) {
+        out.push({ rule: `${device.id}/setpoints/${String(command.params['name'])}/maxRate`, why: `no release to ${device.id} ${missing}` });
+      }
+      for (const zone of declarations.sharedZones.filter((z) => z.devices.includes(device.id))) {
+        for (const other of zone.devices.filter((id) => id !== device.id && noRelease(id))) {
+          out.push({ rule: `cell/sharedZones/${zone.zoneId}`, why: `no release to ${other} ${missing} (a device released into the zone occupies it)` });
+        }
+      }
+    }
+    const holdMs = device.modes.holdReducedForMs;
+    if (device.modes.reducedWhenPersonInZones.length > 0 && holdMs > 0) {
+      for (const source of declarations.people.devices) {
+        const first = this.firstStateMs.get(source);
+        if (first !== undefined && atMs - first > holdMs) continue;
+        out.push({
+          rule: `${device.id}/modes/holdReduced`,
+          why:
+            first === undefined
+              ? `the input gives no state of people source ${source}: people are unknown, as live before its first report`
+              : `the input's state history of people source ${source} starts ${atMs - first} ms before atMs, not more than holdReduced (${holdMs} ms): reduced holds as after a restart (give earlier states in history.states, or steadyMs)`,
+        });
+      }
+    }
+    return out;
   }
 }
 

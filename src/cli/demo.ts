@@ -209,6 +209,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const agent = new DemoAgent({ transport: agentBus, attackerTransport: attackerBus, deviceIds: ['amr-1', 'conveyor-1', 'pump-1'], topics, deviceId: DEVICE, signers, decisionTimeoutMs: waitMs });
     await agent.start();
     await waitFor(() => ['arm-1', PEOPLE_SOURCE, 'conveyor-1', 'pump-1'].every((id) => runtime.interlock.states.latest(id) !== undefined), waitMs);
+    // Until the people source's first report, people were unknown, which is a reduced trigger like any other: the
+    // hold runs from that report, so a person who stood at the table just before a restart is still covered.
+    const peopleKnownAtMs = Date.now();
 
     out(`Interlock up: cell ${runtime.cell.declarations.cellId}, declarations ${runtime.cell.declarations.digest.slice(0, 12)}, broker ${runtime.brokerUrl}`);
     out(`Audit log: ${runtime.audit.path}. Simulated ${DEVICE} connected over MQTT. Demo agents: ${[...signers.keys()].join(', ')}.`);
@@ -218,6 +221,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...(options.rounds === undefined ? [] : [`${options.rounds} round(s)`]),
     ];
     out(limits.length === 0 ? 'Running the scenario until Ctrl-C.\n' : `Running for ${limits.join(' or ')} (Ctrl-C stops sooner).\n`);
+    out(`${INDENT}(start-up: people were unknown until ${PEOPLE_SOURCE}'s first report; reduced limits hold for ${holdReducedMs} ms after it)`);
+    await waitUntil(() => Date.now() - peopleKnownAtMs > holdReducedMs + 50, holdReducedMs + 5000);
 
     const deadline = options.durationMs === undefined ? Infinity : Date.now() + options.durationMs;
     void options.interrupted.then(() => {

@@ -43,6 +43,9 @@ Commands:
   greengrass  Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
              pub/sub, RUNNING once ready, live configuration updates. Started by the recipe; takes no options.
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
+             The lines are one session (an allowed line counts as released); a line may carry the
+             state it meets and its history (history.states, history.releases). Each output line
+             lists in "unevaluated" the rules the input gave too little history for.
   validate   Loads a cell folder and prints every problem; exit 1 if there is any.
              interlock validate [dir]
   approvals  Lists the commands held for an operator's approval, newest last.

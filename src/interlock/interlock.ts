@@ -18,13 +18,11 @@ import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-
 import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
-import { observeDeviceState, recordRelease } from '../bounds/bounds.js';
-import { observeRefusedProcessState } from '../bounds/process-unit/process-memory.js';
-import { stateTriggers } from '../bounds/modes.js';
-import { peopleInCell } from '../bounds/people.js';
+import { recordRelease } from '../bounds/bounds.js';
+import { observeStateMessage } from '../pipeline/observe-state.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { topicSet, type TopicSet } from '../transport/topics.js';
-import { parseDeviceState, StateStore } from './state-store.js';
+import { StateStore } from './state-store.js';
 
 export interface InterlockOptions {
   readonly cell: LoadedCell;
@@ -263,22 +261,9 @@ export class Interlock {
 
   private onState(topic: string, payload: Buffer): void {
     const deviceId = this.topics.deviceOfStateTopic(topic);
-    const device = deviceId === undefined ? undefined : this.cell.declarations.devices.get(deviceId);
-    if (deviceId === undefined || device === undefined) return; // not a device of this cell
-    const parsed = parseDeviceState(device, payload);
-    if (parsed.ok) {
-      const nowMs = this.options.clock.nowMs();
-      this.states.update(deviceId, parsed.observed, nowMs);
-      observeDeviceState(device, parsed.observed.state, this.bounds, nowMs);
-      if (parsed.observed.people !== undefined) this.observePeople(nowMs);
-    } else {
-      // SAFETY: a garbled state message also voids the previous state; stateful checks then deny.
-      this.states.discard(deviceId);
-      // SAFETY: and a process unit's trips still latch on what it shows: a trip condition it shows, a trip
-      // measurement it does not give in readable form (not JSON at all included), a trip it reports.
-      if (device.kind === 'process_unit') observeRefusedProcessState(device, parsed.message, this.bounds.device(deviceId), this.options.clock.nowMs());
-      this.warnStateProblem(deviceId, parsed.problem);
-    }
+    if (deviceId === undefined || !this.cell.declarations.devices.has(deviceId)) return; // not a device of this cell
+    const parsed = observeStateMessage(this.cell.declarations, deviceId, payload, this.options.clock.nowMs(), { states: this.states, bounds: this.bounds });
+    if (!parsed.ok) this.warnStateProblem(deviceId, parsed.problem);
   }
 
   /**
@@ -326,15 +311,6 @@ export class Interlock {
     if (last !== undefined && last.problem === problem && nowMs - last.atMs < 10_000) return;
     this.lastStateWarnings.set(deviceId, { problem, atMs: nowMs });
     this.log.warn(`state from ${deviceId} rejected (the device has no usable state until a valid one arrives): ${problem}`);
-  }
-
-  /** People moved: let each device's mode hysteresis see it now, not only when its next command arrives. */
-  private observePeople(nowMs: number): void {
-    const { declarations } = this.cell;
-    const people = peopleInCell(declarations.people, this.states, nowMs);
-    for (const device of declarations.devices.values()) {
-      this.bounds.modes.observe(device, stateTriggers(device, people, declarations.zones), nowMs);
-    }
   }
 
   /**
@@ -567,7 +543,7 @@ export class Interlock {
     verdict: 'allow' | 'deny',
     reasons: readonly Reason[],
     detail: Record<string, unknown>,
-    mode?: Decision['mode'],
+    judged?: Pick<Decision, 'mode' | 'modeBecause'>,
   ): Promise<{ released: boolean; decision: Decision }> {
     const { command } = pending;
     let decision: Decision = {
@@ -578,7 +554,8 @@ export class Interlock {
       decidedAtMs: this.options.clock.nowMs(),
       identity: identityOf(command),
       command,
-      ...(mode === undefined ? {} : { mode }),
+      ...(judged?.mode === undefined ? {} : { mode: judged.mode }),
+      ...(judged?.modeBecause === undefined ? {} : { modeBecause: judged.modeBecause }),
     };
     let receipt: AuditReceipt | undefined;
     try {
@@ -722,11 +699,11 @@ export class Interlock {
     const judged = judgeCommand(command, { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust }, nowMs, true);
     if (judged.verdict !== 'allow') {
       const reasons = [reason('APPROVAL_RECHECK_FAILED', `approved by ${message.operator.id}, but the command no longer passes`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged.mode);
+      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged);
       return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the command no longer passes' };
     }
     const reasons = [reason('APPROVAL_GRANTED', `approved by operator ${message.operator.id} and checked again against the current state`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-    const { released, decision } = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged.mode);
+    const { released, decision } = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged);
     return { ok: true, approvalId: pending.id, verdict: decision.verdict, released, reasons: decision.reasons };
   }
 

@@ -17,6 +17,8 @@ export interface DecisionReport {
   readonly seq: number | null;
   /** The limit set (normal/reduced) the bounds were checked in; null when bounds were not checked. */
   readonly mode: Mode | null;
+  /** Why the reduced limits applied, one entry per trigger (empty in normal, or when bounds were not checked). */
+  readonly modeBecause: readonly string[];
   readonly commandDigest: string;
   readonly declarationsDigest: string;
   readonly decidedAtMs: number;
@@ -34,6 +36,7 @@ export function decisionReport(decision: Decision): DecisionReport {
     action: identity.action ?? null,
     seq: identity.seq ?? null,
     mode: decision.mode ?? null,
+    modeBecause: decision.modeBecause ?? [],
     commandDigest: decision.commandDigest,
     declarationsDigest: decision.declarationsDigest,
     decidedAtMs: decision.decidedAtMs,

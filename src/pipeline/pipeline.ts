@@ -65,6 +65,8 @@ export interface Decision {
   readonly command?: VerifiedCommand;
   /** The limit set the bounds were checked in, when the bounds stage got that far. */
   readonly mode?: Mode;
+  /** Why the reduced set applied (a person in a zone, a hold after one, people unknown, the agent's scope...). */
+  readonly modeBecause?: readonly string[];
   /** What the shadow (candidate) policy set would have decided, when the cell has one. Never enforced. */
   readonly shadow?: ShadowVerdict;
 }
@@ -114,7 +116,7 @@ export function judgeCommand(
   context: PipelineContext,
   nowMs: number,
   approved: boolean,
-): StageResult & { readonly mode?: Mode; readonly shadow?: ShadowVerdict } {
+): StageResult & { readonly mode?: Mode; readonly modeBecause?: readonly string[]; readonly shadow?: ShadowVerdict } {
   try {
     if (command.safeState) {
       // SAFETY: stopping is always safe; an authenticated stop is never held back by trust, policy or bounds.
@@ -171,6 +173,7 @@ export function judgeCommand(
     return {
       ...decide([policy, scope(policy), bounds]),
       ...(bounds.mode === undefined ? {} : { mode: bounds.mode }),
+      ...(bounds.modeBecause === undefined ? {} : { modeBecause: bounds.modeBecause }),
       ...(shadow === undefined ? {} : { shadow }),
     };
   } catch (error) {

@@ -36,17 +36,19 @@ t.test('each documented input form gives one decision line, in order, with line 
   const tooFast = planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 9 });
   const stop = planner.sign('arm-1', 'stop', {});
   const bareMove = planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 });
+  const bareBelt = planner.sign('conveyor-1', 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 });
   const state = { positionsRad: HOME, moving: false, ageMs: 20 };
   const lines = [
     JSON.stringify({ token: move, atMs: NOW, state }),
     '',
     JSON.stringify({ token: tooFast, atMs: NOW, state }),
     stop, // bare JWS, no state: a stop needs none
-    bareMove, // bare JWS, no state: a move cannot be checked against state, so it is denied
+    bareBelt, // bare JWS, and the input never gave the belt's state: it cannot be checked, so it is denied
     JSON.stringify({ token: move, atMs: NOW, state }), // the same command again
+    bareMove, // bare JWS: checked against the arm state line 1 gave (20 ms old at NOW), which the session keeps
   ];
   const out = await checkWith(cell.load(), lines);
-  t.equal(out.length, 5, 'one output line per non-blank input line');
+  t.equal(out.length, 6, 'one output line per non-blank input line');
   t.same(
     out.map((o) => [o.line, o.verdict, o.reasons.find((r) => r.code !== 'SAFE_STATE_COMMAND')?.code ?? null]),
     [
@@ -55,6 +57,7 @@ t.test('each documented input form gives one decision line, in order, with line 
       [4, 'allow', null],
       [5, 'deny', 'BOUNDS_STATE_MISSING'],
       [6, 'deny', 'ENVELOPE_REPLAYED'],
+      [7, 'allow', null],
     ],
   );
   const first = out[0] as CheckOutputLine;

@@ -18,6 +18,7 @@ function event(overrides: Partial<DecisionReport>, released = false): DecisionEv
     action: 'move_joints',
     seq: 1,
     mode: null,
+    modeBecause: [],
     commandDigest: 'd'.repeat(64),
     declarationsDigest: 'e'.repeat(64),
     decidedAtMs: AT_MS,

@@ -23,6 +23,7 @@ import type { Transport } from '../../src/transport/transport.js';
 import { startMosquitto } from './mosquitto.js';
 import { amrStateMessage, conveyorStateMessage, stateFeed, type StateFeed } from './state-messages.js';
 import { makeTestCell, type TestCell } from './test-cell.js';
+import { modesSettled } from './modes-settled.js';
 import { waitFor } from './wait-for.js';
 
 export const topics = topicSet();
@@ -98,6 +99,12 @@ export interface LiveInterlock {
   operator(request: OperatorParams, operatorId?: string, options?: { seq?: number; jti?: string; token?: string }): Promise<Record<string, unknown> & { token: string }>;
   /** Stops the interlock cleanly and starts it again on the same state folder and declarations. */
   restart(): Promise<void>;
+  /**
+   * Waits (on the rig's clock) until no device holds reduced after a state trigger. After a start people were
+   * unknown until the people source's first report, so the person-watching devices hold reduced for their
+   * holdReduced after it; a test about normal limits waits that out first.
+   */
+  modesSettled(): Promise<void>;
 }
 
 export async function liveInterlock(t: Test, options: LiveInterlockOptions = {}): Promise<LiveInterlock> {
@@ -242,6 +249,9 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
       let answer: Record<string, unknown> | undefined;
       await waitFor(() => (answer = operatorResults.slice(from).find((r) => r['messageDigest'] === digest)) !== undefined, `the answer to operator message ${digest.slice(0, 12)}`, WAIT_MS);
       return { ...(answer as Record<string, unknown>), token };
+    },
+    async modesSettled() {
+      await modesSettled(runtime.interlock, clock, WAIT_MS);
     },
     async restart() {
       await stopRuntime();

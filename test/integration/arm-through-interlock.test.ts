@@ -19,7 +19,9 @@ import type { DecisionReport } from '../../src/pipeline/decision-report.js';
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { modesSettled } from '../helpers/modes-settled.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { systemClock } from '../../src/core/clock.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 
 const DEVICE = 'arm-1';
@@ -99,6 +101,7 @@ t.test('a signed AI command reaches the simulated arm only through the interlock
 
   await waitFor(() => runtime.interlock.states.latest(DEVICE) !== undefined, 'the arm state to reach the interlock');
   await waitFor(() => runtime.interlock.states.latest('amr-1')?.people !== undefined, 'the people report to reach the interlock');
+  await modesSettled(runtime.interlock, systemClock);
   const planner = cell.signer('planner-1');
   /**
    * A later allowed command, as a barrier: once it has reached the arm, anything released before it would have too.

@@ -65,6 +65,7 @@ async function rig(t: Test, options: RigOptions = {}): Promise<Rig> {
   await amr.start();
   await waitFor(() => live.interlock.states.latest(DEVICE) !== undefined, 'arm state', WAIT_MS);
   await waitFor(() => live.interlock.states.latest('amr-1')?.people !== undefined, 'the people report', WAIT_MS);
+  await live.modesSettled();
   return { live, arm, send: (token, device = DEVICE) => live.send(device, token) };
 }
 

@@ -306,6 +306,7 @@ t.test('a quarantine and the replay memory survive a restart of the interlock (S
 
 t.test('an operator forces the reduced limit set; messages outside the rules are refused', async (t) => {
   const h = await harness(t);
+  await h.rig.modesSettled();
   const normal = await h.send('planner-1', 'set_speed', { speedMPerS: 0.2 });
   t.equal(normal.report.mode, 'normal');
   const set = await h.rig.operator({ action: 'set_mode', device: CONVEYOR, mode: 'reduced' }, 'mode-only');

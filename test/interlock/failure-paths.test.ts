@@ -106,6 +106,7 @@ t.test('a move_linear whose straight line leaves the reachable space between rea
   // two passes close to the base axis, where no pose puts the TCP with that orientation (the wrist cannot come
   // nearer the axis than its offset allows), so IK loses the line halfway.
   const rig = await liveInterlock(t, { feed: { [ARM]: () => armStateMessage({ positionsRad: ARM_START_RAD }), 'amr-1': () => amrStateMessage() } });
+  await rig.modesSettled();
   const arm = required(rig.interlock.declarations.declarations.devices.get(ARM), 'arm-1') as ArmDeclaration;
   const chain = compileChain(required(arm.kinematics, "arm-1's kinematics"));
   const pose = new ArmPose(chain.jointCount);
