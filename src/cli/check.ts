@@ -15,8 +15,6 @@ import { observeStateMessage } from '../pipeline/observe-state.js';
 import { BoundsMemory, commandDigest, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
 import { audOf, readCheckLine, type CheckLine, type Snapshot } from './check-input.js';
 
-export { CHECK_LINE_SCHEMA } from './check-input.js';
-
 /** A rule the line's decision could not evaluate as live would, for lack of history in the input. */
 export interface Unevaluated {
   readonly rule: string;
