@@ -15,7 +15,8 @@ import { generateEd25519KeyPair, parseCompactJws } from '../src/crypto/jws.js';
 import { loadCell } from '../src/declarations/load.js';
 import { MemoryReplayGuard } from '../src/envelope/replay-guard.js';
 import { Interlock } from '../src/interlock/interlock.js';
-import { ensureCellAgentKeys } from '../src/keys/cell-agent-keys.js';
+import { ensureCellAgentKeys, ensureCellDriverKeys } from '../src/keys/cell-agent-keys.js';
+import { DeviceReporter } from '../src/driver-sdk/device-reporter.js';
 import { evaluateCommand, BoundsMemory, NO_RELEASES } from '../src/pipeline/pipeline.js';
 import { checkBounds } from '../src/bounds/bounds.js';
 import type { VerifiedCommand } from '../src/core/command.js';
@@ -27,6 +28,9 @@ import { topicSet } from '../src/transport/topics.js';
 import { benchAudit } from './bench-audit.js';
 import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
+import { printFloodBench } from './bench-flood.js';
+import { benchOversize, printOversize } from './bench-oversize.js';
+import { benchReports } from './bench-reports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
@@ -91,6 +95,14 @@ function boundsSamples(nowMs: number): BoundsSample[] {
       deviceId: 'arm-1',
       action: 'move_joints',
       params: { positionsRad: [0.1, ...HOME.slice(1)], velocityRadPerS: 0.5 },
+      states: { 'arm-1': arm, 'amr-1': amr },
+    },
+    {
+      // The TCP from home (1.492, 1.133, 1.088) 0.3 m along -y: joint rates solved from the Jacobian at every sample.
+      label: 'robot arm move_linear, 0.3 m straight line',
+      deviceId: 'arm-1',
+      action: 'move_linear',
+      params: { positionM: [1.492, 0.833, 1.088], speedMPerS: 0.25 },
       states: { 'arm-1': arm, 'amr-1': amr },
     },
     {
@@ -179,6 +191,7 @@ async function main(): Promise<void> {
   const cellDir = join(work, 'cell');
   cpSync(join(root, 'safety-bounds', 'demo-cell'), cellDir, { recursive: true, filter: (src) => !src.endsWith('/keys') });
   const keys = ensureCellAgentKeys(cellDir, join(work, 'private'));
+  const driverKeys = ensureCellDriverKeys(cellDir, join(work, 'private'));
   const loaded = loadCell(cellDir);
   if (!loaded.ok) throw new Error('demo cell does not load');
   const cell = loaded.cell;
@@ -244,9 +257,11 @@ async function main(): Promise<void> {
   const driver = new MqttTransport({ url: broker.url, clientId: 'bench-driver' });
   await agent.start();
   await driver.start();
-  const state = JSON.stringify(ARM_AT_REST);
-  const stateTimer = setInterval(() => void driver.publish(topics.actuatorState('arm-1'), state, { qos: 0 }), 20);
-  await driver.publish(topics.actuatorState('arm-1'), state);
+  const armKey = driverKeys.get('arm-1');
+  if (armKey === undefined) throw new Error('no driver key for arm-1');
+  const armReports = new DeviceReporter('arm-1', armKey);
+  const stateTimer = setInterval(() => void driver.publish(topics.actuatorState('arm-1'), armReports.state(ARM_AT_REST), { qos: 0 }), 20);
+  await driver.publish(topics.actuatorState('arm-1'), armReports.state(ARM_AT_REST));
   while (interlock.states.latest('arm-1') === undefined) await new Promise((r) => setTimeout(r, 5));
 
   let arrived: (() => void) | undefined;
@@ -305,6 +320,13 @@ async function main(): Promise<void> {
 
   // 5. The audit log: the fsync floor, one transaction per record, and group commit.
   await benchAudit();
+
+  // 6. Device reports: signed state per message, and decision latency while drivers report.
+  await benchReports(cell, driverKeys, work, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 60_000 }));
+
+  // 7. Hostile traffic: oversize publishes against the broker's packet limit, and an unauthenticated flood.
+  printOversize([await benchOversize()]);
+  await printFloodBench();
 
   rmSync(work, { recursive: true, force: true });
 }

@@ -6,14 +6,20 @@ import type { KeyObject } from 'node:crypto';
 import type { ReleasedCommand } from '../src/dispatch/released-command.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../src/transport/topics.js';
 import type { MessageHandler, Subscription, Transport } from '../src/transport/transport.js';
-import { ReleaseGate } from './release-gate.js';
+import { DeviceReporter, type DriverKeyPair } from '../src/driver-sdk/device-reporter.js';
+import { HeartbeatMonitor } from '../src/driver-sdk/heartbeat-monitor.js';
+import { ReleaseGate } from '../src/driver-sdk/release-gate.js';
 
 /** The options every simulated driver takes; each driver's options extend these. */
 export interface DriverOptions {
   readonly deviceId: string;
   readonly transport: Transport;
-  /** The only key whose releases this driver acts on. */
+  /** The only key whose releases and heartbeats this driver acts on. */
   readonly interlockPublicKey: KeyObject;
+  /** The driver's own key (declared for the device under `drivers` in agents.yaml): it signs state and outcomes. */
+  readonly driverKey: DriverKeyPair;
+  /** How far a heartbeat's time may be from this driver's clock; default 2000 ms. */
+  readonly heartbeatMaxSkewMs?: number;
   /** How often state is published on the actuator state topic; each driver documents its default. */
   readonly statePeriodMs?: number;
   /** How often the physics is integrated and the watchdog is checked; default 10. */
@@ -119,6 +125,10 @@ export class DriverRuntime {
   readonly #transport: Transport;
   readonly #topics: TopicSet;
   readonly #gate: ReleaseGate;
+  readonly #reporter: DeviceReporter;
+  readonly #heartbeats: HeartbeatMonitor;
+  /** When an ignored heartbeat was last logged: a flood of them logs once every 10 s, not once each. */
+  #heartbeatWarnedAtMs: number | null = null;
   readonly #profile: DriverProfile;
   readonly #device: DeviceModel;
   readonly #every: IntervalScheduler;
@@ -151,7 +161,9 @@ export class DriverRuntime {
     this.log = (msg) => log(`${profile.logName}[${options.deviceId}]: ${msg}`);
     this.#transport = options.transport;
     this.#topics = options.topics ?? topicSet();
-    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, profile.safeStateActions);
+    this.#reporter = new DeviceReporter(options.deviceId, options.driverKey, this.nowMs);
+    this.#gate = new ReleaseGate(options.deviceId, options.interlockPublicKey, profile.safeStateActions, this.#reporter.session);
+    this.#heartbeats = new HeartbeatMonitor(options.interlockPublicKey, options.heartbeatMaxSkewMs);
     this.#profile = profile;
     this.#device = device;
     this.#every = every;
@@ -170,6 +182,11 @@ export class DriverRuntime {
   /** Accepted releases, in the order they took effect. */
   get executed(): readonly ReleasedCommand[] {
     return this.#executed;
+  }
+
+  /** This run's id, which the signed state announces and releases must name. */
+  get session(): string {
+    return this.#reporter.session;
   }
 
   get lastCommandId(): string | null {
@@ -191,7 +208,7 @@ export class DriverRuntime {
     this.#lastHeartbeatMs = nowMs;
     const wanted: Array<[string, MessageHandler]> = [
       [this.#topics.actuatorCommand(this.deviceId), (_topic, payload) => this.#onRelease(payload)],
-      [this.#topics.heartbeat, () => this.#onHeartbeat()],
+      [this.#topics.heartbeat, (_topic, payload) => this.#onHeartbeat(payload)],
     ];
     try {
       for (const [filter, handler] of wanted) {
@@ -281,7 +298,7 @@ export class DriverRuntime {
       timeMs,
     };
     try {
-      this.#transport.publish(this.#topics.actuatorOutcome(this.deviceId), JSON.stringify(outcome), { qos: 1 }).catch((error: unknown) => {
+      this.#transport.publish(this.#topics.actuatorOutcome(this.deviceId), this.#reporter.outcome(outcome), { qos: 1 }).catch((error: unknown) => {
         this.log(`outcome of ${command.commandId} not reported: ${message(error)}`);
       });
     } catch (error) {
@@ -305,13 +322,24 @@ export class DriverRuntime {
     return { ok: true };
   }
 
-  #onHeartbeat(): void {
+  #onHeartbeat(payload: Buffer): void {
     if (!this.#running) return;
     this.#guarded('heartbeat', () => {
       const nowMs = this.nowMs();
+      // SAFETY: only the interlock's own, newer, timely heartbeat counts; anything else is silence to the watchdog.
+      const check = this.#heartbeats.accept(payload, nowMs);
+      if (!check.ok) {
+        if (this.#heartbeatWarnedAtMs === null || !(nowMs - this.#heartbeatWarnedAtMs < 10_000)) {
+          this.log(`heartbeat ignored: ${check.problem}`);
+          this.#heartbeatWarnedAtMs = nowMs;
+        }
+        return;
+      }
       // A heartbeat that comes after the deadline still trips the watchdog first: the gap happened.
       this.advanceTo(nowMs);
-      this.#lastHeartbeatMs = nowMs;
+      // SAFETY: counted from when the interlock sent it if that is earlier: a heartbeat held back on the way (a
+      // delaying link or attacker) does not stretch the watchdog by the delay.
+      this.#lastHeartbeatMs = Math.min(nowMs, check.heartbeat.timeMs);
       if (this.#watchdogReason !== null) {
         // The watchdog left nothing pending (DeviceModel.onWatchdog), so clearing does not resume the old commands.
         this.log(`heartbeat back; clearing safe stop (${this.#watchdogReason})`);
@@ -330,7 +358,7 @@ export class DriverRuntime {
       this.#publishFailing = true;
     };
     try {
-      this.#transport.publish(this.#topics.actuatorState(this.deviceId), JSON.stringify(state), { qos: 0 }).then(() => {
+      this.#transport.publish(this.#topics.actuatorState(this.deviceId), this.#reporter.state(state), { qos: 0 }).then(() => {
         if (this.#publishFailing) this.log('state publish recovered');
         this.#publishFailing = false;
       }, onError);

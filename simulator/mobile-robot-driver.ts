@@ -166,6 +166,11 @@ export class SimulatedMobileRobot {
   }
 
   /** Accepted releases, in the order they took effect. */
+  /** This run of the driver: its signed state announces it, and non-safe releases must name it. */
+  get session(): string {
+    return this.#runtime.session;
+  }
+
   get executed(): readonly ReleasedCommand[] {
     return this.#runtime.executed;
   }

@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { openSqliteAuditLog, type SqliteAuditLog } from '../audit/sqlite-audit-log.js';
 import { SqliteIdentityStore } from '../identity/sqlite-identity-store.js';
+import type { BoundsMemory } from '../bounds/bounds.js';
+import { restoreSafetyMemory } from './restore-safety-memory.js';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
@@ -110,6 +112,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (identity.startedAfterUncleanStop) {
     log.warn(`replay memory starts a new epoch (${new Date(identity.epochMs).toISOString()}): first start or unclean stop; commands issued earlier are refused`);
   }
+  // Before anything is received: latched trips, released setpoints, operator modes and rate windows as the last run left them.
+  let bounds: BoundsMemory;
+  try {
+    bounds = restoreSafetyMemory({ declarations: cell.declarations, identity, audit, nowMs: (options.clock ?? systemClock).nowMs(), log: log.child('safety-memory') });
+  } catch (error) {
+    audit.close();
+    identity.close();
+    throw error;
+  }
   const topics = topicSet(options.topicPrefix ?? '');
 
   let broker: EmbeddedBroker | undefined;
@@ -166,6 +177,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     topics,
     log: log.child('interlock'),
     identity,
+    bounds,
     // On a multi-core device one worker verifies signatures beside the thread that decides and records.
     verifierThreads: options.verifierThreads ?? (availableParallelism() > 1 ? 1 : 0),
     ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),

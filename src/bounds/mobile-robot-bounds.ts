@@ -7,7 +7,7 @@ import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
 import type { KindBounds, KindCheckContext, KindCommand } from './kind-bounds.js';
 import { keepOutReasons, separationReasons, speedZoneReasons, zonesTouched } from './mobile-robot/area-checks.js';
-import { asNumber, motionOf, type Motion } from './mobile-robot/motion.js';
+import { asNumber, atTopSpeed, motionOf, type Motion } from './mobile-robot/motion.js';
 
 /** Reasons the state cannot place the robot: non-finite pose or velocity (the schema refuses them; checked again). */
 export function mobileStateReasons(device: MobileRobotDeclaration, state: MobileRobotState): Reason[] {
@@ -132,8 +132,14 @@ function goalDistanceReasons(device: MobileRobotDeclaration, motion: Motion): Re
 }
 
 /** Every limit for one non-safe-state command; exported so tests can call it with values the envelope never lets through. */
-export function checkMobileRobotCommand(device: MobileRobotDeclaration, command: KindCommand, context: Pick<KindCheckContext<MobileRobotState>, 'state' | 'mode' | 'people'>): StageResult {
-  const { state, mode, people } = context;
+export function checkMobileRobotCommand(
+  device: MobileRobotDeclaration,
+  command: KindCommand,
+  context: Pick<KindCheckContext<MobileRobotState>, 'state' | 'mode' | 'people' | 'underWay'>,
+): StageResult {
+  const { mode, people } = context;
+  // SAFETY: with its last release not yet reported finished the robot is checked as driving at its top speed.
+  const state = context.underWay === undefined ? context.state : atTopSpeed(device, context.state);
   const { action, params } = command;
   let reasons: Reason[];
   switch (action) {
@@ -190,9 +196,10 @@ export const MOBILE_ROBOT_BOUNDS: KindBounds<MobileRobotDeclaration, MobileRobot
     // The footprint now, without the run-out: where the robot is, not where it may brake to.
     return { zoneIds: zonesTouched(device, { ...here.motion, firstExtraM: 0 }, zones), moving };
   },
-  zonesEntered(device, command, state, zones) {
+  zonesEntered(device, command, state, zones, underWay) {
     if (!placeable(device, state)) return 'unknown';
-    const built = motionOf(device, command.action, command.params, state);
+    // SAFETY: a release under way may have it driving at its top speed: the run-out widens where the path starts.
+    const built = motionOf(device, command.action, command.params, underWay === undefined ? state : atTopSpeed(device, state));
     if (built === undefined || !built.ok) return 'unknown';
     return zonesTouched(device, built.motion, zones);
   },

@@ -38,7 +38,7 @@ export function stateTriggers(device: DeviceDeclaration, people: PeopleView, zon
  */
 export class ModeTracker {
   private readonly lastTrigger = new Map<string, { readonly atMs: number; readonly why: string }>();
-  private readonly operatorModes = new Map<string, Mode>();
+  private readonly operatorModes = new Map<string, { readonly mode: Mode; readonly why: string }>();
 
   /** Records the state triggers that held at `nowMs`. Never moves a device's last trigger back in time. */
   observe(device: DeviceDeclaration, triggers: readonly string[], nowMs: number): void {
@@ -55,14 +55,22 @@ export class ModeTracker {
     return this.lastTrigger.get(deviceId);
   }
 
-  /** An operator's choice for a device; `undefined` clears it. Only ever makes limits stricter. */
-  setOperatorMode(deviceId: string, mode: Mode | undefined): void {
+  /**
+   * An operator's choice for a device; `undefined` clears it. Only ever makes limits stricter. `why` is what decisions
+   * say while it holds (a reduced mode kept from before a restart says so).
+   */
+  setOperatorMode(deviceId: string, mode: Mode | undefined, why = 'an operator set reduced mode'): void {
     if (mode === undefined) this.operatorModes.delete(deviceId);
-    else this.operatorModes.set(deviceId, mode);
+    else this.operatorModes.set(deviceId, { mode, why });
   }
 
   operatorMode(deviceId: string): Mode | undefined {
-    return this.operatorModes.get(deviceId);
+    return this.operatorModes.get(deviceId)?.mode;
+  }
+
+  /** Why the operator's mode of the device holds (undefined when none is set). */
+  operatorModeWhy(deviceId: string): string | undefined {
+    return this.operatorModes.get(deviceId)?.why;
   }
 
   /**
@@ -92,7 +100,8 @@ export class ModeTracker {
       because.push(`agent ${principal.id} has autonomy scope ${principal.autonomyScope} (reduced at ${device.modes.reducedForScopeAtMost} or lower)`);
     }
     because.push(...alsoReducedBecause);
-    if (this.operatorModes.get(device.id) === 'reduced') because.push('an operator set reduced mode');
+    const operator = this.operatorModes.get(device.id);
+    if (operator?.mode === 'reduced') because.push(operator.why);
     return { mode: because.length > 0 ? 'reduced' : 'normal', because };
   }
 }

@@ -6,6 +6,7 @@ import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
 import type { KindBounds, KindCheckContext, KindCommand } from './kind-bounds.js';
 import { observeProcessState, observeRefusedProcessState, processMemory, recordProcessRelease } from './process-unit/process-memory.js';
+import { PROCESS_MEMORY_PERSISTENCE } from './process-unit/saved-memory.js';
 import { checkSetpoint } from './process-unit/setpoint-checks.js';
 import { latchedReasons, permissiveReasons, resetReasons } from './process-unit/trip-checks.js';
 
@@ -52,4 +53,5 @@ export const PROCESS_UNIT_BOUNDS: KindBounds<ProcessUnitDeclaration, ProcessUnit
   observe: observeProcessState,
   observeRefused: observeRefusedProcessState,
   released: recordProcessRelease,
+  persistence: PROCESS_MEMORY_PERSISTENCE,
 };

@@ -6,93 +6,19 @@ import type { ArmDeclaration, ArmMoveJoints, ArmMoveLinear, ArmState } from '../
 import { limitIn, type Mode } from '../core/kinds/kind-spec.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, PASS, type StageResult } from '../core/verdict.js';
-import type { Zone } from '../core/zones.js';
-import type { KindBounds, KindCommand } from './kind-bounds.js';
+import type { KindBounds, ReleaseUnderWay } from './kind-bounds.js';
+import { enteredZones, isMoving, occupiedZones, validPositions } from './robot-arm/cell-zones.js';
 import { compiledArm, type CompiledArm } from './robot-arm/compiled-arm.js';
 import { fmt } from './robot-arm/format.js';
-import { forwardKinematics, pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
+import { pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
+import { measurementReasons } from './robot-arm/measurements.js';
 import { checkPoseWorkspace, Finding, findingReason, workspaceReasons } from './robot-arm/path-checks.js';
 import { armRunOut, velocityStateReasons, type ArmRunOut } from './robot-arm/run-out.js';
 import { jointPathIntervals, MAX_PATH_SAMPLES, sampleJointPath, sampleLinearPath, type SampleOutcome } from './robot-arm/swept-path.js';
-import { compiledDistanceFor, compiledShapeOf, ROUNDING_SLACK_M, type CompiledShape } from './robot-arm/workspace.js';
 
 type MovingRunOut = Extract<ArmRunOut, { ok: true }>;
 
-// ---- checks that need no path ----
-
-/** Measurements the state must carry, and the effort / force / payload they report; appended to `reasons`. */
-function measurementReasons(device: ArmDeclaration, state: ArmState, mode: Mode, commandPayloadKg: number | undefined, reasons: Reason[]): void {
-  for (const measurement of device.stateMustReport) {
-    if (state[measurement] === undefined) {
-      reasons.push(
-        reason('BOUNDS_ARM_MEASUREMENT_MISSING', `the state of ${device.id} does not report ${measurement}, which its declaration requires for motion`, {
-          ruleId: `${device.id}/stateMustReport/${measurement}`,
-        }),
-      );
-    }
-  }
-  const efforts = state.effortsNm;
-  if (efforts !== undefined) {
-    for (let index = 0; index < device.joints.length; index++) {
-      const joint = device.joints[index] as ArmDeclaration['joints'][number];
-      if (joint.effortMaxNm === undefined) continue;
-      const limit = limitIn(joint.effortMaxNm, mode);
-      const actual = Math.abs(efforts[index] as number);
-      // SAFETY: an arm already pushing harder than its limit (in contact, overloaded) gets no new motion.
-      if (!(actual <= limit)) {
-        reasons.push(
-          reason('BOUNDS_JOINT_EFFORT', `joint ${joint.name} reports ${fmt(actual, 2)} N*m, over its ${mode} effort limit ${fmt(limit, 2)} N*m`, {
-            ruleId: `${device.id}/jointDynamics/${joint.name}/effort/${mode}`,
-            limit,
-            actual,
-            unit: 'N*m',
-          }),
-        );
-      }
-    }
-  }
-  const forceLimit = device.tcp.forceMaxN;
-  if (forceLimit !== undefined && state.toolForceN !== undefined) {
-    const limit = limitIn(forceLimit, mode);
-    if (!(state.toolForceN <= limit)) {
-      reasons.push(
-        reason('BOUNDS_TCP_FORCE', `the tool reports ${fmt(state.toolForceN, 2)} N, over the ${mode} TCP force limit ${fmt(limit, 2)} N`, {
-          ruleId: `${device.id}/tcp/force/${mode}`,
-          limit,
-          actual: state.toolForceN,
-          unit: 'N',
-        }),
-      );
-    }
-  }
-  const payloadLimit = device.tcp.payloadMaxKg;
-  if (payloadLimit !== undefined) {
-    // SAFETY: a negative or NaN payload is not a payload; both fail the range test.
-    if (commandPayloadKg !== undefined && !(commandPayloadKg >= 0 && commandPayloadKg <= payloadLimit)) {
-      reasons.push(
-        reason('BOUNDS_PAYLOAD', `the command's payload ${fmt(commandPayloadKg)} kg exceeds the payload limit ${fmt(payloadLimit)} kg`, {
-          ruleId: `${device.id}/tcp/payload`,
-          path: '/params/payloadKg',
-          limit: payloadLimit,
-          actual: commandPayloadKg,
-          unit: 'kg',
-        }),
-      );
-    }
-    if (state.payloadKg !== undefined && !(state.payloadKg <= payloadLimit)) {
-      reasons.push(
-        reason('BOUNDS_PAYLOAD', `the state reports a payload of ${fmt(state.payloadKg)} kg, over the payload limit ${fmt(payloadLimit)} kg`, {
-          ruleId: `${device.id}/tcp/payload`,
-          limit: payloadLimit,
-          actual: state.payloadKg,
-          unit: 'kg',
-        }),
-      );
-    }
-  } else if (commandPayloadKg !== undefined) {
-    reasons.push(reason('BOUNDS_PAYLOAD', `the command gives a payload but ${device.id} declares no payload limit to check it against`, { ruleId: `${device.id}/tcp/payload`, path: '/params/payloadKg' }));
-  }
-}
+// ---- run-out and path outcomes, shared by both moves ----
 
 /** Whether the path checks have anything a run-out widens: workspace zones or a tool orientation cone. */
 function pathWidensByRunOut(arm: CompiledArm): boolean {
@@ -101,11 +27,12 @@ function pathWidensByRunOut(arm: CompiledArm): boolean {
 
 /**
  * The run-out the path checks widen their zones by: undefined at rest or when nothing on the path depends on it.
+ * With `underWay` the arm is never at rest (see armRunOut): the path may start anywhere within the run-out.
  * SAFETY: when it cannot be bounded and the path depends on it, the reason is appended and the command is denied.
  */
-function pathRunOut(arm: CompiledArm, state: ArmState, reasons: Reason[]): MovingRunOut | undefined {
+function pathRunOut(arm: CompiledArm, state: ArmState, reasons: Reason[], underWay: ReleaseUnderWay | undefined): MovingRunOut | undefined {
   if (!pathWidensByRunOut(arm)) return undefined;
-  const runOut = armRunOut(arm, state);
+  const runOut = armRunOut(arm, state, underWay);
   if (runOut.ok) return runOut.marginM > 0 ? runOut : undefined;
   // A velocity that is not finite is already reported by velocityStateReasons; anything else is reported here.
   if (runOut.reason.code !== 'BOUNDS_STATE_INVALID') reasons.push(runOut.reason);
@@ -144,9 +71,9 @@ function pathOutcomeReasons(device: ArmDeclaration, outcome: SampleOutcome, path
 /**
  * move_joints from the state position: target count and ranges, velocity and acceleration (each joint's limit, as
  * any joint may lead), measurements, then - only for a valid target - the max step and the swept path, widened by
- * the run-out of an arm that is still moving.
+ * the run-out of an arm that is still moving or has a release under way (`underWay`).
  */
-export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, state: ArmState, mode: Mode): StageResult {
+export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, state: ArmState, mode: Mode, underWay?: ReleaseUnderWay): StageResult {
   const reasons: Reason[] = [];
   const joints = device.joints;
   if (move.positionsRad.length !== joints.length) {
@@ -247,7 +174,7 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
   const arm = compiledArm(device);
   // SAFETY: with velocities that are not finite the run-out is unknown; the state reason above already denies.
   if (arm !== undefined && velocityProblems.length === 0) {
-    const runOut = pathRunOut(arm, state, reasons);
+    const runOut = pathRunOut(arm, state, reasons, underWay);
     jointPathReasons(arm, q0, q1, velocityValid ? velocity : undefined, mode, runOut, reasons);
   }
   return reasons.length === 0 ? PASS : denyWith(...reasons);
@@ -321,7 +248,7 @@ function jointPathReasons(
  * move_linear from the state position: TCP speed and acceleration, measurements, then the straight TCP line by IK
  * sample by sample: joint ranges, derived joint velocities and accelerations, max step, workspace, orientation.
  */
-export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, state: ArmState, mode: Mode): StageResult {
+export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, state: ArmState, mode: Mode, underWay?: ReleaseUnderWay): StageResult {
   const arm = compiledArm(device);
   if (arm === undefined) {
     return denyWith(reason('BOUNDS_NOT_DECLARED', `${device.id} declares no kinematics, so a linear move cannot be checked`, { ruleId: `${device.id}/kinematics` }));
@@ -369,7 +296,7 @@ export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, 
   const rampMPerS2 = validAcceleration ?? (accelerationLimit === undefined ? 0 : accelerationLimit.reduced);
   // SAFETY: with velocities that are not finite the run-out is unknown; the state reason above already denies.
   if (velocityProblems.length > 0) return denyWith(...reasons);
-  const runOut = pathRunOut(arm, state, reasons);
+  const runOut = pathRunOut(arm, state, reasons, underWay);
   linearPathReasons(arm, state.positionsRad, target, speed > 0 && Number.isFinite(speed) ? speed : undefined, rampMPerS2, mode, runOut, reasons);
   return reasons.length === 0 ? PASS : denyWith(...reasons);
 }
@@ -479,131 +406,7 @@ function linearPathReasons(
   workspaceReasons(arm, findings, path, reasons);
   pathOutcomeReasons(device, outcome, path, reasons);
 }
-
-// ---- where the arm is, for shared zones ----
-
-function validPositions(device: ArmDeclaration, positions: readonly number[]): boolean {
-  if (positions.length !== device.joints.length) return false;
-  for (let j = 0; j < positions.length; j++) if (!Number.isFinite(positions[j])) return false;
-  return true;
-}
-
-/** A cell's zones in map order, compiled once per zones map (declarations are not changed after they are loaded). */
-interface CellZones {
-  readonly ids: readonly string[];
-  readonly shapes: readonly CompiledShape[];
-}
-
-const cellZonesCache = new WeakMap<ReadonlyMap<string, Zone>, CellZones>();
-
-function cellZones(zones: ReadonlyMap<string, Zone>): CellZones {
-  let compiled = cellZonesCache.get(zones);
-  if (compiled === undefined) {
-    compiled = { ids: [...zones.keys()], shapes: [...zones.values()].map((zone) => compiledShapeOf(zone.shape)) };
-    cellZonesCache.set(zones, compiled);
-  }
-  return compiled;
-}
-
-/**
- * Adds to `into` every cell zone that a body point of `pose` is within `clearance` of (NaN counts as inside).
- * `roomM` (zones x body points, from zoneRoom) carries, sample to sample along one path, how far each point can
- * still move before it could come within the clearance of each zone; `movedM` bounds how far every point moved
- * since the previous sample. What is provably clear is skipped, as in checkPoseWorkspace.
- */
-function collectZones(arm: CompiledArm, pose: ArmPose, zones: CellZones, clearance: number, into: Set<string>, roomM: Float64Array, movedM: number): void {
-  const points = pose.points;
-  const bodyPoints = arm.bodyPoints;
-  for (let zoneIndex = 0; zoneIndex < zones.ids.length; zoneIndex++) {
-    const id = zones.ids[zoneIndex] as string;
-    if (into.has(id)) continue;
-    const shape = zones.shapes[zoneIndex] as CompiledShape;
-    const slots = zoneIndex * bodyPoints.length;
-    for (let b = 0; b < bodyPoints.length; b++) {
-      const k = (bodyPoints[b] as (typeof bodyPoints)[number]).index * 3;
-      const x = points[k] as number, y = points[k + 1] as number, z = points[k + 2] as number;
-      const finite = Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(z);
-      const room = (roomM[slots + b] as number) - movedM;
-      if (finite && room > 0) {
-        roomM[slots + b] = room;
-        continue;
-      }
-      const distance = finite ? compiledDistanceFor(shape, x, y, z, clearance) : NaN;
-      // SAFETY: "not provably clear" counts as inside (so does a point that cannot be computed), so a shared zone
-      // is never entered unnoticed.
-      if (!(distance > clearance)) {
-        into.add(id);
-        break;
-      }
-      roomM[slots + b] = distance - clearance - ROUNDING_SLACK_M;
-    }
-  }
-}
-
-/** Room for collectZones at the start of a path: unknown for every zone and body point (the arm's scratch). */
-function zoneRoom(arm: CompiledArm, zones: CellZones): Float64Array {
-  const size = zones.ids.length * arm.bodyPoints.length;
-  if (arm.scratch.zoneRoom.length < size) arm.scratch.zoneRoom = new Float64Array(size);
-  const room = arm.scratch.zoneRoom.subarray(0, size);
-  room.fill(-Infinity);
-  return room;
-}
-
-function isMoving(state: ArmState): boolean {
-  if (state.moving === undefined && state.velocitiesRadPerS === undefined) return true; // unknown: assume moving
-  return state.moving === true || (state.velocitiesRadPerS ?? []).some((v) => v !== 0);
-}
-
-/**
- * Every zone a body point is within margin (+ the run-out of a moving arm) of. SAFETY: a run-out that cannot be
- * bounded (a velocity that is not finite, a moving joint with no deceleration) makes the place unknown.
- */
-function occupiedZones(device: ArmDeclaration, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
-  const arm = compiledArm(device);
-  if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
-  const runOut = armRunOut(arm, state);
-  if (!runOut.ok) return 'unknown';
-  forwardKinematics(arm.chain, state.positionsRad, arm.pose);
-  const found = new Set<string>();
-  const compiled = cellZones(zones);
-  collectZones(arm, arm.pose, compiled, (device.workspace?.marginM ?? 0) + runOut.marginM, found, zoneRoom(arm, compiled), 0);
-  return [...found];
-}
-
-/** Every zone the command's swept path enters, with the clearance widened by the run-out of a moving arm. */
-function enteredZones(device: ArmDeclaration, command: KindCommand, state: ArmState, zones: ReadonlyMap<string, Zone>): readonly string[] | 'unknown' {
-  const arm = compiledArm(device);
-  if (arm === undefined || !validPositions(device, state.positionsRad)) return 'unknown';
-  if (command.action === 'stop') return occupiedZones(device, state, zones);
-  const found = new Set<string>();
-  if (zones.size === 0) return [];
-  const runOut = armRunOut(arm, state);
-  // SAFETY: where a moving arm may be cannot be bounded, so the path may go anywhere.
-  if (!runOut.ok) return 'unknown';
-  const clearance = arm.clearanceM + runOut.marginM;
-  const compiled = cellZones(zones);
-  const room = zoneRoom(arm, compiled);
-  let outcome: SampleOutcome;
-  if (command.action === 'move_joints') {
-    const target = (command.params as unknown as ArmMoveJoints).positionsRad;
-    if (!Array.isArray(target) || !validPositions(device, target)) return 'unknown';
-    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose, movedM) => {
-      collectZones(arm, pose, compiled, clearance, found, room, movedM);
-      return found.size < zones.size;
-    });
-  } else if (command.action === 'move_linear') {
-    const target = (command.params as unknown as ArmMoveLinear).positionM;
-    if (!Array.isArray(target) || target.length !== 3 || !target.every((v) => Number.isFinite(v))) return 'unknown';
-    outcome = sampleLinearPath(arm, state.positionsRad, target, (_s, _q, pose, _qPrev, _stepM, movedM) => {
-      collectZones(arm, pose, compiled, clearance, found, room, movedM);
-      return found.size < zones.size;
-    });
-  } else {
-    return 'unknown';
-  }
-  // SAFETY: a path that could not be sampled to its end may go anywhere.
-  return outcome.ok ? [...found] : 'unknown';
-}
+// ---- the kind ----
 
 export const ROBOT_ARM_BOUNDS: KindBounds<ArmDeclaration, ArmState> = {
   check(device, command, context) {
@@ -612,8 +415,10 @@ export const ROBOT_ARM_BOUNDS: KindBounds<ArmDeclaration, ArmState> = {
     if (!validPositions(device, positions)) {
       return denyWith(reason('BOUNDS_STATE_INVALID', `state of ${device.id} does not give ${device.joints.length} finite joint positions`));
     }
-    if (command.action === 'move_joints') return checkArmMoveJoints(device, command.params as unknown as ArmMoveJoints, context.state, context.mode);
-    if (command.action === 'move_linear') return checkArmMoveLinear(device, command.params as unknown as ArmMoveLinear, context.state, context.mode);
+    // SAFETY: with its last release not yet reported finished the arm is checked as moving at its declared maximum.
+    const { state, mode, underWay } = context;
+    if (command.action === 'move_joints') return checkArmMoveJoints(device, command.params as unknown as ArmMoveJoints, state, mode, underWay);
+    if (command.action === 'move_linear') return checkArmMoveLinear(device, command.params as unknown as ArmMoveLinear, state, mode, underWay);
     return denyWith(reason('BOUNDS_NOT_DECLARED', `no bounds cover ${command.action} on robot_arm ${device.id}`, { ruleId: device.id }));
   },
   // SAFETY: without kinematics the arm's place in the cell is unknown, so a shared zone it is listed in is treated

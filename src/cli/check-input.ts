@@ -2,6 +2,14 @@
 // optionally, the history before it (earlier state messages and releases) that the live interlock would have seen.
 
 import { Ajv } from 'ajv';
+import { jsonDepthProblem } from '../core/json-text.js';
+
+/**
+ * Deepest nesting of arrays and objects an input line may have. A line with full history is about 7 deep (the token
+ * is a string, so nothing inside it counts); past this the line is refused before JSON.parse, ajv or JSON.stringify
+ * (which recurses and overflows the stack a few thousand levels down) see it.
+ */
+export const MAX_LINE_DEPTH = 64;
 
 const SNAPSHOT_PROPERTIES = {
   ageMs: { type: 'number', minimum: 0 },
@@ -24,6 +32,8 @@ const RELEASE = {
     action: { type: 'string', minLength: 1 },
     params: { type: 'object' },
     ageMs: { type: 'number', minimum: 0 },
+    /** The released command's id (its jti), so that a later state can name it as finished (lastCommandId). */
+    commandId: { type: 'string', minLength: 1, maxLength: 128 },
   },
 } as const;
 
@@ -62,6 +72,7 @@ export interface HistoryRelease {
   readonly action: string;
   readonly params: Record<string, unknown>;
   readonly ageMs: number;
+  readonly commandId?: string;
 }
 
 export interface CheckLine {
@@ -79,6 +90,9 @@ const validateLine = ajv.compile<CheckLine>(CHECK_LINE_SCHEMA);
 /** Reads one non-blank input line; a problem names the field. */
 export function readCheckLine(trimmed: string): { ok: true; line: CheckLine } | { ok: false; problem: string } {
   if (!trimmed.startsWith('{')) return { ok: true, line: { token: trimmed } };
+  // SAFETY: depth first; every later step may recurse.
+  const deep = jsonDepthProblem(trimmed, MAX_LINE_DEPTH);
+  if (deep !== undefined) return { ok: false, problem: `line ${deep}` };
   let value: unknown;
   try {
     value = JSON.parse(trimmed);

@@ -1,11 +1,10 @@
 // `interlock check`: the offline pipeline. One command per input line in, one decision per line out (JSON), with
 // the same declarations and pipeline code as the live interlock, minus transport, audit and actuation.
 
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { DeviceDeclaration } from '../core/declarations.js';
 import type { LastRelease } from '../core/device-state.js';
-import { reason } from '../core/reasons.js';
+import { reason, type Reason } from '../core/reasons.js';
 import { recordRelease } from '../bounds/bounds.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { MemoryReplayGuard } from '../envelope/replay-guard.js';
@@ -13,7 +12,14 @@ import { parseDeviceState, StateStore } from '../interlock/state-store.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
 import { observeStateMessage } from '../pipeline/observe-state.js';
 import { BoundsMemory, commandDigest, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import { readBoundedLines } from './bounded-lines.js';
 import { audOf, readCheckLine, type CheckLine, type Snapshot } from './check-input.js';
+
+/**
+ * Longest input line read, without its line ending. A command with all its history fits many times over (a token is
+ * at most the cell's maxTokenSize); a longer line is refused without being held in memory.
+ */
+export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** A rule the line's decision could not evaluate as live would, for lack of history in the input. */
 export interface Unevaluated {
@@ -38,7 +44,15 @@ export interface CheckSummary {
 /** One thing that happened before the line's decision, at its time. */
 type HistoryEvent =
   | { readonly atMs: number; readonly kind: 'state'; readonly device: DeviceDeclaration; readonly message: string; readonly steadyMs: number }
-  | { readonly atMs: number; readonly kind: 'release'; readonly device: DeviceDeclaration; readonly action: string; readonly params: Record<string, unknown> };
+  | {
+      readonly atMs: number;
+      readonly kind: 'release';
+      readonly device: DeviceDeclaration;
+      readonly action: string;
+      readonly params: Record<string, unknown>;
+      /** The command's id, which a later state names (lastCommandId) once the device has finished it. */
+      readonly commandId: string | undefined;
+    };
 
 /**
  * What carries from line to line, as in an interlock that started at the first line: replay memory, rate windows,
@@ -64,15 +78,27 @@ export class CheckSession {
     this.clock.atMs = nowMs();
   }
 
-  /** Decides one input line; never throws for bad input (it becomes an INPUT_INVALID deny, and changes nothing). */
+  /**
+   * Decides one input line; never throws for bad input (it becomes an INPUT_INVALID deny, and changes nothing). A bug
+   * met on the way is an INTERNAL_ERROR deny for that line only: the lines after it are still decided.
+   */
   check(text: string, lineNumber: number): CheckOutputLine {
+    try {
+      return this.decide(text, lineNumber);
+    } catch (error) {
+      const message = `the line could not be checked: ${error instanceof Error ? error.message : String(error)}`;
+      return this.refused(commandDigest(text.trim()), lineNumber, reason('INTERNAL_ERROR', message));
+    }
+  }
+
+  private decide(text: string, lineNumber: number): CheckOutputLine {
     const trimmed = text.trim();
     const read = readCheckLine(trimmed);
-    if (!read.ok) return this.inputInvalid(trimmed, lineNumber, read.problem);
+    if (!read.ok) return this.inputInvalid(commandDigest(trimmed), lineNumber, read.problem);
     const { line } = read;
     const atMs = line.atMs ?? this.nowMs();
     const events = this.historyOf(line, atMs);
-    if (!events.ok) return this.inputInvalid(trimmed, lineNumber, events.problem);
+    if (!events.ok) return this.inputInvalid(commandDigest(trimmed), lineNumber, events.problem);
     // Everything is valid: only now does the session's memory change.
     for (const event of events.list) this.apply(event);
     if (line.history?.releases !== undefined) this.releaseHistoryGiven = true;
@@ -86,16 +112,25 @@ export class CheckSession {
     const command = decision.command;
     // Released live once recorded: the lines after it meet it as the last release (a stop included).
     if (decision.verdict === 'allow' && command !== undefined) {
-      this.apply({ atMs, kind: 'release', device: command.device, action: command.action, params: command.params as Record<string, unknown> });
+      this.apply({ atMs, kind: 'release', device: command.device, action: command.action, params: command.params as Record<string, unknown>, commandId: command.commandId });
     }
     return { line: lineNumber, ...decisionReport(decision), unevaluated };
   }
 
-  private inputInvalid(trimmed: string, lineNumber: number, message: string): CheckOutputLine {
+  /** A line too long to be read: INPUT_INVALID, its digest taken over its bytes as they streamed past; changes nothing. */
+  refuseLongLine(lineNumber: number, bytes: number, digest: string): CheckOutputLine {
+    return this.inputInvalid(digest, lineNumber, `line is ${bytes} bytes, longer than the ${MAX_LINE_BYTES} bytes read: not read`);
+  }
+
+  private inputInvalid(digest: string, lineNumber: number, message: string): CheckOutputLine {
+    return this.refused(digest, lineNumber, reason('INPUT_INVALID', message));
+  }
+
+  private refused(digest: string, lineNumber: number, why: Reason): CheckOutputLine {
     return {
       line: lineNumber,
       verdict: 'deny',
-      reasons: [reason('INPUT_INVALID', message)],
+      reasons: [why],
       commandId: null,
       agentId: null,
       deviceId: null,
@@ -103,7 +138,7 @@ export class CheckSession {
       seq: null,
       mode: null,
       modeBecause: [],
-      commandDigest: commandDigest(trimmed),
+      commandDigest: digest,
       declarationsDigest: this.cell.declarations.digest,
       decidedAtMs: this.nowMs(),
       unevaluated: [],
@@ -134,7 +169,7 @@ export class CheckSession {
     for (const [index, release] of (line.history?.releases ?? []).entries()) {
       const device = devices.get(release.device);
       if (device === undefined) return { ok: false, problem: `line /history/releases/${index}/device: no device ${release.device} in the cell` };
-      list.push({ atMs: atMs - release.ageMs, kind: 'release', device, action: release.action, params: release.params });
+      list.push({ atMs: atMs - release.ageMs, kind: 'release', device, action: release.action, params: release.params, commandId: release.commandId });
     }
     for (const [id, snapshot] of Object.entries(line.states ?? {})) {
       const problem = addState(`line /states/${id}`, id, snapshot);
@@ -163,7 +198,9 @@ export class CheckSession {
       return;
     }
     this.releaseCount += 1;
-    this.lastReleases.set(event.device.id, { commandId: `check-release-${this.releaseCount}`, action: event.action, params: event.params, releasedAtMs: event.atMs });
+    // Without an id from the input no state can ever name the release: the device then stays "may be moving".
+    const commandId = event.commandId ?? `check-release-${this.releaseCount}`;
+    this.lastReleases.set(event.device.id, { commandId, action: event.action, params: event.params, releasedAtMs: event.atMs });
     recordRelease(event.device, { action: event.action, params: event.params }, this.bounds, event.atMs);
   }
 
@@ -207,15 +244,16 @@ export class CheckSession {
   }
 }
 
-/** Streams input lines to output lines. Blank lines are skipped but still counted for line numbers. */
+/**
+ * Streams input lines to output lines. Lines end with LF or CRLF. Blank lines are skipped but still counted for line
+ * numbers; a line longer than MAX_LINE_BYTES is one INPUT_INVALID line, and reading goes on with the next.
+ */
 export async function runCheck(cell: LoadedCell, input: Readable, output: Writable, nowMs: () => number = Date.now): Promise<CheckSummary> {
   const session = new CheckSession(cell, nowMs);
   const counts = { lines: 0, allow: 0, hold: 0, deny: 0 };
-  let lineNumber = 0;
-  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-    lineNumber += 1;
-    if (text.trim() === '') continue;
-    const result = session.check(text, lineNumber);
+  for await (const line of readBoundedLines(input, MAX_LINE_BYTES)) {
+    if (line.ok && line.text.trim() === '') continue;
+    const result = line.ok ? session.check(line.text, line.lineNumber) : session.refuseLongLine(line.lineNumber, line.bytes, line.digest);
     counts.lines += 1;
     counts[result.verdict] += 1;
     if (!output.write(`${JSON.stringify(result)}\n`)) await new Promise((resolve) => output.once('drain', resolve));

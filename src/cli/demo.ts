@@ -13,7 +13,7 @@ import { ScriptedPeople } from '../../simulator/scripted-people.js';
 import { CommandSigner } from '../agent-sdk/command-signer.js';
 import { startRuntime, type Runtime } from '../app/compose.js';
 import type { Logger } from '../core/log.js';
-import { ensureCellAgentKeys } from '../keys/cell-agent-keys.js';
+import { ensureCellAgentKeys, ensureCellDriverKeys, type DriverPrivateKey } from '../keys/cell-agent-keys.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
 import { topicSet } from '../transport/topics.js';
 import { describeReason, formatDecision } from './live-view.js';
@@ -55,6 +55,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const waitMs = options.waitMs ?? 3000;
   const cellDirectory = resolve(options.cellDirectory);
   const agentKeys = ensureCellAgentKeys(cellDirectory, join(resolve(options.stateDirectory), 'agent-keys'));
+  // The simulated drivers sign their reports with the keys agents.yaml declares for them (created on first run).
+  const driverKeys = ensureCellDriverKeys(cellDirectory, join(resolve(options.stateDirectory), 'driver-keys'));
+  const driverKey = (deviceId: string): DriverPrivateKey => {
+    const key = driverKeys.get(deviceId);
+    if (key === undefined) throw new Error(`the demo cell's agents.yaml declares no driver key for ${deviceId}`);
+    return key;
+  };
   const runtime: Runtime = await startRuntime({ cellDirectory, stateDirectory: options.stateDirectory, log: log.child('runtime') });
   const topics = topicSet();
   const busLog = (name: string) => (message: string) => log.child(name).info(message);
@@ -67,11 +74,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     deviceId: DEVICE,
     transport: armBus,
     interlockPublicKey: runtime.interlockPublicKey,
+    driverKey: driverKey(DEVICE),
     jointCount: device.joints.length,
     initialPositionsRad: [0, -1.571, 1.571, -1.571, -1.571, 0],
   });
   const devicesBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'sim-devices', log: busLog('sim-devices') });
-  const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, defaultRampMPerS2: 0.25,
+  const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('conveyor-1'), defaultRampMPerS2: 0.25,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
   });
   // Three people walk at the far end of the hall; the AMR's scanners report them (the cell's people source). The
@@ -81,10 +89,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     deviceId: PEOPLE_SOURCE,
     transport: devicesBus,
     interlockPublicKey: runtime.interlockPublicKey,
+    driverKey: driverKey(PEOPLE_SOURCE),
     initialPose: { xM: 3, yM: -0.5, yawRad: 0 },
     people,
   });
-  const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey });
+  const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('pump-1') });
   const labels = new Map<string, string>();
   const outcomes: StepOutcome[] = [];
   let surprises = 0;

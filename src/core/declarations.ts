@@ -49,6 +49,18 @@ export interface AgentKey {
   readonly revoked?: string;
 }
 
+/** A key a device's driver signs its state and outcomes with, declared under `drivers` in agents.yaml. */
+export interface DriverKey {
+  readonly kid: string;
+  /** The device whose reports it signs; it speaks for no other. */
+  readonly deviceId: string;
+  readonly publicKey: KeyObject;
+  readonly notBeforeMs: number;
+  readonly notAfterMs: number;
+  /** Set when the key is on the revocation list: why, as declared. */
+  readonly revoked?: string;
+}
+
 /** What happens to an agent that keeps being denied. */
 export interface TrustPolicy {
   /** This many denials (of non-safe-state commands) within `windowMs` demote the agent. */
@@ -110,6 +122,8 @@ export interface Declarations {
   readonly operators: ReadonlyMap<string, OperatorDeclaration>;
   /** Every agent and operator key by kid, revoked ones included (so a revoked kid is named as revoked). */
   readonly keys: ReadonlyMap<string, AgentKey>;
+  /** Every device driver key by kid, revoked ones included. A device with none never has trusted state. */
+  readonly driverKeys: ReadonlyMap<string, DriverKey>;
   readonly trust: TrustPolicy;
   readonly approvals: ApprovalSettings;
   readonly audit: AuditSettings;

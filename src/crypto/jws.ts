@@ -2,6 +2,7 @@
 // It never accepts another algorithm, never falls back to an unverified payload, and never trusts header keys.
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { jsonDuplicateKeyProblem } from '../core/json-text.js';
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 /** Header fields we understand. Anything else (crit, jku, jwk, x5u, ...) is refused rather than ignored. */
@@ -35,17 +36,22 @@ export function decodeBase64Url(text: string): Buffer | undefined {
   return bytes.toString('base64url') === text ? bytes : undefined;
 }
 
-function parseJsonSegment(segment: string): { ok: true; value: unknown } | { ok: false } {
+function parseJsonSegment(segment: string): { ok: true; value: unknown } | { ok: false; duplicate?: string } {
   const bytes = decodeBase64Url(segment);
   if (bytes === undefined) return { ok: false };
   const text = bytes.toString('utf8');
   // SAFETY: reject bytes that are not valid UTF-8 instead of parsing their replacement characters.
   if (!Buffer.from(text, 'utf8').equals(bytes)) return { ok: false };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch {
     return { ok: false };
   }
+  // SAFETY: JSON.parse keeps the last of two equal keys, so {"alg":"none","alg":"EdDSA"} would read as EdDSA while
+  // another parser reads none. A signed text must have one meaning: any repeated key, at any depth, is malformed.
+  const duplicate = jsonDuplicateKeyProblem(text);
+  return duplicate === undefined ? { ok: true, value } : { ok: false, duplicate };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -58,6 +64,7 @@ export function parseCompactJws(token: string): JwsParseResult {
   if (parts.length !== 3) return { ok: false, problem: { kind: 'malformed', message: `expected 3 dot-separated parts, got ${parts.length}` } };
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
   const header = parseJsonSegment(headerPart);
+  if (!header.ok && header.duplicate !== undefined) return { ok: false, problem: { kind: 'malformed', message: `header: ${header.duplicate}` } };
   if (!header.ok || !isPlainObject(header.value)) {
     return { ok: false, problem: { kind: 'malformed', message: 'header is not base64url-encoded JSON object' } };
   }
@@ -76,6 +83,7 @@ export function parseCompactJws(token: string): JwsParseResult {
     return { ok: false, problem: { kind: 'malformed', message: 'header typ must be a string' } };
   }
   const payload = parseJsonSegment(payloadPart);
+  if (!payload.ok && payload.duplicate !== undefined) return { ok: false, problem: { kind: 'malformed', message: `payload: ${payload.duplicate}` } };
   if (!payload.ok) return { ok: false, problem: { kind: 'malformed', message: 'payload is not base64url-encoded JSON' } };
   const signature = decodeBase64Url(signaturePart);
   // Ed25519 signatures are exactly 64 bytes; anything else cannot verify and is malformed.

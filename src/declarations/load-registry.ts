@@ -9,6 +9,7 @@ import type {
   Declarations,
   DeviceDeclaration,
   DriftTolerance,
+  DriverKey,
   OperatorDeclaration,
   OperatorRole,
   TrustPolicy,
@@ -32,6 +33,7 @@ interface RawKey {
 interface RawRegistry {
   readonly agents: { id: string; owner: string; autonomyScope: number; keys: RawKey[] }[];
   readonly operators?: { id: string; name: string; roles: OperatorRole[]; keys: RawKey[] }[];
+  readonly drivers?: { device: string; keys: RawKey[] }[];
   readonly revoked?: { kid: string; reason: string }[];
   readonly trust?: { demoteAfter: { denials: number; within: RawQuantity }; demoteTo: 'reduced' | 'quarantine' };
   readonly approvals?: {
@@ -42,7 +44,7 @@ interface RawRegistry {
   };
 }
 
-type Registry = Pick<Declarations, 'agents' | 'operators' | 'keys' | 'trust' | 'approvals'>;
+type Registry = Pick<Declarations, 'agents' | 'operators' | 'keys' | 'driverKeys' | 'trust' | 'approvals'>;
 
 /** Without a trust section: quarantine after 10 denials in 60 s (a default must never be looser than none). */
 export const DEFAULT_TRUST: TrustPolicy = { denials: 10, windowMs: 60_000, demoteTo: 'quarantine' };
@@ -63,7 +65,8 @@ export function loadRegistry(reader: CellReader, devices: ReadonlyMap<string, De
   const agents = new Map<string, AgentDeclaration>();
   const operators = new Map<string, OperatorDeclaration>();
   const keys = new Map<string, AgentKey>();
-  const empty: Registry = { agents, operators, keys, trust: DEFAULT_TRUST, approvals: { ...DEFAULT_APPROVALS, drift: new Map() } };
+  const driverKeys = new Map<string, DriverKey>();
+  const empty: Registry = { agents, operators, keys, driverKeys, trust: DEFAULT_TRUST, approvals: { ...DEFAULT_APPROVALS, drift: new Map() } };
   const file = AGENTS_FILE;
   const parsed = reader.readYaml(file, validators.agents);
   if (parsed === undefined) return empty;
@@ -76,13 +79,16 @@ export function loadRegistry(reader: CellReader, devices: ReadonlyMap<string, De
     revoked.set(entry.kid, entry.reason);
   });
 
-  const loadKeys = (section: 'agents' | 'operators', index: number, ownerId: string, owner: 'agent' | 'operator', rawKeys: readonly RawKey[]): void => {
+  const loadKeys = (section: 'agents' | 'operators' | 'drivers', index: number, ownerId: string, owner: 'agent' | 'operator' | 'driver', rawKeys: readonly RawKey[]): void => {
     rawKeys.forEach((key, keyIndex) => {
       const path = `/${section}/${index}/keys/${keyIndex}`;
       const line = at([section, index, 'keys', keyIndex]);
       const existing = keys.get(key.kid);
-      if (existing !== undefined) {
-        reader.problem(file, `${path}/kid`, `kid "${key.kid}" is already registered to ${existing.owner} ${existing.agentId}`, line);
+      const existingDriver = driverKeys.get(key.kid);
+      // SAFETY: one kid space for the whole cell: a kid names exactly one key and one owner.
+      if (existing !== undefined || existingDriver !== undefined) {
+        const holder = existing === undefined ? `the driver of ${existingDriver?.deviceId ?? '?'}` : `${existing.owner} ${existing.agentId}`;
+        reader.problem(file, `${path}/kid`, `kid "${key.kid}" is already registered to ${holder}`, line);
         return;
       }
       const window: { notBeforeMs: number; notAfterMs: number } = { notBeforeMs: -Infinity, notAfterMs: Infinity };
@@ -112,7 +118,10 @@ export function loadRegistry(reader: CellReader, devices: ReadonlyMap<string, De
       }
       try {
         const reason = revoked.get(key.kid);
-        keys.set(key.kid, { kid: key.kid, agentId: ownerId, owner, publicKey: ed25519PublicKeyFromPem(pem), ...window, ...(reason === undefined ? {} : { revoked: reason }) });
+        const publicKey = ed25519PublicKeyFromPem(pem);
+        const revocation = reason === undefined ? {} : { revoked: reason };
+        if (owner === 'driver') driverKeys.set(key.kid, { kid: key.kid, deviceId: ownerId, publicKey, ...window, ...revocation });
+        else keys.set(key.kid, { kid: key.kid, agentId: ownerId, owner, publicKey, ...window, ...revocation });
       } catch (error) {
         reader.problem(file, `${path}/publicKeyFile`, `${keyRelative} is not an Ed25519 public key in PEM form: ${(error as Error).message}`, line);
       }
@@ -136,9 +145,22 @@ export function loadRegistry(reader: CellReader, devices: ReadonlyMap<string, De
     operators.set(operator.id, { kind: 'operator', id: operator.id, owner: operator.name, roles: [...operator.roles] });
     loadKeys('operators', index, operator.id, 'operator', operator.keys);
   });
+  const driven = new Set<string>();
+  (raw.drivers ?? []).forEach((driver, index) => {
+    if (!devices.has(driver.device)) {
+      reader.problem(file, `/drivers/${index}/device`, `no device "${driver.device}" is declared in devices/`, at(['drivers', index, 'device']));
+      return;
+    }
+    if (driven.has(driver.device)) {
+      reader.problem(file, `/drivers/${index}/device`, `the driver of ${driver.device} is listed twice (list all its keys in one entry)`, at(['drivers', index, 'device']));
+      return;
+    }
+    driven.add(driver.device);
+    loadKeys('drivers', index, driver.device, 'driver', driver.keys);
+  });
   (raw.revoked ?? []).forEach((entry, index) => {
     // SAFETY: a revocation that names no key (a typo) would leave the key it meant in force.
-    if (!keys.has(entry.kid)) reader.problem(file, `/revoked/${index}/kid`, `kid "${entry.kid}" is not registered under agents or operators`, at(['revoked', index, 'kid']));
+    if (!keys.has(entry.kid) && !driverKeys.has(entry.kid)) reader.problem(file, `/revoked/${index}/kid`, `kid "${entry.kid}" is not registered under agents, operators or drivers`, at(['revoked', index, 'kid']));
   });
 
   const trust: TrustPolicy =
@@ -183,5 +205,5 @@ export function loadRegistry(reader: CellReader, devices: ReadonlyMap<string, De
     maxPendingPerAgentDevice: raw.approvals?.maxPendingPerAgentDevice ?? DEFAULT_APPROVALS.maxPendingPerAgentDevice,
     drift,
   };
-  return { agents, operators, keys, trust, approvals };
+  return { agents, operators, keys, driverKeys, trust, approvals };
 }

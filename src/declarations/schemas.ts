@@ -190,6 +190,20 @@ export const AGENTS_SCHEMA = {
         },
       },
     },
+    drivers: {
+      type: 'array',
+      description:
+        "Device drivers: the keys each device's driver signs its state and outcomes with. The interlock acts on no state or outcome a declared driver key did not sign; a device without a driver here never has trusted state (only safe-state commands pass).",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['device', 'keys'],
+        properties: {
+          device: { ...identifier, description: 'The device id, as declared in devices/.' },
+          keys: KEYS_SCHEMA,
+        },
+      },
+    },
     revoked: {
       type: 'array',
       description: 'Revoked keys: every message signed with one is denied, whatever its validity window says.',
@@ -198,7 +212,7 @@ export const AGENTS_SCHEMA = {
         additionalProperties: false,
         required: ['kid', 'reason'],
         properties: {
-          kid: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:#-]+$', description: 'A kid listed under agents or operators.' },
+          kid: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:#-]+$', description: 'A kid listed under agents, operators or drivers.' },
           reason: { type: 'string', minLength: 1, description: 'Why; shown in every deny.' },
         },
       },

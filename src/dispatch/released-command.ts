@@ -24,6 +24,12 @@ export interface ReleasedCommand {
   readonly releasedAtMs: number;
   /** The agent command's expiry; a driver must not start a command received after it. */
   readonly expiresAtMs: number;
+  /**
+   * The driver run (sid of its signed state) the command was checked against; null when the device had none. A
+   * driver acts on a non-safe-state release only if it names the driver's current run, so a captured release
+   * cannot be replayed into a driver that restarted (and forgot its last audit seq).
+   */
+  readonly session: string | null;
 }
 
 export function signReleasedCommand(command: ReleasedCommand, privateKey: KeyObject): string {
@@ -59,5 +65,6 @@ export function verifyReleasedCommand(
   if (typeof command.action !== 'string' || typeof command.params !== 'object' || command.params === null) {
     return { ok: false, problem: 'action or params missing' };
   }
+  if (command.session !== null && typeof command.session !== 'string') return { ok: false, problem: 'session must be a string or null' };
   return { ok: true, command: command as ReleasedCommand };
 }

@@ -1,6 +1,8 @@
 // The interlock's identity memory on disk (SQLite, its own file beside the audit log): the replay memory (every
 // jti until its token expired, the last seq per agent and device) and agents' demotions. It survives restarts,
 // so a captured command cannot be replayed and a quarantined agent is not freed by restarting the component.
+// The same file holds the bounds stage's safety memory (safety-memory-store.ts: latched trips, released setpoints,
+// operator modes), so one file, one integrity check and one run marker cover both.
 //
 // Durability: WAL with synchronous=NORMAL for the per-command replay rows (a process crash loses nothing; a power
 // cut may lose the last commits). A run marker, written with a full sync, tells an unclean stop from a clean
@@ -9,8 +11,10 @@
 
 import Database from 'better-sqlite3';
 import type { ReplayGuard, ReplayVerdict } from '../envelope/replay-guard.js';
+import { SAFETY_MEMORY_LOST_KEY, SAFETY_MEMORY_SCHEMA, SAFETY_MEMORY_TABLES, SqliteSafetyMemoryStore } from './safety-memory-store.js';
 
-const SCHEMA_VERSION = 1;
+/** 2 adds the safety memory tables. */
+const SCHEMA_VERSION = 2;
 /** Stamped into the file header (PRAGMA application_id) so a foreign SQLite file is never mistaken for ours. */
 const APPLICATION_ID = 0x49444e54; // "IDNT"
 
@@ -20,6 +24,7 @@ const SCHEMA = `
   CREATE TABLE replay_seq (agent TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent, device)) STRICT;
   CREATE TABLE demotions (agent TEXT PRIMARY KEY, demoted_to TEXT NOT NULL CHECK (demoted_to IN ('reduced', 'quarantine')), reason TEXT NOT NULL, since_ms REAL NOT NULL) STRICT;
 `;
+const IDENTITY_TABLES: readonly string[] = ['meta', 'replay_jti', 'replay_seq', 'demotions'];
 
 /** A demotion as stored: the agent, what it was demoted to, why, when and by what. */
 export interface StoredDemotion {
@@ -37,6 +42,10 @@ export class SqliteIdentityStore implements ReplayGuard {
   readonly epochMs: number;
   /** True when the previous run did not close the store (crash, power cut, kill -9) or the store is new. */
   readonly startedAfterUncleanStop: boolean;
+  /** True when this open created the file's schema: nothing was stored before (by this or an earlier version). */
+  readonly created: boolean;
+  /** Latched trips, released setpoints and operator modes, in this file (see restoreBoundsMemory). */
+  readonly safetyMemory: SqliteSafetyMemoryStore;
   readonly #db: Database.Database;
   readonly #nowMs: () => number;
   readonly #statements: {
@@ -50,9 +59,11 @@ export class SqliteIdentityStore implements ReplayGuard {
   #lastPruneMs = -Infinity;
   #open = true;
 
-  private constructor(db: Database.Database, options: IdentityStoreOptions) {
+  private constructor(db: Database.Database, path: string, created: boolean, options: IdentityStoreOptions) {
     this.#db = db;
     this.#nowMs = options.nowMs;
+    this.created = created;
+    this.safetyMemory = new SqliteSafetyMemoryStore(db, path, (write) => this.#durably(write));
     this.#statements = {
       jti: db.prepare('SELECT forget_after_ms FROM replay_jti WHERE agent = ? AND jti = ?'),
       seq: db.prepare('SELECT seq FROM replay_seq WHERE agent = ? AND device = ?'),
@@ -85,8 +96,8 @@ export class SqliteIdentityStore implements ReplayGuard {
       if (rows.length !== 1 || rows[0]?.quick_check !== 'ok') throw new Error(`integrity check failed: ${rows.map((r) => r.quick_check).join('; ')}`);
       const database = db;
       // IMMEDIATE: two processes opening a fresh file cannot both create the schema.
-      database
-        .transaction(() => {
+      const created = database
+        .transaction((): boolean => {
           const applicationId = Number(database.pragma('application_id', { simple: true }));
           const version = Number(database.pragma('user_version', { simple: true }));
           const tables = (database.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
@@ -95,17 +106,31 @@ export class SqliteIdentityStore implements ReplayGuard {
             // application): never add our tables to it.
             if (tables.length > 0) throw new Error(`not an identity store (it already holds tables: ${tables.slice(0, 5).join(', ')})`);
             database.exec(SCHEMA);
+            database.exec(SAFETY_MEMORY_SCHEMA);
             database.pragma(`application_id = ${APPLICATION_ID}`);
             database.pragma(`user_version = ${SCHEMA_VERSION}`);
-            return;
+            return true;
           }
           if (applicationId !== APPLICATION_ID) throw new Error(`not an identity store (application_id ${applicationId})`);
-          if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}`);
-          const missing = ['meta', 'replay_jti', 'replay_seq', 'demotions'].filter((name) => !tables.includes(name));
+          if (version !== 1 && version !== SCHEMA_VERSION) throw new Error(`schema version ${version} is not ${SCHEMA_VERSION}`);
+          const missing = IDENTITY_TABLES.filter((name) => !tables.includes(name));
           if (missing.length > 0) throw new Error(`identity store without its tables: ${missing.join(', ')}`);
+          if (version === 1) {
+            database.exec(SAFETY_MEMORY_SCHEMA);
+            // SAFETY: version 1 kept no safety memory (it lived in the interlock's memory only): what was in force
+            // before is unknown, so this start fails closed.
+            database
+              .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING')
+              .run(SAFETY_MEMORY_LOST_KEY, 'the identity store was of schema version 1, which kept no safety memory');
+            database.pragma(`user_version = ${SCHEMA_VERSION}`);
+            return false;
+          }
+          const missingSafety = SAFETY_MEMORY_TABLES.filter((name) => !tables.includes(name));
+          if (missingSafety.length > 0) throw new Error(`identity store without its tables: ${missingSafety.join(', ')}`);
+          return false;
         })
         .immediate();
-      return new SqliteIdentityStore(db, options);
+      return new SqliteIdentityStore(db, path, created, options);
     } catch (error) {
       db?.close();
       throw new Error(`identity store ${path}: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,12 +1,13 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
 // every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded.
 
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { reason, recordableReasons } from '../core/reasons.js';
 import type { LoadedCell } from '../declarations/load.js';
+import { signHeartbeat } from '../dispatch/heartbeat.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
@@ -18,11 +19,13 @@ import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-
 import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
-import { recordRelease } from '../bounds/bounds.js';
-import { observeStateMessage } from '../pipeline/observe-state.js';
+import { recordRelease, recordReleaseAhead } from '../bounds/bounds.js';
+import { DeviceReports } from './device-reports.js';
 import type { Subscription, Transport } from '../transport/transport.js';
+import { commandPayloadProblem, operatorMessagePayloadProblem, PAYLOAD_LIMITS } from '../transport/payload-limits.js';
 import { topicSet, type TopicSet } from '../transport/topics.js';
 import { StateStore } from './state-store.js';
+import { isUnauthenticatedDenial, UnauthenticatedDenials, UNAUTHENTICATED_DENIALS_EVENT } from './unauthenticated-denials.js';
 
 export interface InterlockOptions {
   readonly cell: LoadedCell;
@@ -40,6 +43,11 @@ export interface InterlockOptions {
    * with a replay epoch at construction: commands issued before the interlock existed are refused.
    */
   readonly identity?: ReplayGuard & DemotionStore;
+  /**
+   * The bounds memory as restored at start (restoreSafetyMemory: latched trips, released setpoints and operator modes
+   * from the identity store, rate windows from the audit log), writing its changes back. Default: empty, memory only.
+   */
+  readonly bounds?: BoundsMemory;
   /**
    * Worker threads that verify command signatures ahead of the serial decision queue (0: verify on the main
    * thread). One is enough on a 2-core device: it takes the most expensive step off the thread that decides.
@@ -78,8 +86,8 @@ export type CellChange =
 
 export class Interlock {
   readonly states = new StateStore();
-  /** Rate windows and mode hysteresis; `bounds.modes.setOperatorMode` is the operator's mode switch. */
-  readonly bounds = new BoundsMemory();
+  /** Rate windows, mode hysteresis, kind memory; `bounds.setOperatorMode` is the operator's mode switch. */
+  readonly bounds: BoundsMemory;
   /** Demoted agents; restored only by an operator. */
   trust: TrustTracker;
   /** Held commands waiting for an operator. */
@@ -87,10 +95,9 @@ export class Interlock {
   /** The declarations in force; replaced only whole, by `replaceCell`, between two decisions. */
   private cell: LoadedCell;
   private readonly lastReleases = new Map<string, LastRelease>();
-  private readonly lastStateWarnings = new Map<string, { problem: string; atMs: number }>();
   /** Releases whose device outcome has not arrived yet, by device and command id (oldest dropped past the cap). */
-  private readonly awaitingOutcome = new Map<string, { readonly seq: number | undefined; readonly action: string; readonly agentId: string }>();
-  private readonly lastOutcomeWarnings = new Map<string, number>();
+  /** The device channel: authenticated state and outcomes. */
+  private readonly reports: DeviceReports;
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;
   private verifier: VerifierPool | undefined;
@@ -103,6 +110,8 @@ export class Interlock {
   private metricsTimer: NodeJS.Timeout | undefined;
   private readonly counts = { allow: 0, hold: 0, deny: 0 };
   private heartbeatSeq = 0;
+  /** This run of the interlock, in every heartbeat: a new epoch starts the drivers' counter comparison afresh. */
+  private readonly heartbeatEpoch = randomUUID();
   /** Commands are decided one at a time in arrival order, so audit order is decision order. */
   private queue: Promise<void> = Promise.resolve();
   /** Decided commands waiting for their audit record, settled (released, held, reported) in decision order. */
@@ -110,14 +119,27 @@ export class Interlock {
   /** Per device: the settlement of its latest allowed or held command still in flight. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
+  /** Denials that authenticated nobody, counted per window instead of recorded one by one (unauthenticated-denials.ts). */
+  private readonly unauthenticated: UnauthenticatedDenials;
 
   constructor(private readonly options: InterlockOptions) {
     this.topics = options.topics ?? topicSet();
     this.log = options.log ?? silentLogger;
     this.replay = options.identity ?? new MemoryReplayGuard(() => options.clock.nowMs(), options.clock.nowMs());
+    this.bounds = options.bounds ?? new BoundsMemory();
     this.cell = options.cell;
+    this.unauthenticated = new UnauthenticatedDenials({ clock: options.clock, record: (summary) => this.recordEvent(UNAUTHENTICATED_DENIALS_EVENT, { ...summary }) });
     this.trust = new TrustTracker(options.cell.declarations.trust, options.identity);
     this.approvals = new ApprovalBook(options.cell.declarations.approvals);
+    this.reports = new DeviceReports({
+      cell: () => this.cell,
+      states: this.states,
+      bounds: this.bounds,
+      clock: options.clock,
+      log: this.log,
+      audit: options.audit,
+      recordEvent: (event, detail) => this.recordEvent(event, detail),
+    });
     const threads = options.verifierThreads ?? 0;
     this.verifier = threads > 0 ? new VerifierPool(options.cell.declarations.keys, threads) : undefined;
   }
@@ -133,18 +155,30 @@ export class Interlock {
     this.running = true;
     this.log.info(`cell ${cell.declarations.cellId}, declarations digest ${cell.declarations.digest}, policies ${cell.policies.policyIds.join(', ')}`);
     await this.recordEvent('interlock-started', { declarationsDigest: cell.declarations.digest, transport: transport.name });
-    this.subscriptions.push(await transport.subscribe(this.topics.stateFilter, (topic, payload) => this.onState(topic, payload)));
-    this.subscriptions.push(await transport.subscribe(this.topics.outcomeFilter, (topic, payload) => this.onOutcome(topic, payload)));
+    this.subscriptions.push(
+      await transport.subscribe(this.topics.stateFilter, (topic, payload) => {
+        const deviceId = this.topics.deviceOfStateTopic(topic);
+        if (deviceId !== undefined) this.reports.onState(deviceId, payload);
+      }),
+    );
+    this.subscriptions.push(
+      await transport.subscribe(this.topics.outcomeFilter, (topic, payload) => {
+        const deviceId = this.topics.deviceOfOutcomeTopic(topic);
+        if (deviceId !== undefined) this.reports.onOutcome(deviceId, payload);
+      }),
+    );
     this.subscriptions.push(
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
         // The signature is checked on a worker now, while earlier commands are still being decided; the decision
         // itself stays in arrival order on the queue.
-        const pool = this.verifier;
+        // SAFETY: the size first, before the payload is converted, hashed or handed to a verifier.
+        const tooLarge = commandPayloadProblem(payload);
+        const pool = tooLarge === undefined ? this.verifier : undefined;
         const hint = pool?.verify(payload.toString('utf8'));
         this.queue = this.queue.then(async () => {
           const verified = await hint;
           // SAFETY: a hint from the pool of replaced declarations is dropped: a kid may now name another key.
-          return this.handleCommand(topic, payload, pool === this.verifier ? verified : undefined);
+          return this.handleCommand(topic, payload, pool === this.verifier ? verified : undefined, tooLarge);
         }).catch((error: unknown) => {
           this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
@@ -187,6 +221,7 @@ export class Interlock {
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
     await this.queue;
     await this.releaseChain;
+    await this.unauthenticated.close();
     await this.recordEvent('interlock-stopped', {});
     await this.verifier?.close();
   }
@@ -253,64 +288,11 @@ export class Interlock {
 
   private beat(): void {
     this.heartbeatSeq += 1;
-    const payload = JSON.stringify({ seq: this.heartbeatSeq, timeMs: this.options.clock.nowMs() });
+    // Signed like a release: drivers act only on the interlock's own, newer, timely heartbeats.
+    const payload = signHeartbeat({ epoch: this.heartbeatEpoch, seq: this.heartbeatSeq, timeMs: this.options.clock.nowMs() }, this.options.signingKey);
     this.options.transport.publish(this.topics.heartbeat, payload, { qos: 0 }).catch((error: unknown) => {
       this.log.warn(`heartbeat not sent: ${error instanceof Error ? error.message : String(error)}`);
     });
-  }
-
-  private onState(topic: string, payload: Buffer): void {
-    const deviceId = this.topics.deviceOfStateTopic(topic);
-    if (deviceId === undefined || !this.cell.declarations.devices.has(deviceId)) return; // not a device of this cell
-    const parsed = observeStateMessage(this.cell.declarations, deviceId, payload, this.options.clock.nowMs(), { states: this.states, bounds: this.bounds });
-    if (!parsed.ok) this.warnStateProblem(deviceId, parsed.problem);
-  }
-
-  /**
-   * A driver reports what it did with a release. Recorded as an `outcome` linked to the decision's record when it
-   * answers a release of ours to that device, once; anything else is logged (at most every 10 s per device) and
-   * recorded as an unmatched event, since a device claiming a command nobody released is worth an investigation.
-   */
-  private onOutcome(topic: string, payload: Buffer): void {
-    const deviceId = this.topics.deviceOfOutcomeTopic(topic);
-    if (deviceId === undefined || !this.cell.declarations.devices.has(deviceId)) return;
-    const parsed = parseDeviceOutcome(payload);
-    const key = parsed.ok ? `${deviceId}\u0000${parsed.outcome.commandId}` : '';
-    const released = parsed.ok ? this.awaitingOutcome.get(key) : undefined;
-    if (!parsed.ok || released === undefined || (released.seq ?? 0) !== parsed.outcome.auditSeq) {
-      const nowMs = this.options.clock.nowMs();
-      const last = this.lastOutcomeWarnings.get(deviceId);
-      if (last !== undefined && nowMs - last < 10_000) return;
-      this.lastOutcomeWarnings.set(deviceId, nowMs);
-      const problem = parsed.ok ? `no release of command ${parsed.outcome.commandId} with audit seq ${parsed.outcome.auditSeq} to ${deviceId} awaits an outcome` : parsed.problem;
-      this.log.warn(`outcome from ${deviceId} not recorded as an outcome: ${problem}`);
-      void this.recordEvent('device-outcome-unmatched', { deviceId, problem, payloadDigest: createHash('sha256').update(payload).digest('hex') });
-      return;
-    }
-    this.awaitingOutcome.delete(key);
-    const { outcome } = parsed;
-    this.options.audit
-      .record({
-        kind: 'outcome',
-        timeMs: this.options.clock.nowMs(),
-        commandId: outcome.commandId,
-        deviceId,
-        agentId: released.agentId,
-        action: released.action,
-        declarationsDigest: this.cell.declarations.digest,
-        ...(released.seq === undefined ? {} : { parentSeq: released.seq }),
-        detail: { event: 'device-outcome', status: outcome.status, deviceTimeMs: outcome.timeMs, ...(outcome.problem === undefined ? {} : { problem: outcome.problem }) },
-      })
-      .catch((error: unknown) => this.log.error(`outcome of ${outcome.commandId} on ${deviceId} not recorded: ${error instanceof Error ? error.message : String(error)}`));
-  }
-
-  /** A driver sending bad state does so 50 times a second: log a problem when it changes, or every 10 s. */
-  private warnStateProblem(deviceId: string, problem: string): void {
-    const nowMs = this.options.clock.nowMs();
-    const last = this.lastStateWarnings.get(deviceId);
-    if (last !== undefined && last.problem === problem && nowMs - last.atMs < 10_000) return;
-    this.lastStateWarnings.set(deviceId, { problem, atMs: nowMs });
-    this.log.warn(`state from ${deviceId} rejected (the device has no usable state until a valid one arrives): ${problem}`);
   }
 
   /**
@@ -320,7 +302,7 @@ export class Interlock {
    * waits for it (per-device memory, approval room), and an allow in flight counts as released for every other
    * device's shared-zone checks, which can only make those stricter.
    */
-  private async handleCommand(topic: string, payload: Buffer, hint?: PreVerified): Promise<void> {
+  private async handleCommand(topic: string, payload: Buffer, hint?: PreVerified, tooLarge?: string): Promise<void> {
     const topicDeviceId = this.topics.deviceOfCommandTopic(topic);
     if (topicDeviceId === undefined) {
       this.log.warn(`command on unusable topic ${JSON.stringify(topic)} ignored`);
@@ -331,13 +313,26 @@ export class Interlock {
     await this.inFlight.get(topicDeviceId);
     const { clock } = this.options;
     const cell = this.cell;
-    const token = payload.toString('utf8');
-    const signatureHint = hintedVerifier(hint, token);
-    let decision: Decision = evaluateCommand(
-      { token, topicDeviceId, ...(signatureHint === undefined ? {} : { signatureHint }) },
-      { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust },
-      clock.nowMs(),
-    );
+    let decision: Decision;
+    if (tooLarge !== undefined) {
+      // Denied unread: no identity, so it is counted with the other unauthenticated denials, not one record each.
+      decision = {
+        verdict: 'deny',
+        reasons: [reason('ENVELOPE_OVERSIZE', tooLarge, { limit: PAYLOAD_LIMITS.commandBytes, actual: payload.length, unit: 'B' })],
+        commandDigest: createHash('sha256').update(payload).digest('hex'),
+        declarationsDigest: cell.declarations.digest,
+        decidedAtMs: clock.nowMs(),
+        identity: {},
+      };
+    } else {
+      const token = payload.toString('utf8');
+      const signatureHint = hintedVerifier(hint, token);
+      decision = evaluateCommand(
+        { token, topicDeviceId, ...(signatureHint === undefined ? {} : { signatureHint }) },
+        { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust },
+        clock.nowMs(),
+      );
+    }
     if (decision.verdict === 'hold' && decision.command !== undefined && !this.approvals.hasRoom(decision.command.agent.id, decision.command.device.id)) {
       const { agent, device } = decision.command;
       const cap = cell.declarations.approvals.maxPendingPerAgentDevice;
@@ -352,7 +347,11 @@ export class Interlock {
     }
     const safeState = decision.verdict === 'allow' && decision.command?.safeState === true;
     // The record joins the batch now; it is awaited on the release chain, in decision order.
-    const recorded = this.options.audit.record(this.decisionEntry(decision, topicDeviceId), { safeState });
+    // SAFETY: a denial that authenticated nobody is only counted in the window's aggregate record, so that a flood of
+    // garbage cannot fill the log; its decision is still published, with auditSeq null.
+    const aggregated = isUnauthenticatedDenial(decision);
+    if (aggregated) this.unauthenticated.add(decision, topicDeviceId, tooLarge === undefined ? payload.toString('utf8') : payload.subarray(0, 256).toString('utf8'));
+    const recorded = aggregated ? Promise.resolve(undefined) : this.options.audit.record(this.decisionEntry(decision, topicDeviceId), { safeState });
     recorded.catch(() => undefined); // handled on the release chain; never an unhandled rejection meanwhile
     const deviceId = decision.command?.device.id ?? topicDeviceId;
     const reservation = decision.verdict === 'allow' && decision.command !== undefined ? this.reserveRelease(decision) : undefined;
@@ -391,7 +390,7 @@ export class Interlock {
   private async settleCommand(
     decided: Decision,
     topicDeviceId: string,
-    recorded: Promise<AuditReceipt>,
+    recorded: Promise<AuditReceipt | undefined>,
     undoReservation: (() => void) | undefined,
     demotion: Demotion | undefined,
   ): Promise<void> {
@@ -584,6 +583,14 @@ export class Interlock {
     const { clock } = this.options;
     const cell = this.cell;
     const nowMs = clock.nowMs();
+    // SAFETY: the size first, before the payload is converted or hashed.
+    const tooLarge = operatorMessagePayloadProblem(payload);
+    if (tooLarge !== undefined) {
+      this.log.warn(`operator message refused: ${tooLarge}`);
+      await this.recordEvent('operator-message-refused', { problem: tooLarge, payloadBytes: payload.length });
+      await this.answerOperator({ ok: false, problem: tooLarge });
+      return;
+    }
     const token = payload.toString('utf8');
     // Every answer names the message by its digest, so a sender can match even a refusal that has no jti yet.
     const messageDigest = createHash('sha256').update(token, 'utf8').digest('hex');
@@ -664,7 +671,14 @@ export class Interlock {
       }
       case 'set_mode': {
         if (!this.cell.declarations.devices.has(request.device)) return { ok: false, problem: `no device ${request.device} is declared` };
-        this.bounds.modes.setOperatorMode(request.device, request.mode === 'reduced' ? 'reduced' : undefined);
+        try {
+          this.bounds.setOperatorMode(request.device, request.mode === 'reduced' ? 'reduced' : undefined, nowMs);
+        } catch (error) {
+          // SAFETY: only auto can fail here, and then nothing changed: the device stays in reduced mode.
+          const problem = `mode not stored, ${request.device} stays in reduced mode: ${error instanceof Error ? error.message : String(error)}`;
+          this.log.error(problem);
+          return { ok: false, problem };
+        }
         await this.recordEvent('operator-mode', { ...by, deviceId: request.device, mode: request.mode });
         return { ok: true, device: request.device, mode: request.mode };
       }
@@ -728,15 +742,14 @@ export class Interlock {
       auditHash: receipt?.hash ?? '',
       releasedAtMs: clock.nowMs(),
       expiresAtMs: expiresAtMs ?? command.expiresAtMs,
+      // SAFETY: bound to the driver run whose signed state it was checked against: a restarted driver refuses it.
+      session: this.reports.sessionOf(command.device.id) ?? null,
     };
     // Expected before the publish: a fast driver can answer before the broker's acknowledgement reaches us.
-    const outcomeKey = `${command.device.id}\u0000${command.commandId}`;
-    this.awaitingOutcome.set(outcomeKey, { seq: receipt?.seq, action: command.action, agentId: command.agent.id });
-    if (this.awaitingOutcome.size > MAX_AWAITING_OUTCOMES) {
-      const oldest = this.awaitingOutcome.keys().next();
-      if (oldest.done !== true) this.awaitingOutcome.delete(oldest.value);
-    }
+    this.reports.expectOutcome(command.device.id, command.commandId, { seq: receipt?.seq, action: command.action, agentId: command.agent.id });
     try {
+      // SAFETY: a setpoint the device may receive is durable before it is published (see recordReleaseAhead).
+      recordReleaseAhead(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
       await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });
       this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
 
@@ -745,7 +758,7 @@ export class Interlock {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.error(`release of ${command.commandId} to ${command.device.id} failed: ${message}`);
-      this.awaitingOutcome.delete(outcomeKey);
+      this.reports.forgetOutcome(command.device.id, command.commandId);
       await this.recordEvent('release-failed', { commandId: command.commandId, error: message }, receipt?.seq);
       return false;
     }
@@ -764,43 +777,6 @@ export class Interlock {
       this.log.error(`audit event ${event} not recorded: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-}
-
-/** Releases remembered for their outcome; a device that never answers cannot make the interlock grow. */
-const MAX_AWAITING_OUTCOMES = 4096;
-
-export interface DeviceOutcome {
-  readonly commandId: string;
-  /** The audit seq the release carried (0 for a safe-state release made without a record). */
-  readonly auditSeq: number;
-  readonly status: 'executed' | 'refused';
-  readonly problem?: string;
-  /** The device's own clock; recorded, never trusted for ordering. */
-  readonly timeMs: number;
-}
-
-/** Parses a driver's outcome message strictly: exactly these fields, bounded strings, integer seq. */
-export function parseDeviceOutcome(payload: Buffer): { ok: true; outcome: DeviceOutcome } | { ok: false; problem: string } {
-  if (payload.length > 4096) return { ok: false, problem: `outcome message of ${payload.length} bytes (at most 4096)` };
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString('utf8'));
-  } catch {
-    return { ok: false, problem: 'outcome message is not JSON' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, problem: 'outcome message is not a JSON object' };
-  const o = value as Record<string, unknown>;
-  const extra = Object.keys(o).filter((k) => !['commandId', 'auditSeq', 'status', 'problem', 'timeMs'].includes(k));
-  if (extra.length > 0) return { ok: false, problem: `unknown field(s) ${extra.join(', ')}` };
-  if (typeof o.commandId !== 'string' || o.commandId.length === 0 || o.commandId.length > 128) return { ok: false, problem: '/commandId must be a string of 1-128 characters' };
-  if (typeof o.auditSeq !== 'number' || !Number.isSafeInteger(o.auditSeq) || o.auditSeq < 0) return { ok: false, problem: '/auditSeq must be a non-negative integer' };
-  if (o.status !== 'executed' && o.status !== 'refused') return { ok: false, problem: '/status must be "executed" or "refused"' };
-  if (o.problem !== undefined && (typeof o.problem !== 'string' || o.problem.length > 1000)) return { ok: false, problem: '/problem must be a string of at most 1000 characters' };
-  if (typeof o.timeMs !== 'number' || !Number.isFinite(o.timeMs)) return { ok: false, problem: '/timeMs must be a finite number' };
-  return {
-    ok: true,
-    outcome: { commandId: o.commandId, auditSeq: o.auditSeq, status: o.status, timeMs: o.timeMs, ...(typeof o.problem === 'string' ? { problem: o.problem } : {}) },
-  };
 }
 
 /** The audit log's failure codes, each a reason code of its own; anything else is AUDIT_WRITE_FAILED. */

@@ -1,10 +1,13 @@
 // The zero-setup broker: aedes on 127.0.0.1 over TCP for the simulator and agents, plus an in-process Transport
-// for the interlock. A TCP client must never get a message onto a protected topic (actuator commands).
+// for the interlock. A TCP client must never get a message onto a protected topic (actuator commands), nor a packet
+// larger than maxPacketBytes into the broker.
 
 import type { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import { createLogger } from '../core/log.js';
+import { limitPacketSize } from './packet-size-guard.js';
+import { MAX_PACKET_BYTES, MQTT_MAX_PACKET_BYTES } from './payload-limits.js';
 import { topicFilterProblem, topicMatches, topicNameProblem } from './topics.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from './transport.js';
 
@@ -17,6 +20,11 @@ export interface EmbeddedBrokerOptions {
   readonly protectedPublishFilters?: readonly string[];
   /** Called for every refused publish (including Last Will messages); a forged actuator command is worth an alert. */
   readonly onPublishDenied?: (event: PublishDenied) => void;
+  /**
+   * Largest MQTT packet a TCP client may send, header included (default MAX_PACKET_BYTES). A client that announces
+   * a larger one is disconnected before its body is read. Publishes through `transport()` are not limited.
+   */
+  readonly maxPacketBytes?: number;
   readonly log?: (msg: string) => void;
 }
 
@@ -33,6 +41,7 @@ type BrokerState = 'new' | 'starting' | 'running' | 'stopped';
 
 export class EmbeddedBroker {
   readonly protectedPublishFilters: readonly string[];
+  readonly maxPacketBytes: number;
   private readonly host: string;
   private readonly requestedPort: number;
   private readonly options: EmbeddedBrokerOptions;
@@ -54,6 +63,13 @@ export class EmbeddedBroker {
       if (problem !== undefined) throw new Error(`embedded broker: bad protected filter: ${problem}`);
     }
     this.protectedPublishFilters = [...filters];
+    const maxPacketBytes = options.maxPacketBytes ?? MAX_PACKET_BYTES;
+    // Load-time error: a limit always applies (aedes has none of its own); at most MQTT's own maximum (for a bench to
+    // compare with), at least enough for a CONNECT.
+    if (!Number.isSafeInteger(maxPacketBytes) || maxPacketBytes < 64 || maxPacketBytes > MQTT_MAX_PACKET_BYTES) {
+      throw new Error(`embedded broker: maxPacketBytes must be an integer from 64 to ${MQTT_MAX_PACKET_BYTES} (got ${maxPacketBytes})`);
+    }
+    this.maxPacketBytes = maxPacketBytes;
     this.host = options.host ?? '127.0.0.1';
     this.requestedPort = options.port ?? 0;
     this.options = options;
@@ -107,7 +123,9 @@ export class EmbeddedBroker {
     const server = createServer((socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      aedes.handle(socket);
+      // SAFETY: aedes (1.2.0, mqtt-packet 9) buffers a packet whole, however large its header says it is; copying,
+      // converting and parsing a 100 MB publish stalls the event loop past the drivers' heartbeat timeout.
+      aedes.handle(limitPacketSize(socket, this.maxPacketBytes));
     });
     this.server = server;
     try {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { IClientOptions, IClientSubscribeOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { createLogger } from '../core/log.js';
+import { CLIENT_MAX_PACKET_BYTES } from './payload-limits.js';
 import { topicFilterProblem, topicMatches, topicNameProblem } from './topics.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from './transport.js';
 
@@ -31,6 +32,12 @@ export interface MqttTransportOptions {
   readonly stopTimeoutMs?: number;
   /** Keepalive in seconds; a dead broker is noticed after about 1.5 times this. Default 30. */
   readonly keepaliveS?: number;
+  /**
+   * MQTT 5 only: the largest packet this client accepts, told to the broker in CONNECT (Maximum Packet Size), which
+   * must then not send it a larger one (it drops the message for this client). Default CLIENT_MAX_PACKET_BYTES.
+   * MQTT 3.1.1 has no way to say it: there only the broker's own limit applies.
+   */
+  readonly maxPacketBytes?: number;
   /** TLS material for `mqtts://`, passed through to `tls.connect`. */
   readonly ca?: Buffer | readonly Buffer[];
   readonly cert?: Buffer;
@@ -98,7 +105,7 @@ export class MqttTransport implements Transport {
     const reconnect = options.reconnectPeriodMs ?? DEFAULTS.reconnectPeriodMs;
     // Load-time errors: a transport that cannot keep its subscriptions must not be built at all.
     if (!(reconnect > 0)) throw new Error(`mqtt transport: reconnectPeriodMs must be > 0 (got ${reconnect})`);
-    for (const key of ['connectTimeoutMs', 'publishTimeoutMs', 'stopTimeoutMs'] as const) {
+    for (const key of ['connectTimeoutMs', 'publishTimeoutMs', 'stopTimeoutMs', 'maxPacketBytes'] as const) {
       const value = options[key];
       if (value !== undefined && !(value > 0)) throw new Error(`mqtt transport: ${key} must be > 0 (got ${value})`);
     }
@@ -249,6 +256,8 @@ export class MqttTransport implements Transport {
       // QoS 0 messages queued while offline would go out late; the contract is to reject instead.
       queueQoSZero: false,
     };
+    // mqtt.js checks the size only after parsing a whole packet; the point is that the broker never sends one.
+    if (this.protocolVersion() === 5) options.properties = { maximumPacketSize: o.maxPacketBytes ?? CLIENT_MAX_PACKET_BYTES };
     if (o.username !== undefined) options.username = o.username;
     if (o.password !== undefined) options.password = o.password;
     // Never relaxed: a broker whose certificate does not verify (or names another host) is not connected to.

@@ -55,9 +55,9 @@ function rig() {
     at(ms: number): void {
       nowMs = ms;
     },
-    /** The arm at rest at `positionsRad`, its state 10 ms old. */
-    arm(positionsRad: readonly number[]): void {
-      const state: ArmState = { kind: 'robot_arm', positionsRad, moving: false, velocitiesRadPerS: positionsRad.map(() => 0) };
+    /** The arm at rest at `positionsRad`, its state 10 ms old, naming `lastCommandId` as the last command it executed. */
+    arm(positionsRad: readonly number[], lastCommandId: string | null = null): void {
+      const state: ArmState = { kind: 'robot_arm', positionsRad, moving: false, velocitiesRadPerS: positionsRad.map(() => 0), lastCommandId };
       world.set('arm-1', () => ({ state, receivedAtMs: nowMs - 10 }));
     },
     amr(options: AmrReportOptions = {}, ageMs = 10): void {
@@ -70,9 +70,11 @@ function rig() {
     forget(deviceId: string): void {
       world.delete(deviceId);
     },
-    /** Records this command as the last one released to `deviceId`, `agoMs` ago (the interlock keeps one per device). */
-    release(deviceId: string, action: string, params: Record<string, unknown>, agoMs = 50): void {
-      released.set(deviceId, { commandId: `r-${deviceId}-${nowMs}`, action, params, releasedAtMs: nowMs - agoMs });
+    /** Records this command as the last one released to `deviceId`, `agoMs` ago (the interlock keeps one per device); returns its id. */
+    release(deviceId: string, action: string, params: Record<string, unknown>, agoMs = 50): string {
+      const commandId = `r-${deviceId}-${nowMs}-${released.size}`;
+      released.set(deviceId, { commandId, action, params, releasedAtMs: nowMs - agoMs });
+      return commandId;
     },
     send(deviceId: string, action: string, params: Record<string, unknown>): Decision {
       return evaluateCommand({ token: planner.sign(deviceId, action, params), topicDeviceId: deviceId }, context, nowMs);
@@ -151,9 +153,14 @@ t.test('the AMR may not dock while the arm works in the station, and may once th
   t.same(codes(released), [['BOUNDS_SHARED_ZONE_OCCUPIED', STATION_RULE]], 'the arm is on its way into the station');
   t.match(released.reasons[0]?.message ?? '', /which arm-1 has been released into/);
 
-  // Released back home: out of the station once it is seen at rest there in state sent after that release.
-  r.release('arm-1', 'move_joints', armTo(HOME), 50);
-  r.arm(HOME);
+  // Released back home: out of the station once its own state names that release and shows it at rest at home. A
+  // state at rest at home that names an older command (sent before the arm had the release) proves nothing.
+  const home = r.release('arm-1', 'move_joints', armTo(HOME), 50);
+  r.arm(HOME, 'an-older-command');
+  const notYet = r.send('amr-1', 'go_to', dock);
+  t.same(codes(notYet), [['BOUNDS_SHARED_ZONE_OCCUPIED', STATION_RULE]], 'a state at rest naming an older command');
+  t.match(notYet.reasons[0]?.message ?? '', new RegExp(`which arm-1 has been released into \\(command ${home} not yet reported finished: its latest state names command an-older-command\\)`));
+  r.arm(HOME, home);
   const free = r.send('amr-1', 'go_to', dock);
   t.equal(free.verdict, 'allow', codes(free).join(' | '));
   t.equal(free.mode, 'normal');

@@ -158,3 +158,18 @@ t.test('bad history is INPUT_INVALID, names the entry, and changes nothing', asy
   t.match(out[2]?.reasons[0]?.message ?? '', /\/history\/releases\/0\/ageMs/);
   t.match(out[3]?.reasons[0]?.message ?? '', /\/states\/belt-9: no device belt-9/);
 });
+
+t.test('a release in history.releases is finished once a later state names its commandId at rest', async (t) => {
+  const cell = testCell(t);
+  const planner = cell.signer('planner-1', () => NOW);
+  const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
+  const move = () => planner.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 0.5 });
+  const released = { device: 'arm-1', action: 'move_joints', params: { positionsRad: HOME, velocityRadPerS: 0.5 }, ageMs: 1000, commandId: 'earlier-move' };
+  const atRest = (lastCommandId: string | null) => ({ positionsRad: HOME, velocitiesRadPerS: [0, 0, 0, 0, 0, 0], moving: false, lastCommandId, ageMs: 20 });
+  const [named, notNamed] = await check(cell, [
+    { token: move(), atMs: NOW, state: atRest('earlier-move'), states: PEOPLE_KNOWN, history: { releases: [released] } },
+    { token: move(), atMs: NOW + 1, state: atRest('something-older'), states: PEOPLE_KNOWN, history: { releases: [{ ...released, commandId: 'another-move' }] } },
+  ]);
+  t.equal(named?.verdict, 'allow', `the state names the release at rest: finished (${codes(named).join(', ')})`);
+  t.equal(notNamed?.verdict, 'deny', 'a state naming an older command: the release may still be moving the arm');
+});

@@ -45,7 +45,10 @@ t.test('each documented input form gives one decision line, in order, with line 
     stop, // bare JWS, no state: a stop needs none
     bareBelt, // bare JWS, and the input never gave the belt's state: it cannot be checked, so it is denied
     JSON.stringify({ token: move, atMs: NOW, state }), // the same command again
-    bareMove, // bare JWS: checked against the arm state line 1 gave (20 ms old at NOW), which the session keeps
+    // bare JWS: checked against the arm state line 1 gave (20 ms old at NOW), which the session keeps. That state
+    // names no command, so the move and the stop released since are not reported finished: the arm is checked as if
+    // still moving at its top speed, and its run-out leaves the table's keep-in volume.
+    bareMove,
   ];
   const out = await checkWith(cell.load(), lines);
   t.equal(out.length, 6, 'one output line per non-blank input line');
@@ -57,7 +60,7 @@ t.test('each documented input form gives one decision line, in order, with line 
       [4, 'allow', null],
       [5, 'deny', 'BOUNDS_STATE_MISSING'],
       [6, 'deny', 'ENVELOPE_REPLAYED'],
-      [7, 'allow', null],
+      [7, 'deny', 'BOUNDS_KEEP_IN'],
     ],
   );
   const first = out[0] as CheckOutputLine;

@@ -55,7 +55,7 @@ t.test('the demo runs its script twice in one state folder with every verdict as
   t.equal(first.surprises, 0, 'and every scene happened', { sceneLines: lines.filter((l) => l.includes('(scene:')) });
   t.equal(first.unauthorisedExecutions, 0, 'the arm executed nothing without an allow record');
   t.equal(first.chainOk, true);
-  t.same(readdirSync(join(cellDirectory, 'keys')).sort(), ['observer-1-k1.pub.pem', 'planner-1-k1.pub.pem', 'shift-lead-k1.pub.pem', 'trainee-1-k1.pub.pem']);
+  t.same(readdirSync(join(cellDirectory, 'keys')).sort(), ['amr-1-driver-k1.pub.pem', 'arm-1-driver-k1.pub.pem', 'conveyor-1-driver-k1.pub.pem', 'observer-1-k1.pub.pem', 'planner-1-k1.pub.pem', 'pump-1-driver-k1.pub.pem', 'shift-lead-k1.pub.pem', 'trainee-1-k1.pub.pem']);
 
   const second = await run();
   t.same(unexpected(second), [], 'a second run reuses the keys and the audit log');

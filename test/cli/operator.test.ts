@@ -43,7 +43,12 @@ runtime.interlock.onDecision((event) => decisions.push(event));
 // Driver-rate state: the conveyor (at the speed the test sets) with every permissive true, and the AMR (the cell's
 // people source) seeing nobody.
 let conveyorSpeedMPerS = 0;
-const feed = stateFeed(runtime.transport, { [CONVEYOR]: () => conveyorStateMessage({ speedMPerS: conveyorSpeedMPerS }), 'amr-1': () => amrStateMessage() });
+const reporters = new Map([CONVEYOR, 'amr-1'].map((id) => [id, cell.reporter(id)]));
+const feed = stateFeed(
+  runtime.transport,
+  { [CONVEYOR]: () => conveyorStateMessage({ speedMPerS: conveyorSpeedMPerS }), 'amr-1': () => amrStateMessage() },
+  (deviceId, message) => reporters.get(deviceId)?.state(message) ?? '',
+);
 await feed.publishNow();
 await waitFor(() => runtime.interlock.states.latest(CONVEYOR) !== undefined && runtime.interlock.states.latest('amr-1') !== undefined, 'device state');
 

@@ -8,13 +8,16 @@
 //   agent publishes over a real MQTT connection; the actuator is another MQTT subscriber on the actuator topics.
 // - `log`: the audit log alone under concurrent record() calls, each "actuated" only once its record resolved,
 //   as the interlock does. It starts in a fraction of the interlock's time, so it can be killed many more times.
+// - `trip`: the interlock as in `interlock` mode, with pump-1's driver publishing the state it is given (a discharge
+//   pressure over the trip), signed with the driver's key, every 20 ms; once the interlock has latched the trip it
+//   says `latched`, and goes on until it is killed.
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [mode, stateDir, cellDir, privateKeyDir] = process.argv.slice(2);
-if ((mode !== 'interlock' && mode !== 'log') || stateDir === undefined) throw new Error('usage: crash-child interlock|log <state> [<cell> <keys>]');
+const [mode, stateDir, cellDir, privateKeyDir, pumpState] = process.argv.slice(2);
+if ((mode !== 'interlock' && mode !== 'log' && mode !== 'trip') || stateDir === undefined) throw new Error('usage: crash-child interlock|log|trip <state> [<cell> <keys> [<pump state>]]');
 const send = (message: Record<string, unknown>): void => {
   process.send?.(message);
 };
@@ -37,6 +40,33 @@ if (mode === 'log') {
       );
     }
     await Promise.all(burst);
+  }
+} else if (mode === 'trip') {
+  if (cellDir === undefined || privateKeyDir === undefined || pumpState === undefined) throw new Error('trip mode needs <cell> <keys> <pump state>');
+  const { startRuntime } = await import('../../src/app/compose.js');
+  const { DeviceReporter } = await import('../../src/driver-sdk/device-reporter.js');
+  const { ensureCellDriverKeys } = await import('../../src/keys/cell-agent-keys.js');
+  const { silentLogger } = await import('../../src/core/log.js');
+  const { processMemory } = await import('../../src/bounds/process-unit/process-memory.js');
+  const { MqttTransport } = await import('../../src/transport/mqtt-transport.js');
+  const { topicSet } = await import('../../src/transport/topics.js');
+  const runtime = await startRuntime({ cellDirectory: cellDir, stateDirectory: stateDir, embeddedPort: 0, heartbeatPeriodMs: 0, log: silentLogger });
+  const driverKey = ensureCellDriverKeys(cellDir, privateKeyDir).get('pump-1');
+  if (driverKey === undefined) throw new Error('the cell declares no driver key for pump-1');
+  // pump-1's driver: it signs every state it reports, as the interlock requires.
+  const reporter = new DeviceReporter('pump-1', driverKey);
+  const driver = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-pump-driver', log: () => undefined });
+  await driver.start();
+  send({ type: 'ready' });
+  const latches = processMemory(runtime.interlock.bounds.device('pump-1')).latched;
+  let told = false;
+  for (;;) {
+    await driver.publish(topicSet().actuatorState('pump-1'), reporter.state(JSON.parse(pumpState) as object), { qos: 1 });
+    if (!told && latches.has('high_discharge_pressure')) {
+      told = true;
+      send({ type: 'latched' });
+    }
+    await new Promise((resolveTick) => setTimeout(resolveTick, 20));
   }
 } else {
   if (cellDir === undefined || privateKeyDir === undefined) throw new Error('interlock mode needs <cell> <keys>');

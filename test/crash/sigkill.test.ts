@@ -7,7 +7,8 @@
 // The interlock runs as `interlock run` composes it (embedded broker, SQLite identity store); the agent and the
 // actuator are MQTT clients of its broker.
 // The child restarts on the same files, so the audit log's and the identity store's recovery after an unclean
-// stop is exercised each time.
+// stop is exercised each time. A last case kills the interlock the moment it has latched a pump trip: the next
+// start on the same state folder still refuses start until a reset_trip is released.
 
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,8 +18,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
+import { startRuntime } from '../../src/app/compose.js';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import { silentLogger } from '../../src/core/log.js';
+import type { DecisionEvent } from '../../src/interlock/interlock.js';
+import { commandDigest } from '../../src/pipeline/pipeline.js';
+import { MqttTransport } from '../../src/transport/mqtt-transport.js';
+import { topicSet } from '../../src/transport/topics.js';
+import { restState } from '../bounds/process-unit/fixtures.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 // 200 + 15 child processes take a few minutes on a loaded 2-core machine: longer than the suite's per-file limit.
 t.setTimeout(900_000);
@@ -169,5 +178,74 @@ t.test('SIGKILL at random moments: no acknowledged record lost, chain intact, no
     t.ok(outcome.acks > kills, `${mode}: acknowledged records seen: ${outcome.acks}`);
     t.ok(outcome.actuated > 0, `${mode}: actuations seen: ${outcome.actuated}`);
     t.ok(outcome.lastSeq >= outcome.acks, `${mode}: the log holds at least every acknowledged record (${outcome.lastSeq} >= ${outcome.acks})`);
+  }
+});
+
+/** Starts the child and kills it with SIGKILL the moment it sends a message of type `killOn`. */
+function runUntil(script: string, args: readonly string[], killOn: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let stderr = '';
+    let told = false;
+    const child = fork(script, [...args], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timeout = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('message', (message: { type: string }) => {
+      if (message.type !== killOn) return;
+      told = true;
+      child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timeout);
+      if (signal === 'SIGKILL' && told) resolvePromise();
+      else reject(new Error(`child ended with code ${code} signal ${signal} before it said ${killOn}:\n${stderr}`));
+    });
+  });
+}
+
+t.test('a pump trip latched just before SIGKILL is still latched after the restart, until a reset_trip is released', async (t) => {
+  const cell = makeTestCell();
+  const child = buildChild();
+  const stateDir = mkdtempSync(join(tmpdir(), 'interlock-crash-trip-'));
+  t.teardown(() => {
+    child.cleanup();
+    cell.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  const { kind: _kind, ...rest } = restState();
+  const atRest = { ...rest, timeMs: 0 };
+  const tripped = { ...atRest, measurements: { ...atRest.measurements, discharge_pressure: 8.8e5 } };
+  await runUntil(child.script, ['trip', stateDir, cell.cellDir, cell.privateKeyDir, JSON.stringify(tripped)], 'latched');
+
+  // The next start on the same state folder; from now on the pump reports a normal pressure.
+  const topics = topicSet();
+  const runtime = await startRuntime({ cellDirectory: cell.cellDir, stateDirectory: stateDir, embeddedPort: 0, heartbeatPeriodMs: 0, log: silentLogger });
+  const outside = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-trip-outside', log: () => undefined });
+  const driver = cell.reporter('pump-1');
+  const feed = setInterval(() => void outside.publish(topics.actuatorState('pump-1'), driver.state(atRest), { qos: 0 }).catch(() => undefined), 20);
+  try {
+    await outside.start();
+    const decisions: DecisionEvent[] = [];
+    runtime.interlock.onDecision((event) => decisions.push(event));
+    await waitFor(() => runtime.interlock.states.latest('pump-1') !== undefined, 'pump-1 state after the restart', 15_000);
+    const send = async (signerId: string, action: string, params: Record<string, unknown>): Promise<DecisionEvent> => {
+      const token = cell.signer(signerId).sign('pump-1', action, params);
+      await outside.publish(topics.command('pump-1'), token, { qos: 1 });
+      let found: DecisionEvent | undefined;
+      await waitFor(() => (found = decisions.find((d) => d.report.commandDigest === commandDigest(token))) !== undefined, `the decision on ${action}`, 15_000);
+      return found as unknown as DecisionEvent;
+    };
+    const codes = (event: DecisionEvent): unknown[] => event.report.reasons.map((r) => [r.code, r.ruleId ?? null]);
+    const start = await send('planner-1', 'start', {});
+    t.same(codes(start), [['BOUNDS_TRIP_LATCHED', 'pump-1/trips/high_discharge_pressure']], 'still latched after the kill');
+    t.equal(start.report.reasons[0]?.actual, 8.8e5, 'with the pressure that latched it');
+    const reset = await send('shift-lead', 'reset_trip', { trip: 'high_discharge_pressure' });
+    t.equal(reset.report.verdict, 'allow', `the reset passes with the pressure normal (${JSON.stringify(codes(reset))})`);
+    const again = await send('planner-1', 'start', {});
+    t.equal(again.report.verdict, 'allow', `start once the reset is released (${JSON.stringify(codes(again))})`);
+  } finally {
+    clearInterval(feed);
+    await outside.stop();
+    await runtime.stop();
   }
 });

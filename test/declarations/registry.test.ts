@@ -160,7 +160,7 @@ t.test('revocations must name a registered kid, once', async (t) => {
       // A typo in a revocation would leave the key it meant in force.
       name: 'a revoked kid that is not registered',
       revoked: '\n  - kid: planner-1-k0\n    reason: lost laptop\n',
-      expected: (x) => ({ path: '/revoked/0/kid', line: lineOf(x, 'kid: planner-1-k0'), message: /kid "planner-1-k0" is not registered under agents or operators/ }),
+      expected: (x) => ({ path: '/revoked/0/kid', line: lineOf(x, 'kid: planner-1-k0'), message: /kid "planner-1-k0" is not registered under agents, operators or drivers/ }),
     },
     {
       name: 'a kid differing only in case',

@@ -99,6 +99,7 @@ t.test('runs as a component: RUNNING when ready, commands decided and released o
     deviceId: CONVEYOR,
     transport: driverBus,
     interlockPublicKey: publicKey,
+    driverKey: r.cell.driverKey(CONVEYOR),
     defaultRampMPerS2: 0.25,
     heartbeatTimeoutMs: 0,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },

@@ -23,6 +23,7 @@ import type { Transport } from '../../src/transport/transport.js';
 import { startMosquitto } from './mosquitto.js';
 import { amrStateMessage, conveyorStateMessage, stateFeed, type StateFeed } from './state-messages.js';
 import { makeTestCell, type TestCell } from './test-cell.js';
+import type { DeviceReporter } from '../../src/driver-sdk/device-reporter.js';
 import { modesSettled } from './modes-settled.js';
 import { waitFor } from './wait-for.js';
 
@@ -91,6 +92,10 @@ export interface LiveInterlock {
   readonly operatorResults: Record<string, unknown>[];
   /** The state feed, when the rig runs one. */
   readonly feed: StateFeed | undefined;
+  /** The driver run that signs `deviceId`'s reports (one per device for the rig's life, on the rig's clock). */
+  reporter(deviceId: string): DeviceReporter;
+  /** Publishes `message` as `deviceId`'s driver would (signed, QoS 1) on its state topic. */
+  report(deviceId: string, message: Record<string, unknown>): Promise<void>;
   /** Publishes a signed command to the device's command topic and resolves with the decision on it. */
   send(deviceId: string, token: string): Promise<DecisionEvent>;
   /** Publishes the commands together (one event-loop turn) and resolves with their decisions, in decision order. */
@@ -176,9 +181,19 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
   });
 
   await start();
+  const reporters = new Map<string, DeviceReporter>();
+  const reporterOf = (deviceId: string): DeviceReporter => {
+    let reporter = reporters.get(deviceId);
+    if (reporter === undefined) {
+      reporter = cell.reporter(deviceId, () => clock.nowMs());
+      reporters.set(deviceId, reporter);
+    }
+    return reporter;
+  };
+
   const sources = options.feed === false ? undefined : (options.feed ?? { 'conveyor-1': () => conveyorStateMessage(), 'amr-1': () => amrStateMessage() });
   if (sources !== undefined) {
-    feed = stateFeed(() => client, sources);
+    feed = stateFeed(() => client, sources, (deviceId, message) => reporterOf(deviceId).state(message));
     await feed.publishNow();
     await waitFor(() => Object.keys(sources).every((id) => runtime.interlock.states.latest(id) !== undefined), 'the fed device state to reach the interlock', WAIT_MS);
   }
@@ -213,6 +228,10 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
     operatorResults,
     get feed() {
       return feed;
+    },
+    reporter: reporterOf,
+    async report(deviceId, message) {
+      await client.publish(topics.actuatorState(deviceId), reporterOf(deviceId).state(message), { qos: 1 });
     },
     async send(deviceId, token) {
       await client.publish(topics.command(deviceId), token, { qos: 1 });

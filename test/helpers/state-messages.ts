@@ -54,11 +54,17 @@ export interface StateFeed {
 /**
  * Publishes `sources` (device id → the message to send now) every `periodMs` through `transport`, as drivers do.
  * `transport` may be a function returning the transport to use now. A source is read at every tick, so a test changes what the device reports by changing what its function returns.
+ * `sign` makes the wire message, as the device's driver signs it (TestCell.reporter).
  */
-export function stateFeed(transport: Transport | (() => Transport), sources: Record<string, () => Record<string, unknown>>, periodMs = 20): StateFeed {
+export function stateFeed(
+  transport: Transport | (() => Transport),
+  sources: Record<string, () => Record<string, unknown>>,
+  sign: (deviceId: string, message: Record<string, unknown>) => string,
+  periodMs = 20,
+): StateFeed {
   const current = typeof transport === 'function' ? transport : () => transport;
   const publishAll = (qos: 0 | 1): Promise<void> =>
-    Promise.all(Object.entries(sources).map(([deviceId, message]) => current().publish(topics.actuatorState(deviceId), JSON.stringify(message()), { qos }))).then(() => undefined);
+    Promise.all(Object.entries(sources).map(([deviceId, message]) => current().publish(topics.actuatorState(deviceId), sign(deviceId, message()), { qos }))).then(() => undefined);
   const timer = setInterval(() => void publishAll(0).catch(() => undefined), periodMs);
   return {
     publishNow: () => publishAll(1),

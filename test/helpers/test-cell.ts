@@ -7,7 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandSigner } from '../../src/agent-sdk/command-signer.js';
 import { loadCell, type LoadedCell } from '../../src/declarations/load.js';
-import { ensureCellAgentKeys, type AgentPrivateKey } from '../../src/keys/cell-agent-keys.js';
+import { ensureCellAgentKeys, ensureCellDriverKeys, type AgentPrivateKey, type DriverPrivateKey } from '../../src/keys/cell-agent-keys.js';
+import { DeviceReporter } from '../../src/driver-sdk/device-reporter.js';
 import { formatProblem } from '../../src/core/problems.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,6 +18,12 @@ export interface TestCell {
   readonly root: string;
   readonly cellDir: string;
   readonly privateKeyDir: string;
+  /** Each device driver's private key, by device id. */
+  readonly driverKeys: Map<string, DriverPrivateKey>;
+  /** The declared driver key of `deviceId` (for a simulated driver's driverKey option). */
+  driverKey(deviceId: string): DriverPrivateKey;
+  /** A new driver run for `deviceId` that signs state and outcomes with its declared key (clock default: now). */
+  reporter(deviceId: string, nowMs?: () => number): DeviceReporter;
   readonly agentKeys: Map<string, AgentPrivateKey>;
   signer(agentId: string, nowMs?: () => number): CommandSigner;
   load(): LoadedCell;
@@ -49,8 +56,10 @@ export function makeTestCell(files: Record<string, string | null> = {}, options:
   }
   if (options.stateAgeMs !== undefined) relaxStateAge(cellDir, options.stateAgeMs);
   let agentKeys = new Map<string, AgentPrivateKey>();
+  let driverKeys = new Map<string, DriverPrivateKey>();
   try {
     agentKeys = ensureCellAgentKeys(cellDir, privateKeyDir);
+    driverKeys = ensureCellDriverKeys(cellDir, privateKeyDir);
   } catch {
     // A test that breaks agents.yaml on purpose gets no keys; the loader reports the problem.
   }
@@ -59,6 +68,15 @@ export function makeTestCell(files: Record<string, string | null> = {}, options:
     cellDir,
     privateKeyDir,
     agentKeys,
+    driverKeys,
+    driverKey(deviceId) {
+      const key = driverKeys.get(deviceId);
+      if (key === undefined) throw new Error(`test cell has no driver key for ${deviceId}`);
+      return key;
+    },
+    reporter(deviceId, nowMs) {
+      return new DeviceReporter(deviceId, this.driverKey(deviceId), nowMs);
+    },
     signer(agentId, nowMs) {
       const key = agentKeys.get(agentId);
       if (key === undefined) throw new Error(`test cell has no key for agent ${agentId}`);

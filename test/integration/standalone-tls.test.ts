@@ -102,6 +102,7 @@ t.test('through the TLS broker: the interlock releases a safe command; only it m
     deviceId: CONVEYOR,
     transport: driverBus,
     interlockPublicKey: runtime.interlockPublicKey,
+    driverKey: cell.driverKey(CONVEYOR),
     defaultRampMPerS2: 0.25,
     heartbeatTimeoutMs: 0,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },

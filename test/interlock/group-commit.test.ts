@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { auditFailureReason, parseDeviceOutcome, type DecisionEvent } from '../../src/interlock/interlock.js';
+import { auditFailureReason, type DecisionEvent } from '../../src/interlock/interlock.js';
+import { parseDeviceOutcome } from '../../src/interlock/device-reports.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
 import { liveInterlock, topics } from '../helpers/live-interlock.js';
@@ -120,7 +121,8 @@ t.test("a device's outcome is recorded once, linked to the decision it answers; 
   const release = required(rig.releases[0], 'the release').command;
   // The driver answers on its outcome topic, over the broker.
   const outcome = { commandId: release.commandId, auditSeq: release.auditSeq, status: 'executed', timeMs: Date.now() };
-  await rig.client.publish(topics.actuatorOutcome(CONVEYOR), JSON.stringify(outcome), { qos: 1 });
+  const driver = rig.reporter(CONVEYOR);
+  await rig.client.publish(topics.actuatorOutcome(CONVEYOR), driver.outcome(outcome), { qos: 1 });
   await waitFor(() => rig.audit.read(1, 1000).some((rec) => rec.kind === 'outcome'), 'the outcome record');
   const linked = rig.audit.read(1, 1000).filter((rec) => rec.kind === 'outcome');
   t.equal(linked.length, 1);
@@ -128,8 +130,8 @@ t.test("a device's outcome is recorded once, linked to the decision it answers; 
   t.equal(linked[0]?.commandId, release.commandId);
   t.match(linked[0]?.detail, { event: 'device-outcome', status: 'executed' });
 
-  // The same outcome again (a replay, or a driver bug) is not a second outcome of the command.
-  await rig.client.publish(topics.actuatorOutcome(CONVEYOR), JSON.stringify(outcome), { qos: 1 });
+  // The same outcome again, signed anew (a driver bug) is not a second outcome of the command.
+  await rig.client.publish(topics.actuatorOutcome(CONVEYOR), driver.outcome(outcome), { qos: 1 });
   await waitFor(() => rig.audit.read(1, 1000).some((rec) => rec.detail?.['event'] === 'device-outcome-unmatched'), 'the unmatched event');
   t.equal(rig.audit.read(1, 1000).filter((rec) => rec.kind === 'outcome').length, 1, 'still one outcome');
   t.ok(rig.audit.verify().ok);

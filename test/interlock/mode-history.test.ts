@@ -28,7 +28,7 @@ t.test('people unknown for 600 ms while no command is checked still holds reduce
   /** The people source reports nobody now; resolves once the interlock holds that report. */
   const reportNobody = async (): Promise<void> => {
     const at = clock.nowMs();
-    await rig.client.publish(topics.actuatorState(PEOPLE_SOURCE), JSON.stringify(amrStateMessage()), { qos: 1 });
+    await rig.report(PEOPLE_SOURCE, amrStateMessage());
     await waitFor(() => rig.interlock.states.latest(PEOPLE_SOURCE)?.receivedAtMs === at, 'the people report to arrive');
   };
   /** Lets `ms` pass with the people source reporting every 100 ms (never silent) and the belt state fresh. */
@@ -83,7 +83,7 @@ t.test('a refused people report leaves people unknown until the next good one, a
   const rig = await liveInterlock(t, { clock, stateAgeMs: null, feed: { [CONVEYOR]: () => conveyorStateMessage() } });
   const modes = rig.interlock.bounds.modes;
   const publish = async (message: unknown): Promise<void> => {
-    await rig.client.publish(topics.actuatorState(PEOPLE_SOURCE), typeof message === 'string' ? message : JSON.stringify(message), { qos: 1 });
+    await rig.report(PEOPLE_SOURCE, message as Record<string, unknown>);
   };
   await publish(amrStateMessage());
   await waitFor(() => rig.interlock.states.latest(PEOPLE_SOURCE) !== undefined, 'the first people report');

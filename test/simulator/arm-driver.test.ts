@@ -18,6 +18,7 @@ import { ArmPose, compileChain, forwardKinematics } from '../../src/bounds/robot
 import type { ArmKinematics } from '../../src/core/kinds/robot-arm.js';
 import { InMemoryBus } from '../helpers/memory-bus.js';
 import { signRawRelease } from '../helpers/tokens.js';
+import { driverKeyFixture, HeartbeatSigner, reportReader, type ReportReader } from '../helpers/driver-fixtures.js';
 
 const DEVICE = 'arm-1';
 const JOINTS = 6;
@@ -26,6 +27,7 @@ const STATE_MS = 10;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
+const driverKey = driverKeyFixture('arm-1-driver-k1');
 /** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
 const WAIT_MS = 10_000;
 
@@ -42,7 +44,8 @@ async function advance(arm: SimulatedArm, clock: TestClock, ms: number): Promise
 }
 
 let nextSeq = 1;
-function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+/** A release for the driver run `session` (the arm's, unless a test wants it otherwise). */
+function releaseFor(session: string | null, overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
   const nowMs = Date.now();
   const seq = nextSeq++;
   return {
@@ -56,6 +59,7 @@ function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
     auditHash: 'h'.repeat(64),
     releasedAtMs: nowMs,
     expiresAtMs: nowMs + 5000,
+    session,
     ...overrides,
   };
 }
@@ -72,23 +76,34 @@ function signedRaw(payloadJson: string, key: KeyObject = interlockKeys.privateKe
 interface Rig {
   readonly bus: InMemoryBus;
   readonly arm: SimulatedArm;
+  /** The state bodies, each verified with the driver key on the arm's clock. */
   readonly states: ArmStateMessage[];
+  readonly reports: ReportReader;
   readonly logs: string[];
+  /** A release for this arm's run (its session). */
+  release(overrides?: Partial<ReleasedCommand>): ReleasedCommand;
+  /** Publishes the interlock's next signed heartbeat, timed by the arm's clock. */
+  heartbeat(): Promise<void>;
   send(token: string): Promise<void>;
   /** Publishes and waits until the arm has recorded it. */
   deliver(token: string): Promise<void>;
+  /** Stops the arm and drops the rig's state subscription, leaving the bus to another rig. */
+  detach(): Promise<void>;
 }
 
-async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}): Promise<Rig> {
-  const bus = new InMemoryBus();
+/** `bus`: a bus another rig used, for an arm restarted as a new instance on it. */
+async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}, bus = new InMemoryBus()): Promise<Rig> {
   const logs: string[] = [];
   const states: ArmStateMessage[] = [];
+  const clock = options.nowMs ?? Date.now;
+  const reports = reportReader(DEVICE, options.driverKey ?? driverKey, clock);
   await bus.start();
-  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(JSON.parse(payload.toString('utf8')) as ArmStateMessage));
+  const subscription = await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(reports.state<ArmStateMessage>(payload)));
   const arm = new SimulatedArm({
     deviceId: DEVICE,
     transport: bus,
     interlockPublicKey: interlockKeys.publicKey,
+    driverKey,
     jointCount: JOINTS,
     physicsPeriodMs: PHYSICS_MS,
     statePeriodMs: STATE_MS,
@@ -98,15 +113,24 @@ async function rig(t: Test, options: Partial<SimulatedArmOptions> = {}): Promise
   });
   t.teardown(async () => {
     await arm.stop();
+    await subscription.unsubscribe();
     await bus.stop();
   });
   await arm.start();
   const send = (token: string): Promise<void> => bus.publish(topics.actuatorCommand(DEVICE), token);
+  const heartbeats = new HeartbeatSigner(interlockKeys.privateKey, clock);
   return {
     bus,
     arm,
     states,
+    reports,
     logs,
+    release: (overrides) => releaseFor(arm.session, overrides),
+    async detach() {
+      await arm.stop();
+      await subscription.unsubscribe();
+    },
+    heartbeat: () => bus.publish(topics.heartbeat, heartbeats.next()),
     send,
     async deliver(token) {
       const before = arm.received.length;
@@ -147,7 +171,7 @@ function tcpOf(positionsRad: readonly number[]): { point: number[]; toolAxis: nu
 t.test('a signed move runs synchronised: the leading joint at the commanded speed, all joints arriving together', async (t) => {
   // On the real clock one stall of 0.34 s before the sample would let the whole 0.4 s move finish first.
   const clock = new TestClock();
-  const { arm, states, deliver } = await rig(t, { nowMs: clock.now });
+  const { arm, states, deliver, release } = await rig(t, { nowMs: clock.now });
   const speed = 1;
   const target = [0.4, -0.25, 0, 0.03, 0, 0.1];
   const leading = 0.4; // joint 0 travels farthest, so it moves at the commanded speed; the rest in proportion
@@ -203,7 +227,7 @@ t.test('a signed move runs synchronised: the leading joint at the commanded spee
 });
 
 t.test('forged, misaddressed, expired, replayed and malformed releases are recorded and never move', async (t) => {
-  const { arm, deliver } = await rig(t);
+  const { arm, deliver, release } = await rig(t);
   const away = { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 2 };
   const cases: Array<{ name: string; token: () => string; problem: RegExp }> = [
     { name: 'not a JWS', token: () => 'move please', problem: /3 dot-separated parts/ },
@@ -257,7 +281,7 @@ t.test('forged, misaddressed, expired, replayed and malformed releases are recor
 });
 
 t.test('a replayed or older release is refused', async (t) => {
-  const { arm, deliver } = await rig(t);
+  const { arm, deliver, release } = await rig(t);
   const first = release({ params: { positionsRad: [0.01, 0, 0, 0, 0, 0], velocityRadPerS: 1 } });
   const older = release({ auditSeq: first.auditSeq - 1, params: { positionsRad: [-1, -1, -1, -1, -1, -1], velocityRadPerS: 1 } });
   const sameSeq = release({ auditSeq: first.auditSeq, params: { positionsRad: [-1, -1, -1, -1, -1, -1], velocityRadPerS: 1 } });
@@ -280,7 +304,7 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
   // On the injected clock the cleared safe stop stays cleared: on the real one the 30 ms watchdog re-trips after
   // the single heartbeat, and a poll delayed by more than that on a loaded machine never saw it clear.
   const clock = new TestClock();
-  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: 30, nowMs: clock.now });
+  const { arm, deliver, release, heartbeat } = await rig(t, { heartbeatTimeoutMs: 30, nowMs: clock.now });
   await advance(arm, clock, 31);
   t.equal(arm.safeStopped, true, 'the watchdog tripped with no interlock');
   const move = signed(release({ params: { positionsRad: [0.2, 0, 0, 0, 0, 0], velocityRadPerS: 1 } }));
@@ -289,7 +313,7 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
   t.match(arm.received[0]?.problem ?? '', /safe-stopped/);
   t.equal(arm.received[0]?.command?.action, 'move_joints', 'the authentic command is attached to the record');
 
-  await bus.publish(topics.heartbeat, '{}');
+  await heartbeat();
   await waitFor(() => !arm.safeStopped, 'the heartbeat to clear the safe stop', WAIT_MS, 2);
   await deliver(move);
   t.equal(arm.received[1]?.accepted, false, 'the same token, replayed once the interlock is back, is refused');
@@ -298,10 +322,48 @@ t.test('an authentic release the driver refuses is consumed and cannot be replay
   t.same(arm.executed, []);
 });
 
+t.test('a release captured before the arm restarted is refused by the new driver; a stop made for the old run is not', async (t) => {
+  const first = await rig(t);
+  const move = first.release({ params: { positionsRad: [0.3, 0, 0, 0, 0, 0], velocityRadPerS: 1 } });
+  const captured = signed(move);
+  await first.deliver(captured);
+  t.equal(first.arm.received[0]?.accepted, true, 'the first run executes the move');
+  const stop = first.release({ action: 'stop', params: {}, safeState: true, auditSeq: 0, auditHash: '' });
+  const capturedStop = signed(stop);
+  await first.deliver(capturedStop);
+  t.equal(first.arm.received[1]?.accepted, true, 'and a stop made for it');
+  await first.detach();
+
+  // The driver process restarts: the same device on the same bus, a new instance that remembers no audit seq.
+  const { arm, bus, reports, deliver } = await rig(t, {}, first.bus);
+  t.not(arm.session, first.arm.session, 'a new driver run');
+  const outcomes: { sid: string; commandId: unknown; status: unknown }[] = [];
+  await bus.subscribe(topics.actuatorOutcome(DEVICE), (_topic, payload) => {
+    const claims = reports.verify('outcome', payload);
+    outcomes.push({ sid: claims.sid, commandId: claims.body['commandId'], status: claims.body['status'] });
+  });
+  await deliver(captured);
+  t.equal(arm.received[0]?.accepted, false, 'the captured move is refused, although the new instance saw no seq yet');
+  t.match(arm.received[0]?.problem ?? '', `release was made for driver run ${first.arm.session}, this run is ${arm.session}`);
+  t.same(arm.targetsRad, [0, 0, 0, 0, 0, 0], 'no target was set');
+  await deliver(capturedStop);
+  t.equal(arm.received[1]?.accepted, true, 'the stop made for the old run is still taken');
+  t.same(arm.executed.map((c) => c.commandId), [stop.commandId]);
+  await waitFor(() => outcomes.length >= 2, 'the outcomes of both', WAIT_MS, 2);
+  t.same(
+    outcomes,
+    [
+      { sid: arm.session, commandId: move.commandId, status: 'refused' },
+      { sid: arm.session, commandId: stop.commandId, status: 'executed' },
+    ],
+    'the new run reports both to the interlock, signed as the new run',
+  );
+});
+
 t.test('stop halts a motion in progress', async (t) => {
   // On the injected clock: on the real one a stall longer than the 2 s motion would let it finish before the stop.
   const clock = new TestClock();
-  const { arm, states, deliver } = await rig(t, { nowMs: clock.now });
+  const { arm, states, deliver, release } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
   await advance(arm, clock, 100);
   t.ok((arm.positionsRad[0] ?? 0) > 0.02, 'moving');
@@ -328,7 +390,7 @@ t.test('stop halts a motion in progress', async (t) => {
 t.test('a safe-state stop without an audit record (seq 0) still halts; the exemption is for stop only', async (t) => {
   // On the injected clock, so that the motion is still under way when the stop arrives, however slow the machine.
   const clock = new TestClock();
-  const { arm, deliver } = await rig(t, { nowMs: clock.now });
+  const { arm, deliver, release } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { positionsRad: [1, 1, 1, 1, 1, 1], velocityRadPerS: 0.5 } })));
   await advance(arm, clock, 100);
   t.equal(arm.moving, true, 'moving when the stop arrives');
@@ -347,7 +409,7 @@ t.test('a safe-state stop without an audit record (seq 0) still halts; the exemp
 });
 
 t.test('a release without the safeState flag is refused', async (t) => {
-  const { arm, deliver } = await rig(t);
+  const { arm, deliver, release } = await rig(t);
   const { safeState: _omitted, ...withoutFlag } = release();
   await deliver(signedRaw(JSON.stringify(withoutFlag)));
   t.equal(arm.received[0]?.accepted, false);
@@ -355,7 +417,7 @@ t.test('a release without the safeState flag is refused', async (t) => {
 });
 
 t.test('state is published periodically with the documented shape', async (t) => {
-  const { states, deliver } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
+  const { states, deliver, release } = await rig(t, { initialPositionsRad: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] });
   await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   // Without kinematics the driver cannot compute joint torques, so effortsNm is left out.
@@ -387,10 +449,10 @@ t.test('the heartbeat watchdog halts the arm and a returning heartbeat does not 
   // heartbeats "flow" trips the watchdog spuriously, and the halt position could only be bounded loosely.
   const clock = new TestClock();
   const timeoutMs = 150;
-  const { arm, bus, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
+  const { arm, deliver, release, heartbeat } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
   // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
   const beat = async (): Promise<void> => {
-    await bus.publish(topics.heartbeat, '{}');
+    await heartbeat();
     await new Promise((resolve) => setImmediate(resolve));
   };
 
@@ -447,7 +509,7 @@ t.test('with no heartbeat ever, the watchdog trips counting from start', async (
 });
 
 t.test('a failing bus is logged once and does not stop the driver; stop is idempotent and releases everything', async (t) => {
-  const { arm, bus, logs, states, deliver } = await rig(t);
+  const { arm, bus, logs, states, deliver, release } = await rig(t);
   bus.failPublish = true;
   // Counts the refused publishes themselves: physics time can cover five state periods in one stalled tick.
   await waitFor(() => bus.refused >= 5, 'several refused state publishes', WAIT_MS, 2);
@@ -485,7 +547,7 @@ t.test('a failing bus is logged once and does not stop the driver; stop is idemp
 });
 
 t.test('options that cannot describe an arm are refused at construction', async (t) => {
-  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, jointCount: JOINTS };
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, driverKey, jointCount: JOINTS };
   t.throws(() => new SimulatedArm({ ...base, deviceId: 'arm/#' }), /invalid device id/);
   t.throws(() => new SimulatedArm({ ...base, jointCount: 0 }), /jointCount/);
   t.throws(() => new SimulatedArm({ ...base, initialPositionsRad: [0, 0] }), /initialPositionsRad/);
@@ -517,7 +579,7 @@ t.test('trapezoidPosition: ramps, cruise, triangle, the end, and no motion for b
 t.test('a move_joints with an acceleration ramps up: the leading joint covers a t^2 / 2 at first', async (t) => {
   // On the injected clock: on the real one a stall of 0.46 s before the sample would carry it out of the ramp.
   const clock = new TestClock();
-  const { arm, deliver } = await rig(t, { nowMs: clock.now });
+  const { arm, deliver, release } = await rig(t, { nowMs: clock.now });
   const acceleration = 2;
   await deliver(signed(release({ params: { positionsRad: [1, 0.5, 0, 0, 0, 0], velocityRadPerS: 1, accelerationRadPerS2: acceleration } })));
   const atMs = arm.received[0]?.atMs ?? NaN;
@@ -535,7 +597,7 @@ t.test('a move_joints with an acceleration ramps up: the leading joint covers a 
 });
 
 t.test('a move_linear drives the TCP on the straight line at the commanded speed, keeping the tool orientation', async (t) => {
-  const { arm, states, deliver } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
+  const { arm, states, deliver, release } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
   const start = tcpOf(HOME);
   const target = [start.point[0] ?? NaN, (start.point[1] ?? NaN) - 0.1, (start.point[2] ?? NaN) + 0.05];
   const speed = 0.5;
@@ -564,11 +626,11 @@ t.test('a move_linear drives the TCP on the straight line at the commanded speed
 
 t.test('a move_linear is refused without kinematics, and malformed linear params are refused', async (t) => {
   const bare = await rig(t);
-  await bare.deliver(signed(release({ action: 'move_linear', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0.1 } })));
+  await bare.deliver(signed(bare.release({ action: 'move_linear', params: { positionM: [0.1, 0.2, 0.3], speedMPerS: 0.1 } })));
   t.equal(bare.arm.received[0]?.accepted, false);
   t.match(bare.arm.received[0]?.problem ?? '', /no kinematics/);
 
-  const { arm, deliver } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
+  const { arm, deliver, release } = await rig(t, { kinematics: UR5E, initialPositionsRad: HOME });
   const cases: { name: string; params: Record<string, unknown>; problem: RegExp }[] = [
     { name: 'two coordinates', params: { positionM: [0.1, 0.2], speedMPerS: 0.1 }, problem: /3 finite numbers/ },
     { name: 'a null (NaN) coordinate', params: { positionM: [0.1, NaN, 0.2], speedMPerS: 0.1 }, problem: /3 finite numbers/ },

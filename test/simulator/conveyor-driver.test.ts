@@ -9,6 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { generateEd25519KeyPair } from '../../src/crypto/jws.js';
 import { INTERLOCK_KID, signReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
+import { verifyDeviceReport } from '../../src/dispatch/device-report.js';
 import type { ConveyorDeclaration } from '../../src/core/kinds/conveyor.js';
 import { parseDeviceState } from '../../src/interlock/state-store.js';
 import { topicSet } from '../../src/transport/topics.js';
@@ -17,6 +18,7 @@ import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { InMemoryBus } from '../helpers/memory-bus.js';
 import { signRawRelease } from '../helpers/tokens.js';
+import { driverKeyFixture, HeartbeatSigner, reportReader } from '../helpers/driver-fixtures.js';
 
 const DEVICE = 'conveyor-1';
 const PHYSICS_MS = 5;
@@ -28,6 +30,7 @@ const EPS = 1e-12;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
+const driverKey = driverKeyFixture('conveyor-1-driver-k1');
 /** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
 const WAIT_MS = 10_000;
 
@@ -38,7 +41,8 @@ class TestClock {
 }
 
 let nextSeq = 1;
-function release(clock: TestClock, overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+/** A release for the driver run `session`, timed by the driver's clock. */
+function release(clock: TestClock, session: string | null, overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
   const seq = nextSeq++;
   return {
     commandId: `cmd-${seq}`,
@@ -51,6 +55,7 @@ function release(clock: TestClock, overrides: Partial<ReleasedCommand> = {}): Re
     auditHash: 'h'.repeat(64),
     releasedAtMs: clock.ms,
     expiresAtMs: clock.ms + 5000,
+    session,
     ...overrides,
   };
 }
@@ -68,10 +73,15 @@ interface Rig {
   readonly bus: InMemoryBus;
   readonly belt: SimulatedConveyor;
   readonly clock: TestClock;
+  /** The state bodies, each verified with the driver key on the driver's clock. */
   readonly states: ConveyorStateMessage[];
+  /** The state messages as published (signed). */
   readonly rawStates: string[];
   readonly logs: string[];
+  /** A release for this driver run (its session). */
   release(overrides?: Partial<ReleasedCommand>): ReleasedCommand;
+  /** Publishes the interlock's next signed heartbeat, timed by the driver's clock. */
+  heartbeat(): Promise<void>;
   /** Publishes and waits until the driver has recorded it. */
   deliver(token: string): Promise<void>;
   /** Moves the clock on and waits until the physics has integrated up to it. */
@@ -84,15 +94,17 @@ async function rig(t: Test, options: Partial<SimulatedConveyorOptions> = {}): Pr
   const logs: string[] = [];
   const states: ConveyorStateMessage[] = [];
   const rawStates: string[] = [];
+  const reports = reportReader(DEVICE, options.driverKey ?? driverKey, clock.now);
   await bus.start();
   await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => {
     rawStates.push(payload.toString('utf8'));
-    states.push(JSON.parse(payload.toString('utf8')) as ConveyorStateMessage);
+    states.push(reports.state<ConveyorStateMessage>(payload));
   });
   const belt = new SimulatedConveyor({
     deviceId: DEVICE,
     transport: bus,
     interlockPublicKey: interlockKeys.publicKey,
+    driverKey,
     defaultRampMPerS2: DEFAULT_RAMP,
     stopDecelerationMPerS2: STOP_DECEL,
     permissives: PERMISSIVES,
@@ -108,6 +120,7 @@ async function rig(t: Test, options: Partial<SimulatedConveyorOptions> = {}): Pr
     await bus.stop();
   });
   await belt.start();
+  const heartbeats = new HeartbeatSigner(interlockKeys.privateKey, clock.now);
   return {
     bus,
     belt,
@@ -115,7 +128,8 @@ async function rig(t: Test, options: Partial<SimulatedConveyorOptions> = {}): Pr
     states,
     rawStates,
     logs,
-    release: (overrides) => release(clock, overrides),
+    release: (overrides) => release(clock, belt.session, overrides),
+    heartbeat: () => bus.publish(topics.heartbeat, heartbeats.next()),
     async deliver(token) {
       const before = belt.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
@@ -313,10 +327,10 @@ t.test('every permissive acts as a safety input, and one dropping before start k
 
 t.test('the heartbeat watchdog stops the belt at its deadline; a returning heartbeat does not restart it', async (t) => {
   const timeoutMs = 100;
-  const { belt, bus, deliver, advance, release: r } = await rig(t, { heartbeatTimeoutMs: timeoutMs });
+  const { belt, deliver, advance, release: r, heartbeat } = await rig(t, { heartbeatTimeoutMs: timeoutMs });
   // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
   const beat = async (): Promise<void> => {
-    await bus.publish(topics.heartbeat, '{}');
+    await heartbeat();
     await new Promise((resolve) => setImmediate(resolve));
   };
   await deliver(signed(r({ params: { speedMPerS: 0.2, rampMPerS2: 0.5 } })));
@@ -361,13 +375,22 @@ t.test('with no heartbeat ever, the watchdog trips counting from start', async (
 t.test('state is published periodically, in the documented shape, and the interlock parses it', async (t) => {
   const cell = makeTestCell();
   t.teardown(() => cell.cleanup());
-  const conveyor = cell.load().declarations.devices.get(DEVICE) as ConveyorDeclaration;
-  const { states, rawStates, deliver, release: r, advance, clock } = await rig(t);
+  const { declarations } = cell.load();
+  const conveyor = declarations.devices.get(DEVICE) as ConveyorDeclaration;
+  // The driver signs with conveyor-1's key as the demo cell declares it, so the interlock's own check applies.
+  const declaredKey = cell.driverKeys.get(DEVICE);
+  if (declaredKey === undefined) throw new Error('the demo cell declares no driver key for conveyor-1');
+  const { states, rawStates, deliver, release: r, advance, clock } = await rig(t, { driverKey: declaredKey });
+  /** What the interlock makes of a published state: verified with the cell's declared driver keys, then parsed. */
+  const interlockParse = (raw: string): ReturnType<typeof parseDeviceState> => {
+    const check = verifyDeviceReport(raw, { kind: 'state', deviceId: DEVICE, keys: declarations.driverKeys, nowMs: clock.ms, lastSeq: undefined });
+    return check.ok ? parseDeviceState(conveyor, JSON.stringify(check.claims.body)) : { ok: false, problem: check.problem };
+  };
   await waitFor(() => states.length >= 3, 'three state messages', WAIT_MS, 2);
   const first = states[0];
   t.same(Object.keys(first ?? {}).sort(), ['lastCommandId', 'permissives', 'running', 'safeStopped', 'speedMPerS', 'timeMs']);
   t.same(first, { speedMPerS: 0, permissives: PERMISSIVES, running: false, safeStopped: false, lastCommandId: null, timeMs: first?.timeMs });
-  const parsed = parseDeviceState(conveyor, rawStates[0] ?? '');
+  const parsed = interlockParse(rawStates[0] ?? '');
   t.ok(parsed.ok, 'the demo cell\'s conveyor-1 accepts the driver\'s state');
 
   const move = r({ params: { speedMPerS: 0.1, rampMPerS2: 0.5 } });
@@ -378,7 +401,7 @@ t.test('state is published periodically, in the documented shape, and the interl
   const running = states.find((s) => s.timeMs >= at && s.lastCommandId === move.commandId);
   t.equal(running?.running, true);
   t.ok(near(running?.speedMPerS ?? NaN, 0.05), 'state shows the ramped speed');
-  const parsedRunning = parseDeviceState(conveyor, rawStates[states.indexOf(running as ConveyorStateMessage)] ?? '');
+  const parsedRunning = interlockParse(rawStates[states.indexOf(running as ConveyorStateMessage)] ?? '');
   t.ok(parsedRunning.ok, 'a running state parses too');
 });
 
@@ -408,7 +431,7 @@ t.test('a failing bus is logged once and does not stop the driver; stop is idemp
 });
 
 t.test('options that cannot describe a conveyor are refused at construction', async (t) => {
-  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, defaultRampMPerS2: DEFAULT_RAMP };
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, driverKey, defaultRampMPerS2: DEFAULT_RAMP };
   t.throws(() => new SimulatedConveyor({ ...base, deviceId: 'belt/#' }), /invalid device id/);
   t.throws(() => new SimulatedConveyor({ ...base, defaultRampMPerS2: 0 }), /defaultRampMPerS2/);
   t.throws(() => new SimulatedConveyor({ ...base, defaultRampMPerS2: NaN }), /defaultRampMPerS2/);

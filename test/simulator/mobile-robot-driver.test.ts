@@ -17,6 +17,7 @@ import { SimulatedMobileRobot, type MobileRobotStateMessage, type SimulatedMobil
 import { seededRandom, SimulatedPeople } from '../../simulator/people.js';
 import { InMemoryBus } from '../helpers/memory-bus.js';
 import { signRawRelease } from '../helpers/tokens.js';
+import { driverKeyFixture, HeartbeatSigner, reportReader } from '../helpers/driver-fixtures.js';
 
 const DEVICE = 'amr-1';
 const PHYSICS_MS = 5;
@@ -24,6 +25,7 @@ const STATE_MS = 10;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
+const driverKey = driverKeyFixture('amr-1-driver-k1');
 // Brisk dynamics so that motions finish quickly in tests.
 const DYNAMICS = { defaultAccelerationMPerS2: 4, defaultAngularAccelerationRadPerS2: 8, turnRateRadPerS: 6, brakingDecelerationMPerS2: 4, angularBrakingRadPerS2: 16 };
 /** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
@@ -43,7 +45,8 @@ async function advance(robot: SimulatedMobileRobot, clock: TestClock, ms: number
 }
 
 let nextSeq = 1;
-function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+/** A release for the driver run `session` (the robot's, unless a test wants it otherwise). */
+function releaseFor(session: string | null, overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
   const nowMs = Date.now();
   const seq = nextSeq++;
   return {
@@ -57,6 +60,7 @@ function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
     auditHash: 'h'.repeat(64),
     releasedAtMs: nowMs,
     expiresAtMs: nowMs + 5000,
+    session,
     ...overrides,
   };
 }
@@ -73,8 +77,13 @@ function signedRaw(payloadJson: string, key: KeyObject = interlockKeys.privateKe
 interface Rig {
   readonly bus: InMemoryBus;
   readonly robot: SimulatedMobileRobot;
+  /** The state bodies, each verified with the driver key on the robot's clock. */
   readonly states: MobileRobotStateMessage[];
   readonly logs: string[];
+  /** A release for this robot's run (its session). */
+  release(overrides?: Partial<ReleasedCommand>): ReleasedCommand;
+  /** Publishes the interlock's next signed heartbeat, timed by the robot's clock. */
+  heartbeat(): Promise<void>;
   /** Publishes and waits until the robot has recorded it. */
   deliver(token: string): Promise<void>;
 }
@@ -83,12 +92,15 @@ async function rig(t: Test, options: Partial<SimulatedMobileRobotOptions> = {}):
   const bus = new InMemoryBus();
   const logs: string[] = [];
   const states: MobileRobotStateMessage[] = [];
+  const clock = options.nowMs ?? Date.now;
+  const reports = reportReader(DEVICE, options.driverKey ?? driverKey, clock);
   await bus.start();
-  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(JSON.parse(payload.toString('utf8')) as MobileRobotStateMessage));
+  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(reports.state<MobileRobotStateMessage>(payload)));
   const robot = new SimulatedMobileRobot({
     deviceId: DEVICE,
     transport: bus,
     interlockPublicKey: interlockKeys.publicKey,
+    driverKey,
     dynamics: DYNAMICS,
     physicsPeriodMs: PHYSICS_MS,
     statePeriodMs: STATE_MS,
@@ -101,11 +113,14 @@ async function rig(t: Test, options: Partial<SimulatedMobileRobotOptions> = {}):
     await bus.stop();
   });
   await robot.start();
+  const heartbeats = new HeartbeatSigner(interlockKeys.privateKey, clock);
   return {
     bus,
     robot,
     states,
     logs,
+    release: (overrides) => releaseFor(robot.session, overrides),
+    heartbeat: () => bus.publish(topics.heartbeat, heartbeats.next()),
     async deliver(token) {
       const before = robot.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
@@ -132,7 +147,7 @@ function distanceToPolyline(x: number, y: number, points: readonly (readonly [nu
 const EPS = 1e-9;
 
 t.test('go_to drives the straight line at no more than the commanded speed and stops exactly on the target', async (t) => {
-  const { robot, states, deliver } = await rig(t);
+  const { robot, states, deliver, release } = await rig(t);
   const move = release({ params: { xM: 0.5, yM: 0, speedMPerS: 1 } });
   await deliver(signed(move));
   t.equal(robot.received[0]?.accepted, true, robot.received[0]?.problem ?? '');
@@ -147,7 +162,7 @@ t.test('go_to drives the straight line at no more than the commanded speed and s
 });
 
 t.test('follow_path turns in place at each waypoint and never leaves the checked segments', async (t) => {
-  const { robot, states, deliver } = await rig(t);
+  const { robot, states, deliver, release } = await rig(t);
   const waypoints: [number, number][] = [[0.3, 0], [0.3, 0.3], [0, 0.3]];
   const move = release({ action: 'follow_path', params: { waypoints, speedMPerS: 1.5 } });
   const seen: { x: number; y: number }[] = [];
@@ -165,7 +180,7 @@ t.test('follow_path turns in place at each waypoint and never leaves the checked
 });
 
 t.test('go_to with a final heading turns to it after arriving', async (t) => {
-  const { robot, deliver } = await rig(t);
+  const { robot, deliver, release } = await rig(t);
   await deliver(signed(release({ params: { xM: 0, yM: 0.2, yawRad: Math.PI, speedMPerS: 1 } })));
   await waitFor(() => !robot.moving, 'the robot to arrive and turn', WAIT_MS, 2);
   t.ok(Math.abs(robot.pose.yM - 0.2) < EPS && Math.abs(robot.pose.xM) < EPS);
@@ -176,7 +191,7 @@ t.test('set_velocity ramps at its acceleration, holds the twist, and brakes to r
   // On the injected clock: on the real one the test waited for the held twist (0.125 s to 0.3 s after receipt),
   // and a stall across that window on a loaded machine meant it never saw it.
   const clock = new TestClock();
-  const { robot, states, deliver } = await rig(t, { nowMs: clock.now });
+  const { robot, states, deliver, release } = await rig(t, { nowMs: clock.now });
   const twist = release({ action: 'set_velocity', params: { linearMPerS: 0.5, angularRadPerS: 0, durationMs: 300, accelerationMPerS2: 4 } });
   await deliver(signed(twist));
   const step = async (ms: number): Promise<void> => {
@@ -205,7 +220,7 @@ t.test('set_velocity ramps at its acceleration, holds the twist, and brakes to r
 });
 
 t.test('set_velocity with a turn rate drives an arc; a zero-speed twist turns in place', async (t) => {
-  const { robot, deliver } = await rig(t);
+  const { robot, deliver, release } = await rig(t);
   await deliver(signed(release({ action: 'set_velocity', params: { linearMPerS: 0, angularRadPerS: 1, durationMs: 100 } })));
   await waitFor(() => robot.executed.length === 1 && !robot.moving, 'the turn to end', WAIT_MS, 2);
   t.same([robot.pose.xM, robot.pose.yM], [0, 0], 'turning in place does not move the disc');
@@ -216,7 +231,7 @@ t.test('set_velocity with a turn rate drives an arc; a zero-speed twist turns in
 });
 
 t.test('releases that are not authentic, not for this robot, expired, replayed or malformed are refused and recorded', async (t) => {
-  const { robot, deliver } = await rig(t);
+  const { robot, deliver, release } = await rig(t);
   const cases: { name: string; token: () => string; problem: RegExp }[] = [
     { name: 'signed by another key', token: () => signed(release(), otherKeys.privateKey), problem: /signature/ },
     { name: 'for another device', token: () => signed(release({ deviceId: 'amr-2' })), problem: /addressed to amr-2/ },
@@ -257,7 +272,7 @@ t.test('releases that are not authentic, not for this robot, expired, replayed o
 t.test('stop brakes a motion in progress to rest and it stays there', async (t) => {
   // On the injected clock: on the real one a stall longer than the 3 s drive would let it arrive before the stop.
   const clock = new TestClock();
-  const { robot, states, deliver } = await rig(t, { nowMs: clock.now });
+  const { robot, states, deliver, release } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { xM: 3, yM: 0, speedMPerS: 1 } })));
   await advance(robot, clock, 300);
   t.equal(robot.velocity.linearMPerS, 1, 'at cruise speed');
@@ -285,7 +300,7 @@ t.test('a new path while moving: the robot brakes along its heading first, then 
   // On the injected clock no time passes while the new release is delivered, so the run-out is the braking
   // distance alone; on the real clock a stall during delivery added 1 mm per ms to it.
   const clock = new TestClock();
-  const { robot, deliver } = await rig(t, { nowMs: clock.now });
+  const { robot, deliver, release } = await rig(t, { nowMs: clock.now });
   await deliver(signed(release({ params: { xM: 3, yM: 0, speedMPerS: 1 } })));
   await advance(robot, clock, 300);
   t.equal(robot.velocity.linearMPerS, 1, 'cruise speed');
@@ -334,10 +349,10 @@ t.test('the heartbeat watchdog brakes the robot; a returning heartbeat does not 
   // heartbeats "flow" tripped the watchdog spuriously.
   const clock = new TestClock();
   const timeoutMs = 150;
-  const { robot, bus, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
+  const { robot, deliver, release, heartbeat } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
   // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
   const beat = async (): Promise<void> => {
-    await bus.publish(topics.heartbeat, '{}');
+    await heartbeat();
     await new Promise((resolve) => setImmediate(resolve));
   };
   await deliver(signed(release({ params: { xM: 5, yM: 0, speedMPerS: 1 } })));
@@ -373,7 +388,7 @@ t.test('the heartbeat watchdog brakes the robot; a returning heartbeat does not 
 });
 
 t.test('a failing bus is logged once; stop is idempotent and releases everything', async (t) => {
-  const { robot, bus, logs, states, deliver } = await rig(t);
+  const { robot, bus, logs, states, deliver, release } = await rig(t);
   bus.failPublish = true;
   // Counts the refused publishes themselves: physics time can cover five state periods in one stalled tick.
   await waitFor(() => bus.refused >= 5, 'several refused state publishes', WAIT_MS, 2);
@@ -392,7 +407,7 @@ t.test('a failing bus is logged once; stop is idempotent and releases everything
 });
 
 t.test('options that cannot describe a robot are refused at construction', async (t) => {
-  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey };
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, driverKey };
   t.throws(() => new SimulatedMobileRobot({ ...base, deviceId: 'amr/#' }), /invalid device id/);
   t.throws(() => new SimulatedMobileRobot({ ...base, initialPose: { xM: NaN, yM: 0, yawRad: 0 } }), /initialPose/);
   t.throws(() => new SimulatedMobileRobot({ ...base, physicsPeriodMs: 0 }), /physicsPeriodMs/);

@@ -26,6 +26,7 @@ import { required } from '../helpers/required.js';
 import { makeTestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { signRawRelease } from '../helpers/tokens.js';
+import { driverKeyFixture, HeartbeatSigner, reportReader } from '../helpers/driver-fixtures.js';
 
 const DEVICE = 'pump-1';
 const PHYSICS_MS = 5;
@@ -34,6 +35,7 @@ const RPM = (2 * Math.PI) / 60;
 const topics = topicSet();
 const interlockKeys = generateEd25519KeyPair();
 const otherKeys = generateEd25519KeyPair();
+const driverKey = driverKeyFixture('pump-1-driver-k1');
 /** How long a wait may take before the test fails: a bound, not a sleep (a loaded 2-core machine is slow). */
 const WAIT_MS = 10_000;
 
@@ -44,7 +46,8 @@ class TestClock {
 }
 
 let nextSeq = 1;
-function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
+/** A release for the driver run `session` (the unit's, unless a test wants it otherwise). */
+function releaseFor(session: string | null, overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
   const nowMs = Date.now();
   const seq = nextSeq++;
   return {
@@ -58,6 +61,7 @@ function release(overrides: Partial<ReleasedCommand> = {}): ReleasedCommand {
     auditHash: 'h'.repeat(64),
     releasedAtMs: nowMs,
     expiresAtMs: nowMs + 5000,
+    session,
     ...overrides,
   };
 }
@@ -72,8 +76,13 @@ function signedRaw(payloadJson: string): string {
 interface Rig {
   readonly bus: InMemoryBus;
   readonly unit: SimulatedProcessUnit;
+  /** The state bodies, each verified with the driver key on the unit's clock. */
   readonly states: ProcessStateMessage[];
   readonly logs: string[];
+  /** A release for this unit's run (its session). */
+  release(overrides?: Partial<ReleasedCommand>): ReleasedCommand;
+  /** Publishes the interlock's next signed heartbeat, timed by the unit's clock. */
+  heartbeat(): Promise<void>;
   /** Publishes and waits until the unit has recorded it; returns the record. */
   deliver(token: string): Promise<SimulatedProcessUnit['received'][number]>;
 }
@@ -82,11 +91,14 @@ async function rig(t: Test, options: Partial<SimulatedProcessUnitOptions> = {}):
   const bus = new InMemoryBus();
   const logs: string[] = [];
   const states: ProcessStateMessage[] = [];
-  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(JSON.parse(payload.toString('utf8')) as ProcessStateMessage));
+  const clock = options.nowMs ?? Date.now;
+  const reports = reportReader(DEVICE, options.driverKey ?? driverKey, clock);
+  await bus.subscribe(topics.actuatorState(DEVICE), (_topic, payload) => states.push(reports.state<ProcessStateMessage>(payload)));
   const unit = new SimulatedProcessUnit({
     deviceId: DEVICE,
     transport: bus,
     interlockPublicKey: interlockKeys.publicKey,
+    driverKey,
     physicsPeriodMs: PHYSICS_MS,
     statePeriodMs: STATE_MS,
     heartbeatTimeoutMs: 0,
@@ -98,11 +110,14 @@ async function rig(t: Test, options: Partial<SimulatedProcessUnitOptions> = {}):
     await bus.stop();
   });
   await unit.start();
+  const heartbeats = new HeartbeatSigner(interlockKeys.privateKey, clock);
   return {
     bus,
     unit,
     states,
     logs,
+    release: (overrides) => releaseFor(unit.session, overrides),
+    heartbeat: () => bus.publish(topics.heartbeat, heartbeats.next()),
     async deliver(token) {
       const before = unit.received.length;
       await bus.publish(topics.actuatorCommand(DEVICE), token);
@@ -134,7 +149,7 @@ t.test('state is published periodically, in SI, and parses against pump-1.yaml',
 });
 
 t.test('a release is acted on only if it is the interlock\'s, for this unit, fresh, in order and well-formed', async (t) => {
-  const { unit, deliver } = await rig(t);
+  const { unit, deliver, release } = await rig(t);
   const cases: { name: string; token: () => string; problem: RegExp }[] = [
     { name: 'signed by another key', token: () => signed(release(), otherKeys.privateKey), problem: /signature/ },
     { name: 'for another device', token: () => signed(release({ deviceId: 'pump-2' })), problem: /addressed to pump-2/ },
@@ -167,7 +182,7 @@ t.test('a release is acted on only if it is the interlock\'s, for this unit, fre
 });
 
 t.test('setpoints move the valves at stroke speed; start spins the pump up; stop and go_safe act', async (t) => {
-  const { unit, states, deliver } = await rig(t);
+  const { unit, states, deliver, release } = await rig(t);
   // 2000 rpm: enough head to lift against the 2.5 bar receiver (at 600 rpm the pump only churns).
   t.equal((await deliver(signed(release({ params: { name: 'pump_speed', value: 2000 * RPM, unit: 'rad/s' } })))).accepted, true);
   t.equal((await deliver(signed(release({ params: { name: 'discharge_valve', value: 0.5, unit: 'fraction' } })))).accepted, true);
@@ -199,14 +214,14 @@ t.test('the watchdog drives to the safe state; a returning heartbeat does not re
   // heartbeats "flow" tripped the watchdog spuriously.
   const clock = new TestClock();
   const timeoutMs = 150;
-  const { unit, bus, states, deliver } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
+  const { unit, states, deliver, release, heartbeat } = await rig(t, { heartbeatTimeoutMs: timeoutMs, nowMs: clock.now });
   const advance = async (ms: number): Promise<void> => {
     clock.ms += ms;
     await waitFor(() => unit.physicsTimeMs === clock.ms, `physics to reach +${ms} ms`, WAIT_MS, 2);
   };
   // The bus delivers on setImmediate, in order: one more setImmediate after publishing means it was delivered.
   const beat = async (): Promise<void> => {
-    await bus.publish(topics.heartbeat, '{}');
+    await heartbeat();
     await new Promise((resolve) => setImmediate(resolve));
   };
   await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
@@ -235,7 +250,7 @@ t.test('the watchdog drives to the safe state; a returning heartbeat does not re
 });
 
 t.test('a pressure spike trips the driver\'s own pressure switch; reset only once the pressure is down', async (t) => {
-  const { unit, states, deliver } = await rig(t, { pressureSwitchPa: 9e5 });
+  const { unit, states, deliver, release } = await rig(t, { pressureSwitchPa: 9e5 });
   await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
   await deliver(signed(release({ action: 'start', params: {} })));
   unit.injectPressureSpike(10e5, 60_000);
@@ -255,7 +270,7 @@ t.test('a pressure spike trips the driver\'s own pressure switch; reset only onc
 });
 
 t.test('the pressure switch is reset at the device (a person at the pump), only once the pressure is down', async (t) => {
-  const { unit, states, deliver } = await rig(t, { pressureSwitchPa: 9e5 });
+  const { unit, states, deliver, release } = await rig(t, { pressureSwitchPa: 9e5 });
   await deliver(signed(release({ params: { name: 'pump_speed', value: 300 * RPM, unit: 'rad/s' } })));
   await deliver(signed(release({ action: 'start', params: {} })));
   unit.injectPressureSpike(10e5, 60_000);
@@ -271,7 +286,7 @@ t.test('the pressure switch is reset at the device (a person at the pump), only 
 });
 
 t.test('options that cannot describe the unit are refused at construction', async (t) => {
-  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey };
+  const base = { deviceId: DEVICE, transport: new InMemoryBus(), interlockPublicKey: interlockKeys.publicKey, driverKey };
   t.throws(() => new SimulatedProcessUnit({ ...base, deviceId: 'pump/#' }), /invalid device id/);
   t.throws(() => new SimulatedProcessUnit({ ...base, safeState: { running: false, setpoints: { pump_speed: 0, suction_valve: 1 } } }), /discharge_valve/);
   t.throws(() => new SimulatedProcessUnit({ ...base, initialSetpoints: { suction_valve: 2 } }), /initialSetpoints/);
@@ -295,6 +310,8 @@ t.test('through the real interlock: a spike latches the trip, only go_safe passe
     deviceId: DEVICE,
     transport: rig.client,
     interlockPublicKey: rig.runtime.interlockPublicKey,
+    // The key the demo cell declares for pump-1's driver: the interlock trusts only state signed with it.
+    driverKey: required(rig.cell.driverKeys.get(DEVICE), 'the driver key of pump-1 in the demo cell'),
     safeState: pump.safeState,
     statePeriodMs: 20,
     physicsPeriodMs: PHYSICS_MS,

@@ -43,6 +43,23 @@ export function runOutM(device: MobileRobotDeclaration, state: MobileRobotState)
   return speed * (device.maxStateAgeMs / 1000) + stoppingDistanceM(device.separation.stopping, speed);
 }
 
+/**
+ * The state as the checks see it while a release to the robot is not yet reported finished: the same pose, driving
+ * at no less than its declared normal top speed (direction kept, forwards when at rest). Every check grows with the
+ * current speed (run-out, set_velocity reach, separation at the peak speed), so none gets looser than the state alone.
+ */
+export function atTopSpeed(device: MobileRobotDeclaration, state: MobileRobotState): MobileRobotState {
+  const { linearMPerS, angularRadPerS } = state.velocity;
+  // SAFETY: a NaN speed stays NaN (Math.max keeps it), so the state checks still refuse it.
+  const linear = Math.max(Math.abs(linearMPerS), device.limits.linearSpeedMPerS.normal);
+  const angular = Math.max(Math.abs(angularRadPerS), device.limits.angularSpeedRadPerS.normal);
+  return {
+    ...state,
+    velocity: { linearMPerS: linearMPerS < 0 ? -linear : linear, angularRadPerS: angularRadPerS < 0 ? -angular : angular },
+    moving: true,
+  };
+}
+
 function single(device: MobileRobotDeclaration, state: MobileRobotState, extraM: number, commanded: number, peak: number, what: string): Motion {
   return {
     xs: Float64Array.of(state.pose.xM),

@@ -7,8 +7,11 @@ import { evaluateCondition, type MeasurementSource } from './conditions.js';
 
 export interface LatchedTrip {
   readonly trip: string;
-  /** `condition`: a declared trip seen to hold; `device`: the device reported it in its state. */
-  readonly source: 'condition' | 'device';
+  /**
+   * `condition`: a declared trip seen to hold; `device`: the device reported it in its state; `memory-lost`: latched at
+   * start because what the interlock remembered from before could not be read back.
+   */
+  readonly source: 'condition' | 'device' | 'memory-lost';
   readonly latchedAtMs: number;
   /** The measured value that latched a condition trip (undefined when it was unknown, or for a device trip). */
   readonly actual?: number | boolean;
@@ -26,6 +29,8 @@ export class ProcessUnitMemory {
   readonly latched = new Map<string, LatchedTrip>();
   /** Setpoint name -> the value last released to the device, and when. */
   readonly releasedSetpoints = new Map<string, ReleasedSetpoint>();
+  /** Counts changes to the two maps above, so the safety memory store writes only when something changed. */
+  revision = 0;
 }
 
 const MEMORY_KEY = 'process_unit';
@@ -53,11 +58,15 @@ function latchTrips(device: ProcessUnitDeclaration, evidence: TripEvidence, mem:
     // SAFETY: a trip whose measurement cannot be read latches: not knowing is not "clear".
     if (outcome.holds !== false && !mem.latched.has(trip.id)) {
       mem.latched.set(trip.id, { trip: trip.id, source: 'condition', latchedAtMs: nowMs, ...(outcome.holds === true ? { actual: outcome.actual } : {}), ...from });
+      mem.revision += 1;
     }
   }
   // A report after a released reset is a new trip: it latches again (a reset passes only while the device does not report it).
   for (const trip of evidence.trips) {
-    if (!mem.latched.has(trip)) mem.latched.set(trip, { trip, source: 'device', latchedAtMs: nowMs, ...from });
+    if (!mem.latched.has(trip)) {
+      mem.latched.set(trip, { trip, source: 'device', latchedAtMs: nowMs, ...from });
+      mem.revision += 1;
+    }
   }
 }
 
@@ -83,16 +92,20 @@ export function recordProcessRelease(device: ProcessUnitDeclaration, command: Ki
     case 'set_setpoint': {
       const name = params['name'];
       const value = params['value'];
-      if (typeof name === 'string' && typeof value === 'number') mem.releasedSetpoints.set(name, { value, releasedAtMs: nowMs });
+      if (typeof name === 'string' && typeof value === 'number') {
+        mem.releasedSetpoints.set(name, { value, releasedAtMs: nowMs });
+        mem.revision += 1;
+      }
       break;
     }
     case 'go_safe':
       // The device is told to drive every setpoint to its safe value: those are now the last released values.
       for (const [name, value] of Object.entries(device.safeState.setpoints)) mem.releasedSetpoints.set(name, { value, releasedAtMs: nowMs });
+      mem.revision += 1;
       break;
     case 'reset_trip': {
       const trip = params['trip'];
-      if (typeof trip === 'string') mem.latched.delete(trip);
+      if (typeof trip === 'string' && mem.latched.delete(trip)) mem.revision += 1;
       break;
     }
     default:

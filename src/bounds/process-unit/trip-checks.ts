@@ -36,7 +36,9 @@ export function latchedReasons(device: ProcessUnitDeclaration, state: ProcessUni
           ? 'reported by the device'
           : latch.source === 'device'
             ? `latched at ${latch.latchedAtMs} (reported by the device${refused})`
-            : `latched at ${latch.latchedAtMs} (${condition === undefined ? 'condition' : describeCondition(condition)}${latch.actual === undefined ? ', measurement unknown' : `, measured ${String(latch.actual)}`}${refused})`;
+            : latch.source === 'memory-lost'
+              ? `latched at ${latch.latchedAtMs}, the interlock's start (what it remembered from before could not be read back)`
+              : `latched at ${latch.latchedAtMs} (${condition === undefined ? 'condition' : describeCondition(condition)}${latch.actual === undefined ? ', measurement unknown' : `, measured ${String(latch.actual)}`}${refused})`;
       return reason('BOUNDS_TRIP_LATCHED', `trip ${trip} is ${why}; only go_safe, stop and an authorised reset_trip pass until it is reset`, {
         ruleId: tripRule(device, trip),
         path: '/action',

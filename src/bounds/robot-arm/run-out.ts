@@ -4,12 +4,16 @@
 
 import type { ArmDeclaration, ArmState } from '../../core/kinds/robot-arm.js';
 import { reason, type Reason } from '../../core/reasons.js';
+import type { ReleaseUnderWay } from '../kind-bounds.js';
 import type { CompiledArm } from './compiled-arm.js';
 import { fmt } from './format.js';
 import { jointBoxBound } from './kinematics.js';
 
-/** Where the joint speeds of a run-out came from. */
-export type SpeedSource = 'reported' | 'declared maximum';
+/**
+ * Where the joint speeds of a run-out came from. 'release under way': a release the arm has not yet reported
+ * finished, so each joint at the larger of its reported speed and its declared maximum.
+ */
+export type SpeedSource = 'reported' | 'declared maximum' | 'release under way';
 
 export type ArmRunOut =
   | {
@@ -24,6 +28,8 @@ export type ArmRunOut =
       readonly speedRadPerS: number;
       readonly jointRunOutRad: number;
       readonly maxStateAgeMs: number;
+      /** With source 'release under way': why (which command is not yet reported finished). */
+      readonly underWay?: string;
     }
   | { readonly ok: false; readonly reason: Reason };
 
@@ -69,9 +75,11 @@ export function velocityStateReasons(device: ArmDeclaration, state: ArmState): R
  * Speeds: the reported velocities; none reported and `moving` not false, or `moving` true with every reported
  * velocity 0 (a state that contradicts itself), each joint's declared normal-mode maximum. At rest (every velocity
  * exactly 0 or none reported, and `moving` not true; or `moving` false and no velocities) the margin is 0.
+ * With `underWay` (a release the arm has not reported finished): never at rest, each joint at the larger of its
+ * reported speed and its declared maximum, so the margin is never smaller than without it.
  * Not ok (a reason) for a velocity that is not finite, and for a moving joint without a declared deceleration.
  */
-export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
+export function armRunOut(arm: CompiledArm, state: ArmState, underWay?: ReleaseUnderWay): ArmRunOut {
   const device = arm.device;
   const velocities = state.velocitiesRadPerS;
   let reported = velocities !== undefined;
@@ -81,10 +89,10 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
     let anyMoving = false;
     for (let j = 0; j < velocities.length; j++) if (velocities[j] !== 0) anyMoving = true;
     if (!anyMoving) {
-      if (state.moving !== true) return AT_REST;
+      if (state.moving !== true && underWay === undefined) return AT_REST;
       reported = false; // SAFETY: "moving" with every speed 0: the speeds say nothing, so assume the fastest.
     }
-  } else if (state.moving === false) {
+  } else if (state.moving === false && underWay === undefined) {
     return AT_REST;
   }
   const n = device.joints.length;
@@ -92,8 +100,12 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
   const runOut = arm.scratch.runOut;
   let turnRad = 0;
   let worst = -1;
+  let worstSpeed = 0;
   for (let j = 0; j < n; j++) {
-    const speed = reported ? Math.abs((velocities as readonly number[])[j] as number) : (arm.velocityMaxRadPerS[j] as number);
+    const reportedSpeed = reported ? Math.abs((velocities as readonly number[])[j] as number) : (arm.velocityMaxRadPerS[j] as number);
+    // SAFETY: a release not yet reported finished may be driving the joint at up to its declared maximum, whatever
+    // a state sent before it arrived says; the larger speed keeps the margin at least what the state alone gives.
+    const speed = underWay === undefined ? reportedSpeed : Math.max(reportedSpeed, arm.velocityMaxRadPerS[j] as number);
     if (speed === 0) {
       runOut[j] = 0;
       continue;
@@ -106,7 +118,7 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
         ok: false,
         reason: reason(
           'BOUNDS_ARM_RUN_OUT_UNBOUNDED',
-          `${device.id} is moving (joint ${joint.name} at ${reported ? fmt(speed) : `up to its declared ${fmt(speed)}`} rad/s) and joint ${joint.name} declares no acceleration to brake with (jointDynamics), so its run-out cannot be bounded`,
+          `${device.id} ${underWay === undefined ? 'is' : `may be (${underWay.why})`} moving (joint ${joint.name} at ${underWay !== undefined ? `up to ${fmt(speed)}` : reported ? fmt(speed) : `up to its declared ${fmt(speed)}`} rad/s) and joint ${joint.name} declares no acceleration to brake with (jointDynamics), so its run-out cannot be bounded`,
           { ruleId: `${device.id}/jointDynamics/${joint.name}/acceleration`, actual: speed, unit: 'rad/s' },
         ),
       };
@@ -114,7 +126,10 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
     const dq = speed * lagS + (speed * speed) / (2 * braking);
     runOut[j] = dq;
     turnRad += dq;
-    if (worst < 0 || dq > (runOut[worst] as number)) worst = j;
+    if (worst < 0 || dq > (runOut[worst] as number)) {
+      worst = j;
+      worstSpeed = speed;
+    }
   }
   if (worst < 0) return AT_REST; // every declared maximum speed is 0: the arm cannot move
   const marginM = jointBoxBound(arm.chain, runOut);
@@ -134,16 +149,21 @@ export function armRunOut(arm: CompiledArm, state: ArmState): ArmRunOut {
     ok: true,
     marginM,
     turnRad,
-    source: reported ? 'reported' : 'declared maximum',
+    source: underWay !== undefined ? 'release under way' : reported ? 'reported' : 'declared maximum',
     joint: joint.name,
-    speedRadPerS: reported ? Math.abs((velocities as readonly number[])[worst] as number) : (arm.velocityMaxRadPerS[worst] as number),
+    speedRadPerS: worstSpeed,
     jointRunOutRad: runOut[worst] as number,
     maxStateAgeMs: device.maxStateAgeMs,
+    ...(underWay === undefined ? {} : { underWay: underWay.why }),
   };
 }
 
 /** "the arm is moving (joint base at 0.500 rad/s, reported; state up to 250 ms old: 0.1420 rad run-out)" */
 export function describeRunOut(runOut: Extract<ArmRunOut, { ok: true }>): string {
+  const run = `state up to ${runOut.maxStateAgeMs} ms old: ${fmt(runOut.jointRunOutRad, 4)} rad run-out`;
+  if (runOut.source === 'release under way') {
+    return `the arm may be moving (${runOut.underWay ?? 'a release not yet reported finished'}: joint ${runOut.joint} at up to ${fmt(runOut.speedRadPerS)} rad/s; ${run})`;
+  }
   const speeds = runOut.source === 'reported' ? 'reported' : 'its declared maximum, no velocities reported';
-  return `the arm is moving (joint ${runOut.joint} at ${fmt(runOut.speedRadPerS)} rad/s, ${speeds}; state up to ${runOut.maxStateAgeMs} ms old: ${fmt(runOut.jointRunOutRad, 4)} rad run-out)`;
+  return `the arm is moving (joint ${runOut.joint} at ${fmt(runOut.speedRadPerS)} rad/s, ${speeds}; ${run})`;
 }

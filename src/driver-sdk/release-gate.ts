@@ -1,9 +1,10 @@
-// What every simulated driver runs on every message of its actuator topic before acting: the interlock's
-// signature, device, expiry, audit-seq order, and the safe-state exemption. It never lets a message through that
-// the interlock did not release for this device, and a consumed release can never be accepted again.
+// What a driver runs on every message of its actuator topic before acting: the interlock's signature, device,
+// expiry, audit-seq order, the driver run it was made for, and the safe-state exemption. It never lets a message
+// through that the interlock did not release for this device and this run, and a consumed release can never be
+// accepted again, not even after the driver restarts (a new run refuses every release made for an older one).
 
 import type { KeyObject } from 'node:crypto';
-import { verifyReleasedCommand, type ReleasedCommand } from '../src/dispatch/released-command.js';
+import { verifyReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 
 export type GateResult =
   | { readonly ok: true; readonly command: ReleasedCommand }
@@ -13,11 +14,15 @@ export type GateResult =
 export class ReleaseGate {
   #lastAuditSeq = 0;
 
-  /** `safeStateActions`: the driver's actions that may use the safe-state exemption from seq order. */
+  /**
+   * `safeStateActions`: the driver's actions that may use the safe-state exemption from seq order. `session`: this
+   * run of the driver (DeviceReporter.session), which its signed state announces and non-safe releases must name.
+   */
   constructor(
     private readonly deviceId: string,
     private readonly interlockPublicKey: KeyObject,
     private readonly safeStateActions: readonly string[],
+    private readonly session: string,
   ) {}
 
   admit(token: string, nowMs: number): GateResult {
@@ -32,6 +37,11 @@ export class ReleaseGate {
     if (command.safeState && !this.safeStateActions.includes(command.action)) {
       const allowed = this.safeStateActions.length === 1 ? `${this.safeStateActions[0] ?? ''} is a safe state` : `${this.safeStateActions.join(' and ')} are safe states`;
       return { ok: false, problem: `safe-state release of ${command.action}: only ${allowed}`, command };
+    }
+    // SAFETY: a release made from another run's state (before this driver restarted) is a replay here; only a stop
+    // or other safe-state release, which can only make the device safe, is taken whatever run it names.
+    if (!command.safeState && command.session !== this.session) {
+      return { ok: false, problem: `release was made for driver run ${String(command.session)}, this run is ${this.session} (replayed across a restart?)`, command };
     }
     // SAFETY: an authentic release is consumed even if the driver refuses it afterwards, so it cannot be replayed
     // into acceptance later (e.g. once the watchdog clears) and no older release can follow it. A safe-state
