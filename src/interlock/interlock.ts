@@ -95,8 +95,7 @@ export class Interlock {
   /** The declarations in force; replaced only whole, by `replaceCell`, between two decisions. */
   private cell: LoadedCell;
   private readonly lastReleases = new Map<string, LastRelease>();
-  /** Releases whose device outcome has not arrived yet, by device and command id (oldest dropped past the cap). */
-  /** The device channel: authenticated state and outcomes. */
+  /** The device channel: authenticated state and outcomes, and the releases awaiting their outcome. */
   private readonly reports: DeviceReports;
   private readonly releases: ReleaseView = { last: (deviceId) => this.lastReleases.get(deviceId) };
   private readonly replay: ReplayGuard;

@@ -2,7 +2,7 @@
 // It never skips: a missing binary is an error, and it never leaves a broker running after the test process.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, copyFileSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -173,4 +173,16 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     await Promise.all([broker.stop(), broker.stop()]);
     t.notOk(await accepts(broker.port), 'nothing listens after stop');
   });
+}
+
+/**
+ * Starts mosquitto on the example configuration shipped in greengrass/standalone (mosquitto.conf and acl), with the
+ * listener moved to a free loopback port and the paths pointed at `certs` (made by make-certs.sh).
+ */
+export async function startShippedMosquitto(standaloneDir: string, certs: string): Promise<RunningMosquitto> {
+  copyFileSync(join(standaloneDir, 'acl'), join(certs, 'acl'));
+  const config = readFileSync(join(standaloneDir, 'mosquitto.conf'), 'utf8')
+    .split('\n')
+    .map((line) => (line === 'listener 8883' ? 'listener {port} 127.0.0.1' : line.replaceAll('/etc/mosquitto/interlock', certs)));
+  return startMosquitto({ config });
 }

@@ -4,7 +4,7 @@
 // Never skips: without mosquitto it fails with the install instruction.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { payloadBytesForPacket, rawPublish } from '../../scripts/bench-oversize.
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import { MAX_PACKET_BYTES } from '../../src/transport/payload-limits.js';
 import { loadTlsFiles } from '../../src/transport/tls-files.js';
-import { startMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto, startShippedMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
 import { REPO_ROOT } from '../helpers/test-cell.js';
 import { connectionLog, inbox } from '../transport/transport-contract.js';
 
@@ -26,11 +26,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 t.test('the shipped config: a packet over max_packet_size disconnects its sender at the header; the interlock carries on', { timeout: 60_000 }, async (t) => {
   const certs = join(dir, 'certs');
   execFileSync(join(STANDALONE, 'make-certs.sh'), [certs, 'localhost', 'interlock', 'planner-1'], { stdio: 'pipe' });
-  copyFileSync(join(STANDALONE, 'acl'), join(certs, 'acl'));
-  const config = readFileSync(join(STANDALONE, 'mosquitto.conf'), 'utf8')
-    .split('\n')
-    .map((line) => (line === 'listener 8883' ? 'listener {port} 127.0.0.1' : line.replaceAll('/etc/mosquitto/interlock', certs)));
-  const broker: RunningMosquitto = await startMosquitto({ config });
+  const broker: RunningMosquitto = await startShippedMosquitto(STANDALONE, certs);
   t.teardown(() => broker.stop());
   const url = `mqtts://localhost:${broker.port}`;
 

@@ -4,7 +4,7 @@
 // material `interlock run --tls-*` loads, a conveyor driver and an agent connect with their own certificates.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -15,7 +15,7 @@ import type { DecisionReport } from '../../src/pipeline/decision-report.js';
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import { loadTlsFiles } from '../../src/transport/tls-files.js';
 import { topicSet } from '../../src/transport/topics.js';
-import { startMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
+import { startShippedMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -32,11 +32,7 @@ execFileSync(join(STANDALONE, 'make-certs.sh'), [certs, 'localhost', 'interlock'
 execFileSync(join(STANDALONE, 'make-certs.sh'), [rogue, 'localhost', 'interlock'], { stdio: 'pipe' });
 
 // The example files as shipped, with the listener moved to a free loopback port and the paths to the test's folder.
-copyFileSync(join(STANDALONE, 'acl'), join(certs, 'acl'));
-const config = readFileSync(join(STANDALONE, 'mosquitto.conf'), 'utf8')
-  .split('\n')
-  .map((line) => (line === 'listener 8883' ? 'listener {port} 127.0.0.1' : line.replaceAll('/etc/mosquitto/interlock', certs)));
-const broker: RunningMosquitto = await startMosquitto({ config });
+const broker: RunningMosquitto = await startShippedMosquitto(STANDALONE, certs);
 t.teardown(() => broker.stop());
 const url = `mqtts://localhost:${broker.port}`;
 

@@ -15,6 +15,7 @@ import {
   PAYLOAD_LIMITS,
   statePayloadProblem,
 } from '../../src/transport/payload-limits.js';
+import { variableByteInteger } from '../../scripts/bench-oversize.js';
 import { REPO_ROOT } from '../helpers/test-cell.js';
 
 t.test('each topic kind: a payload at its limit passes, one byte more is a problem naming both sizes', async (t) => {
@@ -81,15 +82,7 @@ t.test('the shipped mosquitto configuration has the same packet limit', async (t
 
 /** A fixed header (type byte and remaining length) announcing `remaining` bytes of body. */
 function header(remaining: number, type = 0x30): Buffer {
-  const bytes = [type];
-  let rest = remaining;
-  do {
-    let byte = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (rest > 0);
-  return Buffer.from(bytes);
+  return Buffer.concat([Buffer.from([type]), variableByteInteger(remaining)]);
 }
 
 t.test('packet meter: exactly the limit passes and one byte more is refused, for every length width', async (t) => {
