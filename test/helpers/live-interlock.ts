@@ -102,6 +102,11 @@ export interface LiveInterlock {
   burst(deviceId: string, tokens: readonly string[]): Promise<DecisionEvent[]>;
   /** Signs an operator message with the test cell's key for `operatorId` (default shift-lead), sends it, returns the answer. */
   operator(request: OperatorParams, operatorId?: string, options?: { seq?: number; jti?: string; token?: string }): Promise<Record<string, unknown> & { token: string }>;
+  /**
+   * Waits until every decision so far that released a command has its release at the outside client (a release is
+   * published when decided, but reaches another client of the broker a moment later).
+   */
+  releasesArrived(): Promise<void>;
   /** Stops the interlock cleanly and starts it again on the same state folder and declarations. */
   restart(): Promise<void>;
   /**
@@ -269,10 +274,21 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
       await waitFor(() => (answer = operatorResults.slice(from).find((r) => r['messageDigest'] === digest)) !== undefined, `the answer to operator message ${digest.slice(0, 12)}`, WAIT_MS);
       return { ...(answer as Record<string, unknown>), token };
     },
+    async releasesArrived() {
+      await runtime.interlock.idle();
+      await waitFor(
+        () => decisions.every((d) => !d.released || releases.some((r) => r.command.commandId === d.report.commandId)),
+        'every release decided so far to reach the outside client',
+        WAIT_MS,
+      );
+    },
     async modesSettled() {
       await modesSettled(runtime.interlock, clock, WAIT_MS);
     },
     async restart() {
+      // Every release already decided reaches the outside client first: the broker (embedded) stops with the
+      // runtime, and a release still in flight would be lost to the observer, not to the product.
+      await rig.releasesArrived();
       await stopRuntime();
       await start();
       if (sources !== undefined) {

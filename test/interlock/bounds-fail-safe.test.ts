@@ -35,7 +35,7 @@ t.test('a conveyor is not reversed after a tiny forward setpoint: a stop (or 0) 
   t.equal(why.ruleId, `${CONVEYOR}/reversal/lastRelease`);
   t.equal(why.actual, 0.006);
   t.equal(why.limit, 0);
-  await rig.interlock.idle();
+  await rig.releasesArrived();
   t.same(
     rig.releases.map((r) => r.command.action + (r.command.action === 'set_speed' ? ` ${String(r.command.params['speedMPerS'])}` : '')),
     ['stop', 'set_speed 0.006'],

@@ -104,7 +104,7 @@ t.test("a key removed from the registry stops working at the next decision; demo
   t.equal(denied.report.verdict, 'deny', 'not even a stop from a key that is no longer registered');
   t.ok(denied.report.reasons.some((reason) => reason.stage === 'envelope'), JSON.stringify(denied.report.reasons));
   t.equal(r.interlock.trust.demotion('trainee-1')?.demotedTo, 'quarantine', 'a new declaration set restores nobody');
-  await r.interlock.idle();
+  await r.releasesArrived();
   t.same(r.releases.map((release) => release.command.commandId), [ok.report.commandId], 'only the command before the change reached the conveyor');
 });
 

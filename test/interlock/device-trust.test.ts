@@ -79,6 +79,7 @@ t.test("forged outcomes do not reach the audit log; the driver's own does", asyn
   await rig.modesSettled();
   const allowed = await rig.send(CONVEYOR, rig.cell.signer('planner-1').sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
   t.equal(allowed.released, true);
+  await waitFor(() => rig.releases.some((r) => r.command.commandId === allowed.report.commandId), 'the release');
   const release = required(rig.releases.find((r) => r.command.commandId === allowed.report.commandId), 'the release').command;
   // The attacker answers first, in the unsigned format and signed with the arm's key; then the real driver.
   const forged = { commandId: release.commandId, auditSeq: release.auditSeq, status: 'refused', problem: 'forged', timeMs: Date.now() };
@@ -115,6 +116,7 @@ t.test('a captured release replayed into a restarted driver is refused; a stop s
   const decided = await rig.send(CONVEYOR, planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
   t.equal(decided.released, true);
   await waitFor(() => first.executed.some((c) => c.commandId === decided.report.commandId), 'the first run to execute it');
+  await waitFor(() => rig.releases.some((r) => r.command.commandId === decided.report.commandId), 'the release to reach the outside client');
   const captured = required(rig.releases.find((r) => r.command.commandId === decided.report.commandId), 'the captured release');
   t.equal(captured.command.session, first.session, 'the release names the run it was checked against');
 
