@@ -20,6 +20,7 @@ import { commandDigest } from '../src/pipeline/pipeline.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
 import { stats } from './bench-stats.js';
+import { brokerLogin } from '../src/transport/broker-clients.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
@@ -75,7 +76,7 @@ export async function benchFlood(options: FloodBenchOptions): Promise<FloodBench
   const floodDigests = new Set(flood.map(commandDigest));
 
   const runtime = await startRuntime({ cellDirectory: cellDir, stateDirectory: join(work, 'state'), embeddedPort: 0, heartbeatPeriodMs: 0, log: silentLogger });
-  const agent = new MqttTransport({ url: runtime.brokerUrl, clientId: 'bench-agent', log: () => undefined });
+  const agent = new MqttTransport({ url: runtime.brokerUrl, ...brokerLogin(runtime.brokerClientsPath ?? '', 'planner-1', 'bench'), log: () => undefined });
   let timer: NodeJS.Timeout | undefined;
   try {
     await agent.start();
@@ -105,7 +106,7 @@ export async function benchFlood(options: FloodBenchOptions): Promise<FloodBench
       agent.publish(topics.command('conveyor-1'), token, { qos: 1 }).catch(() => undefined);
     };
     timer = setInterval(sendStop, honestEveryMs);
-    if (count > 0) await runAttacker(runtime.brokerUrl, floodFile, options.inFlight ?? 500);
+    if (count > 0) await runAttacker(runtime.brokerUrl, brokerLogin(runtime.brokerClientsPath ?? '', 'trainee-1', 'attacker'), floodFile, options.inFlight ?? 500);
     await waitUntil(() => floodDecided >= count && honestSentAt.size >= 100, 300_000);
     clearInterval(timer);
     await waitUntil(() => honestDelays.length >= honestSentAt.size, 30_000);
@@ -140,9 +141,9 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<v
 }
 
 /** The attacker in a child process: publishes every token of the file on one connection, `inFlight` at a time. */
-function runAttacker(url: string, floodFile: string, inFlight: number): Promise<void> {
+function runAttacker(url: string, login: object, floodFile: string, inFlight: number): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ATTACKER_FLAG, url, floodFile, String(inFlight)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ATTACKER_FLAG, url, floodFile, String(inFlight)], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BENCH_ATTACKER_LOGIN: JSON.stringify(login) } });
     child.once('error', reject);
     child.once('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`bench: the attacker exited with ${String(code)}`))));
   });
@@ -150,7 +151,8 @@ function runAttacker(url: string, floodFile: string, inFlight: number): Promise<
 
 async function attack(url: string, floodFile: string, inFlight: number): Promise<void> {
   const flood = JSON.parse(readFileSync(floodFile, 'utf8')) as string[];
-  const attacker = new MqttTransport({ url, clientId: 'bench-attacker', log: () => undefined });
+  // The attacker holds an agent's broker login (a compromised agent host): the broker lets its commands through.
+  const attacker = new MqttTransport({ url, ...(JSON.parse(process.env['BENCH_ATTACKER_LOGIN'] ?? '{}') as object), log: () => undefined });
   await attacker.start();
   for (let i = 0; i < flood.length; i += inFlight) {
     await Promise.all(flood.slice(i, i + inFlight).map((token) => attacker.publish(topics.command('conveyor-1'), token, { qos: 1 })));

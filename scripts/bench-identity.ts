@@ -17,6 +17,7 @@ import type { PolicyRequest } from '../src/policy/cedar-policy.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { topicSet } from '../src/transport/topics.js';
 import { stats, us } from './bench-stats.js';
+import { wideBroker } from './wide-broker.js';
 
 
 /** Cedar per request: a request seen before (memoised) against requests never seen (a full Cedar evaluation). */
@@ -60,7 +61,7 @@ async function interlockThroughput(cell: LoadedCell, key: AgentPrivateKey, verif
   // Small enough that the last command is decided well within the 5 s maximum TTL on a loaded machine.
   const N = 600;
   const work = mkdtempSync(join(tmpdir(), 'interlock-bench-identity-'));
-  const broker = new EmbeddedBroker({ port: 0 });
+  const broker = wideBroker({ port: 0 });
   await broker.start();
   const transport = broker.transport();
   await transport.start();

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { commandPayloadProblem, MAX_PACKET_BYTES, MQTT_MAX_PACKET_BYTES } from '../src/transport/payload-limits.js';
+import { wideBroker, wideClient } from './wide-broker.js';
 
 export interface OversizeBenchOptions {
   /** Payload of each hostile publish. Default 100 MB (10^8 bytes). */
@@ -51,10 +52,10 @@ export async function benchOversize(options: OversizeBenchOptions = {}): Promise
   const count = options.publishes ?? 3;
   const periodMs = options.heartbeatPeriodMs ?? 100;
   const maxPacketBytes = options.maxPacketBytes ?? MAX_PACKET_BYTES;
-  const broker = new EmbeddedBroker({ maxPacketBytes, log: () => undefined });
+  const broker = wideBroker({ maxPacketBytes, log: () => undefined });
   await broker.start();
   const interlock = broker.transport();
-  const driver = new MqttTransport({ url: broker.url, clientId: 'bench-driver', log: () => undefined });
+  const driver = wideClient(broker.url, 'driver');
   let timer: NodeJS.Timeout | undefined;
   try {
     await interlock.start();
@@ -158,6 +159,8 @@ export interface RawPublishResult {
 
 export interface RawPublishOptions {
   readonly clientId: string;
+  /** The login CONNECT carries (the embedded broker refuses anonymous clients); none when absent. */
+  readonly login?: { readonly username: string; readonly password: string };
   readonly topic: string;
   readonly payloadBytes: number;
   /** Default 1 MiB. */
@@ -182,9 +185,20 @@ export function variableByteInteger(value: number): Buffer {
 }
 
 /** CONNECT, MQTT 3.1.1, clean session, keepalive 60 s, no credentials. */
-export function connectPacket(clientId: string): Buffer {
-  const id = Buffer.from(clientId, 'utf8');
-  const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 0x02, 0, 60, id.length >> 8, id.length & 0xff]), id]);
+export function connectPacket(clientId: string, login?: { readonly username: string; readonly password: string }): Buffer {
+  const field = (text: string): Buffer => {
+    const bytes = Buffer.from(text, 'utf8');
+    return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
+  };
+  // Flags: clean session (0x02), plus user name (0x80) and password (0x40) when there is a login.
+  const flags = 0x02 | (login === undefined ? 0 : 0xc0);
+  const body = Buffer.concat([
+    Buffer.from([0, 4]),
+    Buffer.from('MQTT'),
+    Buffer.from([4, flags, 0, 60]),
+    field(clientId),
+    ...(login === undefined ? [] : [field(login.username), field(login.password)]),
+  ]);
   return Buffer.concat([Buffer.from([0x10]), variableByteInteger(body.length), body]);
 }
 
@@ -255,7 +269,7 @@ export function rawPublish(socket: Socket, options: RawPublishOptions): Promise<
       clearTimeout(timeout);
       resolve({ bytesWritten: socket.bytesWritten, completed, closedByBroker: !disconnecting, ms: performance.now() - started });
     });
-    socket.write(connectPacket(options.clientId));
+    socket.write(connectPacket(options.clientId, options.login));
   });
 }
 

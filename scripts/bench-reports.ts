@@ -21,6 +21,7 @@ import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
 import { stats, us } from './bench-stats.js';
+import { wideBroker, wideClient } from './wide-broker.js';
 
 const HOME = [0, -1.571, 1.571, -1.571, -1.571, 0];
 const ARM_AT_REST = { positionsRad: HOME, velocitiesRadPerS: [0, 0, 0, 0, 0, 0], moving: false };
@@ -79,7 +80,7 @@ export async function benchReports(cell: LoadedCell, driverKeys: ReadonlyMap<str
   console.log(`signed / body only (mean): ${(s.mean / p.mean).toFixed(1)}x\n`);
 
   // 2. Decision latency over the embedded broker while drivers report, interleaved rounds.
-  const broker = new EmbeddedBroker({ log: () => undefined });
+  const broker = wideBroker({ log: () => undefined });
   await broker.start();
   const topics = topicSet();
   const interlockBus = broker.transport();
@@ -87,8 +88,8 @@ export async function benchReports(cell: LoadedCell, driverKeys: ReadonlyMap<str
   const audit = openSqliteAuditLog(`${work}/reports-latency.db`);
   const interlock = new Interlock({ cell, transport: interlockBus, audit, signingKey: generateEd25519KeyPair().privateKey, clock: systemClock, heartbeatPeriodMs: 0 });
   await interlock.start();
-  const agent = new MqttTransport({ url: broker.url, clientId: 'bench-agent' });
-  const drivers = new MqttTransport({ url: broker.url, clientId: 'bench-drivers' });
+  const agent = wideClient(broker.url, 'agent');
+  const drivers = wideClient(broker.url, 'drivers');
   await agent.start();
   await drivers.start();
   const decided = new Map<string, () => void>();

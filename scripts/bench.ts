@@ -31,6 +31,7 @@ import { benchIdentity } from './bench-identity.js';
 import { printFloodBench } from './bench-flood.js';
 import { benchOversize, printOversize } from './bench-oversize.js';
 import { benchReports } from './bench-reports.js';
+import { wideBroker, wideClient } from './wide-broker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, here.split(/[\\/]/).includes('dist') ? '../..' : '..');
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
   console.log(`ratio pipeline / verify (p50): ${(p.p50 / v.p50).toFixed(2)}x\n`);
 
   // 3. End to end over the embedded broker: an agent's command to the actuator, without and with the interlock.
-  const broker = new EmbeddedBroker({ log: () => undefined });
+  const broker = wideBroker({ log: () => undefined });
   await broker.start();
   const topics = topicSet();
   const interlockKeys = generateEd25519KeyPair();
@@ -253,8 +254,8 @@ async function main(): Promise<void> {
   await interlockBus.start();
   const interlock = new Interlock({ cell, transport: interlockBus, audit, signingKey: interlockKeys.privateKey, clock: systemClock, heartbeatPeriodMs: 0 });
   await interlock.start();
-  const agent = new MqttTransport({ url: broker.url, clientId: 'bench-agent' });
-  const driver = new MqttTransport({ url: broker.url, clientId: 'bench-driver' });
+  const agent = wideClient(broker.url, 'agent');
+  const driver = wideClient(broker.url, 'driver');
   await agent.start();
   await driver.start();
   const armKey = driverKeys.get('arm-1');

@@ -11,11 +11,13 @@ import type { BoundsMemory } from '../bounds/bounds.js';
 import { restoreSafetyMemory } from './restore-safety-memory.js';
 import { availableParallelism } from 'node:os';
 import { systemClock, type Clock } from '../core/clock.js';
-import type { Logger } from '../core/log.js';
+import { throttledWarn, type Logger } from '../core/log.js';
 import { DeclarationError } from '../core/problems.js';
 import { loadCell, type LoadedCell } from '../declarations/load.js';
 import { Interlock } from '../interlock/interlock.js';
 import { ensureKeyPair } from '../keys/key-files.js';
+import { interlockVoice } from '../transport/broker-acl.js';
+import { BROKER_CLIENTS_FILE, cellBrokerIdentities, ensureBrokerClients, passwordAccess } from '../transport/broker-clients.js';
 import { EmbeddedBroker } from '../transport/embedded-broker.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
 import type { TlsMaterial } from '../transport/tls-files.js';
@@ -60,6 +62,11 @@ export interface Runtime {
   readonly transport: Transport;
   /** The embedded broker, when one was started; external clients connect to its url. */
   readonly broker: EmbeddedBroker | undefined;
+  /**
+   * With the embedded broker: the file of its clients' passwords (broker-clients.json in the state folder); a
+   * client connects as its id (device, agent, operator, or `observer`) with the password there.
+   */
+  readonly brokerClientsPath: string | undefined;
   /** The url device drivers and agents connect to. */
   readonly brokerUrl: string;
   readonly interlockPublicKey: KeyObject;
@@ -122,6 +129,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error;
   }
   const topics = topicSet(options.topicPrefix ?? '');
+  const brokerClientsPath = join(stateDirectory, BROKER_CLIENTS_FILE);
 
   let broker: EmbeddedBroker | undefined;
   let transport: Transport;
@@ -131,26 +139,25 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       transport = options.transport;
       brokerUrl = `${transport.name}:`;
     } else if (options.brokerUrl === undefined) {
+      // Every client authenticates with a password made on first start (one per driver, agent, operator and the
+      // observer) and gets only its role's topics; anonymous clients are refused.
+      const clients = ensureBrokerClients(brokerClientsPath, cellBrokerIdentities(cell.declarations));
+      if (clients.created.length > 0) log.info(`made broker passwords for ${clients.created.join(', ')} in ${brokerClientsPath}`);
+      const denials = throttledWarn(log.child('broker'), 10_000);
       broker = new EmbeddedBroker({
+        access: passwordAccess(clients.clients, topics),
         host: options.embeddedHost ?? '127.0.0.1',
         port: options.embeddedPort ?? 0,
-        // Only the interlock speaks for itself: actuator commands, approval and standing announcements.
-        protectedPublishFilters: [
-          topics.actuatorCommand('+'),
-          topics.approvalPendingFilter,
-          topics.approvalResolved('+'),
-          topics.agentTrust('+'),
-          topics.operatorResult,
-          topics.metrics,
-        ],
+        // Only the interlock speaks for itself: releases, decisions, the heartbeat, approvals, standings, metrics.
+        protectedPublishFilters: interlockVoice(topics),
         log: (message) => log.child('broker').info(message),
-        onPublishDenied: (denied) =>
-          log.child('broker').warn(`refused a publish to ${denied.topic} from client ${denied.clientId ?? '(will)'}: ${denied.reason}`),
+        onPublishDenied: (denied) => denials(`refused a publish to ${denied.topic} from client ${denied.clientId ?? '(will)'}: ${denied.reason}`),
+        onClientDenied: (denied) => denials(`refused ${denied.stage === 'connect' ? 'the connection' : 'a subscription'} of client ${denied.clientId}: ${denied.reason}`),
       });
       await broker.start();
       transport = broker.transport();
       brokerUrl = broker.url;
-      log.info(`embedded broker listening on ${brokerUrl} (only the interlock may publish actuator commands)`);
+      log.info(`embedded broker listening on ${brokerUrl} (clients authenticate with ${brokerClientsPath}; only the interlock may publish releases)`);
     } else {
       transport = new MqttTransport({
         url: options.brokerUrl,
@@ -191,6 +198,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     identity,
     transport,
     broker,
+    brokerClientsPath: broker === undefined ? undefined : brokerClientsPath,
     brokerUrl,
     interlockPublicKey: keys.publicKey,
     interlockPublicKeyPath: keys.publicKeyPath,

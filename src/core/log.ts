@@ -25,3 +25,22 @@ export function createLogger(namespace: string, level: LogLevel = 'info', write:
 }
 
 export const silentLogger: Logger = createLogger('silent', 'silent');
+
+/**
+ * A warning at most once per `windowMs`, whatever its text (which an outside client may choose, so it is not a
+ * key): the first line of a window is written, the rest are counted and the count goes out with the next line.
+ */
+export function throttledWarn(logger: Logger, windowMs: number, nowMs: () => number = Date.now): (message: string) => void {
+  let lastAt = -Infinity;
+  let held = 0;
+  return (message) => {
+    const now = nowMs();
+    if (now - lastAt < windowMs) {
+      held++;
+      return;
+    }
+    lastAt = now;
+    logger.warn(held === 0 ? message : `${message} (and ${held} more like it since the last line)`);
+    held = 0;
+  };
+}

@@ -1,25 +1,35 @@
 // The zero-setup broker: aedes on 127.0.0.1 over TCP for the simulator and agents, plus an in-process Transport
-// for the interlock. A TCP client must never get a message onto a protected topic (actuator commands), nor a packet
-// larger than maxPacketBytes into the broker.
+// for the interlock. Every TCP client authenticates (username and password, checked by `access`) and may then
+// publish and subscribe only within its grant (broker-acl.ts); none ever gets a message onto a protected topic (the
+// interlock's voice), nor a packet larger than maxPacketBytes into the broker.
 
 import type { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import { createLogger } from '../core/log.js';
+import { mayPublish, maySubscribe } from './broker-acl.js';
+import type { BrokerAccess, ClientAccess } from './broker-clients.js';
 import { limitPacketSize } from './packet-size-guard.js';
 import { MAX_PACKET_BYTES, MQTT_MAX_PACKET_BYTES } from './payload-limits.js';
 import { topicFilterProblem, topicMatches, topicNameProblem } from './topics.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from './transport.js';
 
 export interface EmbeddedBrokerOptions {
-  /** Default 127.0.0.1: the broker has no authentication, so it must not listen on a reachable interface by accident. */
+  /**
+   * Who may connect, and what each client may do. No default: a broker without it would be open to any local
+   * process. A client that is refused gets CONNACK 4 (bad username or password) and is disconnected.
+   */
+  readonly access: BrokerAccess;
+  /** Default 127.0.0.1: the broker is for one host; listening on a reachable interface is a deliberate choice. */
   readonly host?: string;
   /** Default 0: any free port; read `port` or `url` after `start()`. */
   readonly port?: number;
-  /** Topic filters only the in-process transport may publish to. Default `['actuator/+/command']`. */
+  /** Topic filters only the in-process transport may publish to, whatever a client's grant says. Default `['actuator/+/command']`. */
   readonly protectedPublishFilters?: readonly string[];
   /** Called for every refused publish (including Last Will messages); a forged actuator command is worth an alert. */
   readonly onPublishDenied?: (event: PublishDenied) => void;
+  /** Called for every refused connection and subscription (throttle in the caller if it logs). */
+  readonly onClientDenied?: (event: ClientDenied) => void;
   /**
    * Largest MQTT packet a TCP client may send, header included (default MAX_PACKET_BYTES). A client that announces
    * a larger one is disconnected before its body is read. Publishes through `transport()` are not limited.
@@ -32,6 +42,14 @@ export interface PublishDenied {
   /** MQTT client id of the offender, or undefined for a will published after its client was gone. */
   readonly clientId: string | undefined;
   readonly topic: string;
+  readonly reason: string;
+}
+
+export interface ClientDenied {
+  readonly clientId: string;
+  readonly username: string | undefined;
+  /** `connect` (authentication) or `subscribe` (outside the grant). */
+  readonly stage: 'connect' | 'subscribe';
   readonly reason: string;
 }
 
@@ -55,7 +73,12 @@ export class EmbeddedBroker {
   private readonly sockets = new Set<Socket>();
   private readonly transports = new Set<InProcessTransport>();
 
-  constructor(options: EmbeddedBrokerOptions = {}) {
+  /** The access of each connected TCP client, set when it authenticated. */
+  private readonly clients = new WeakMap<Client, ClientAccess>();
+
+  constructor(options: EmbeddedBrokerOptions) {
+    // Load-time error: a JavaScript caller could leave it out, and the broker would then be open.
+    if (typeof options?.access?.authenticate !== 'function') throw new Error('embedded broker: options.access is required (who may connect)');
     const filters = options.protectedPublishFilters ?? DEFAULT_PROTECTED_PUBLISH_FILTERS;
     for (const filter of filters) {
       const problem = topicFilterProblem(filter);
@@ -102,8 +125,29 @@ export class EmbeddedBroker {
   private async listen(): Promise<void> {
     // aedes 1.x: the constructor no longer starts the broker; createBroker() awaits persistence setup.
     const aedes = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        const reason = this.authenticate(client, username, password);
+        if (reason === undefined) return done(null, true);
+        this.log(`refused connection of client ${client.id} (user ${username ?? 'none'}): ${reason}`);
+        this.options.onClientDenied?.({ clientId: client.id, username, stage: 'connect', reason });
+        done(Object.assign(new Error(reason), { returnCode: 4 as const }), null);
+      },
+      authorizeSubscribe: (client, subscription, done) => {
+        const access = client === null ? undefined : this.clients.get(client);
+        if (access !== undefined && maySubscribe(access.grant, subscription.topic)) return done(null, subscription);
+        const reason = `${subscription.topic} is outside what ${access === undefined ? 'an unauthenticated client' : `${access.role} ${access.username}`} may read`;
+        this.log(`refused subscription of client ${client?.id ?? '?'}: ${reason}`);
+        this.options.onClientDenied?.({ clientId: client?.id ?? '', username: access?.username, stage: 'subscribe', reason });
+        // A null subscription is answered with SUBACK 0x80 (failure); the client stays connected.
+        done(null, null);
+      },
+      authorizeForward: (client, packet) => {
+        // A second wall behind authorizeSubscribe: nothing reaches a client outside its grant.
+        const access = this.clients.get(client);
+        return access !== undefined && maySubscribe(access.grant, packet.topic) ? packet : null;
+      },
       authorizePublish: (client, packet, callback) => {
-        const reason = this.publishDenial(packet.topic);
+        const reason = this.publishDenial(packet.topic, client === null ? undefined : this.clients.get(client));
         if (reason === undefined) return callback(null);
         const clientId = client?.id;
         this.log(`refused publish to ${packet.topic} from ${clientId ?? '(will of a departed client)'}: ${reason}`);
@@ -167,13 +211,26 @@ export class EmbeddedBroker {
     return this.stopping;
   }
 
-  private publishDenial(topic: string): string | undefined {
+  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined): string | undefined {
+    if (username === undefined || password === undefined) return 'anonymous clients are refused (give a username and password from broker-clients.json)';
+    const access = this.options.access.authenticate(username, password);
+    if (access === undefined) return 'unknown username or wrong password';
+    // SAFETY: a client id is bound to its user: otherwise one client could take over (disconnect) another's
+    // session by connecting with its id, a way to silence a driver or an operator.
+    if (client.id !== username && !client.id.startsWith(`${username}:`)) return `client id must be "${username}" or start with "${username}:"`;
+    this.clients.set(client, access);
+    return undefined;
+  }
+
+  private publishDenial(topic: string, access: ClientAccess | undefined): string | undefined {
     // Kept from aedes's default authorizePublish, which ours replaces.
     if (topic.startsWith('$SYS/')) return '$SYS/ topics are reserved for the broker';
     for (const filter of this.protectedPublishFilters) {
       // SAFETY: the same matcher the subscribers use, so anything a subscriber to the filter would receive is refused.
       if (topicMatches(filter, topic)) return `topic is reserved for the interlock (matches ${filter})`;
     }
+    if (access === undefined) return 'the client is not authenticated';
+    if (!mayPublish(access.grant, topic)) return `${access.role} ${access.username} may not publish there`;
     return undefined;
   }
 

@@ -17,6 +17,8 @@ import { verifyReleasedCommand, type ReleasedCommand } from '../../src/dispatch/
 import type { DecisionEvent, Interlock } from '../../src/interlock/interlock.js';
 import { signOperatorMessage, type OperatorParams } from '../../src/operator/operator-message.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
+import { cellBrokerIdentities } from '../../src/transport/broker-clients.js';
+import { CellClients } from './cell-clients.js';
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import { topicSet } from '../../src/transport/topics.js';
 import type { Transport } from '../../src/transport/transport.js';
@@ -153,7 +155,11 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
     runtime.interlock.onDecision((event) => decisions.push(event));
     reader = new Database(join(stateDirectory, 'audit.db'), { readonly: true });
     const committed = reader.prepare('SELECT 1 FROM records WHERE seq = ?');
-    client = new MqttTransport({ url: mosquitto?.url ?? runtime.brokerUrl, clientId: `outside-${Math.random().toString(16).slice(2, 12)}`, log: () => undefined });
+    // On the embedded broker every identity of the cell logs in with its own password; mosquitto here has no ACL.
+    client =
+      mosquitto !== undefined || runtime.brokerClientsPath === undefined
+        ? new MqttTransport({ url: mosquitto?.url ?? runtime.brokerUrl, clientId: `outside-${Math.random().toString(16).slice(2, 12)}`, log: () => undefined })
+        : new CellClients({ url: runtime.brokerUrl, clientsPath: runtime.brokerClientsPath, topics, identities: cellBrokerIdentities(runtime.cell.declarations), label: 'rig' });
     await client.start();
     await client.subscribe(topics.actuatorCommand('+'), (topic, payload) => {
       const token = payload.toString('utf8');

@@ -3,15 +3,20 @@
 
 import mqtt from 'mqtt';
 import t from 'tap';
+import { wideAccess, wideLogin } from '../../scripts/wide-broker.js';
 import { EmbeddedBroker, type PublishDenied } from '../../src/transport/embedded-broker.js';
 import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { connectionLog, inbox, runTransportContract } from './transport-contract.js';
 
 const quiet = (): void => undefined;
+// These tests are about the broker's mechanics, not its ACL (test/transport/broker-acl.test.ts): one login that may
+// read and write everything a grant can name.
+const WIDE = wideAccess();
+const login = wideLogin;
 
 t.test('contract: in-process transport paired with an MQTT client over TCP', async (t) => {
-  const broker = new EmbeddedBroker({ log: quiet });
+  const broker = new EmbeddedBroker({ access: WIDE, log: quiet });
   await broker.start();
   t.teardown(() => broker.stop());
   runTransportContract(t, 'embedded in-process <-> mqtt', async () => {
@@ -22,7 +27,7 @@ t.test('contract: in-process transport paired with an MQTT client over TCP', asy
       return transport;
     };
     const a = unstarted();
-    const b = new MqttTransport({ url: broker.url, log: quiet });
+    const b = new MqttTransport({ url: broker.url, ...login('b'), log: quiet });
     made.push(b);
     await Promise.all([a.start(), b.start()]);
     return { a, b, unstarted, cleanup: async () => void (await Promise.all(made.map((x) => x.stop()))) };
@@ -37,7 +42,7 @@ t.test('contract: in-process transport paired with an MQTT client over TCP', asy
 });
 
 t.test('listens on 127.0.0.1 on an ephemeral port by default', { timeout: 10_000 }, async (t) => {
-  const broker = new EmbeddedBroker({ log: quiet });
+  const broker = new EmbeddedBroker({ access: WIDE, log: quiet });
   t.throws(() => broker.url, /not started/, 'no url before start');
   await broker.start();
   t.teardown(() => broker.stop());
@@ -49,6 +54,7 @@ t.test('only the in-process transport may publish actuator commands', { timeout:
   const denials: PublishDenied[] = [];
   const denied = inbox(); // mirrors denials as messages so the test can wait on them
   const broker = new EmbeddedBroker({
+    access: WIDE,
     log: quiet,
     onPublishDenied: (event) => {
       denials.push(event);
@@ -67,26 +73,26 @@ t.test('only the in-process transport may publish actuator commands', { timeout:
   await interlock.subscribe('interlock/+/command', agentCommands.handler);
 
   // A device driver: an external subscriber to its actuator commands.
-  const driver = new MqttTransport({ url: broker.url, log: quiet });
+  const driver = new MqttTransport({ url: broker.url, ...login('driver'), log: quiet });
   t.teardown(() => driver.stop());
   await driver.start();
   const atDriver = inbox();
   await driver.subscribe('actuator/#', atDriver.handler);
 
   // A rogue agent using our own transport: QoS 1. aedes closes its connection (3.1.1 has no negative PUBACK).
-  const agent = new MqttTransport({ url: broker.url, clientId: 'rogue-agent', reconnectPeriodMs: 50, log: quiet });
+  const agent = new MqttTransport({ url: broker.url, ...login('rogue-agent'), reconnectPeriodMs: 50, log: quiet });
   t.teardown(() => agent.stop());
   await agent.start();
   const agentConnection = connectionLog(agent);
   await t.rejects(agent.publish('actuator/arm-1/command', 'forged qos1'), /outcome unknown/, 'the forged publish fails');
 
   // A raw client at QoS 0, and one that leaves a forged Last Will and then drops without DISCONNECT.
-  const raw = await mqtt.connectAsync(broker.url, { clientId: 'rogue-raw', reconnectPeriod: 0 });
+  const raw = await mqtt.connectAsync(broker.url, { ...login('rogue-raw'), reconnectPeriod: 0 });
   t.teardown(() => raw.endAsync(true));
   raw.on('error', quiet);
   raw.publish('actuator/arm-1/command', 'forged qos0', { qos: 0 });
   const willer = await mqtt.connectAsync(broker.url, {
-    clientId: 'rogue-will',
+    ...login('rogue-will'),
     reconnectPeriod: 0,
     will: { topic: 'actuator/arm-1/command', payload: Buffer.from('forged will'), qos: 1, retain: false },
   });
@@ -109,9 +115,9 @@ t.test('only the in-process transport may publish actuator commands', { timeout:
   t.same(
     denials.map((d) => [d.clientId, d.topic]).sort(),
     [
-      ['rogue-agent', 'actuator/arm-1/command'],
-      ['rogue-raw', 'actuator/arm-1/command'],
-      ['rogue-will', 'actuator/arm-1/command'],
+      ['bench:rogue-agent', 'actuator/arm-1/command'],
+      ['bench:rogue-raw', 'actuator/arm-1/command'],
+      ['bench:rogue-will', 'actuator/arm-1/command'],
     ],
     'each forgery was refused once, and the QoS 1 one was not retried after reconnecting',
   );
@@ -120,6 +126,7 @@ t.test('only the in-process transport may publish actuator commands', { timeout:
 t.test('protected filters are configurable (topic prefix)', { timeout: 15_000 }, async (t) => {
   const denials: PublishDenied[] = [];
   const broker = new EmbeddedBroker({
+    access: WIDE,
     log: quiet,
     protectedPublishFilters: ['site-a/actuator/+/command'],
     onPublishDenied: (event) => denials.push(event),
@@ -132,7 +139,7 @@ t.test('protected filters are configurable (topic prefix)', { timeout: 15_000 },
   const box = inbox();
   await interlock.subscribe('#', box.handler);
 
-  const client = new MqttTransport({ url: broker.url, reconnectPeriodMs: 50, log: quiet });
+  const client = new MqttTransport({ url: broker.url, ...login('c'), reconnectPeriodMs: 50, log: quiet });
   t.teardown(() => client.stop());
   await client.start();
   const log = connectionLog(client);
@@ -142,16 +149,16 @@ t.test('protected filters are configurable (topic prefix)', { timeout: 15_000 },
   await box.until((m) => m.length >= 1, 'the unprotected message');
   t.same(box.payloads(), ['not protected under this prefix']);
   t.same(denials.map((d) => d.topic), ['site-a/actuator/arm-1/command']);
-  t.throws(() => new EmbeddedBroker({ protectedPublishFilters: ['actuator/#/command'] }), /bad protected filter/);
+  t.throws(() => new EmbeddedBroker({ access: WIDE, protectedPublishFilters: ['actuator/#/command'] }), /bad protected filter/);
 });
 
 t.test('stop closes everything, tells transports, and is idempotent', { timeout: 15_000 }, async (t) => {
-  const broker = new EmbeddedBroker({ log: quiet });
+  const broker = new EmbeddedBroker({ access: WIDE, log: quiet });
   await broker.start();
   const inProcess = broker.transport();
   await inProcess.start();
   const inProcessLog = connectionLog(inProcess);
-  const tcp = new MqttTransport({ url: broker.url, reconnectPeriodMs: 50, log: quiet });
+  const tcp = new MqttTransport({ url: broker.url, ...login('c'), reconnectPeriodMs: 50, log: quiet });
   t.teardown(() => tcp.stop());
   await tcp.start();
   const tcpLog = connectionLog(tcp);

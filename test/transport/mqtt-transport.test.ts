@@ -11,6 +11,7 @@ import { MqttTransport, type MqttTransportOptions } from '../../src/transport/mq
 import { startMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectionLog, inbox, runTransportContract, uniqueRoot, type TransportBusFactory } from './transport-contract.js';
+import { wideBroker, wideLogin } from '../../scripts/wide-broker.js';
 
 const quiet = (): void => undefined;
 
@@ -21,7 +22,9 @@ function mqttBus(url: string, extra: Partial<MqttTransportOptions> = {}): Transp
     await proxy.start();
     const made: MqttTransport[] = [];
     const make = (via = proxy.url): MqttTransport => {
-      const transport = new MqttTransport({ url: via, log: quiet, reconnectPeriodMs: 100, ...extra });
+      // A broker that names clients by their login (the embedded one) wants `user:anything` as the client id.
+      const clientId = extra.username === undefined ? undefined : `${extra.username}:${Math.random().toString(16).slice(2, 10)}`;
+      const transport = new MqttTransport({ url: via, log: quiet, reconnectPeriodMs: 100, ...extra, ...(clientId === undefined ? {} : { clientId }) });
       made.push(transport);
       return transport;
     };
@@ -57,10 +60,11 @@ t.test('contract against mosquitto', async (t) => {
 });
 
 t.test('contract against the embedded broker over TCP', async (t) => {
-  const broker = new EmbeddedBroker({ log: quiet });
+  const broker = wideBroker({ log: quiet });
   await broker.start();
   t.teardown(() => broker.stop());
-  runTransportContract(t, 'mqtt 3.1.1 -> embedded', mqttBus(broker.url));
+  const { username, password } = wideLogin('contract');
+  runTransportContract(t, 'mqtt 3.1.1 -> embedded', mqttBus(broker.url, { username, password }));
 });
 
 t.test('start fails clearly, naming the url and never the password', { timeout: 10_000 }, async (t) => {
@@ -90,10 +94,10 @@ t.test('start fails clearly, naming the url and never the password', { timeout: 
 });
 
 t.test('the embedded broker (aedes) refuses MQTT 5, so 3.1.1 is the default', { timeout: 10_000 }, async (t) => {
-  const broker = new EmbeddedBroker({ log: quiet });
+  const broker = wideBroker({ log: quiet });
   await broker.start();
   t.teardown(() => broker.stop());
-  const v5 = new MqttTransport({ url: broker.url, protocolVersion: 5, log: quiet });
+  const v5 = new MqttTransport({ url: broker.url, ...wideLogin('v5'), protocolVersion: 5, log: quiet });
   t.teardown(() => v5.stop());
   await t.rejects(v5.start(), /Unacceptable protocol version/);
 });
