@@ -14,6 +14,7 @@ import { CommandSigner } from '../agent-sdk/command-signer.js';
 import { startRuntime, type Runtime } from '../app/compose.js';
 import type { Logger } from '../core/log.js';
 import { ensureCellAgentKeys, ensureCellDriverKeys, type DriverPrivateKey } from '../keys/cell-agent-keys.js';
+import { brokerLogin } from '../transport/broker-clients.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
 import { topicSet } from '../transport/topics.js';
 import { describeReason, formatDecision } from './live-view.js';
@@ -65,9 +66,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runtime: Runtime = await startRuntime({ cellDirectory, stateDirectory: options.stateDirectory, log: log.child('runtime') });
   const topics = topicSet();
   const busLog = (name: string) => (message: string) => log.child(name).info(message);
-  const armBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'sim-arm-1', log: busLog('sim-arm-1') });
-  const agentBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'demo-agent', log: busLog('demo-agent') });
-  const attackerBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'attacker', log: busLog('attacker') });
+  // One connection per identity, each with its own broker password (the embedded broker gives a driver only its own
+  // device's topics and an agent only the command topics); with an external broker, no password here.
+  const bus = (identity: string, name: string): MqttTransport => {
+    const login = runtime.brokerClientsPath === undefined ? { clientId: `${identity}-${name}` } : brokerLogin(runtime.brokerClientsPath, identity, name);
+    return new MqttTransport({ url: runtime.brokerUrl, ...login, log: busLog(`${identity}:${name}`) });
+  };
+  // The demo's operator: approves held commands and restores demoted agents with signed operator messages.
+  const operatorKey = [...agentKeys.values()].find((k) => runtime.cell.declarations.operators.get(k.agentId)?.roles.includes('approve') === true);
+  const armBus = bus(DEVICE, 'sim');
+  const agentBus = bus('planner-1', 'demo-agent');
+  // A compromised agent host: it holds a real agent login, and the broker still refuses it the actuator topics.
+  const attackerBus = bus('trainee-1', 'attacker');
+  const operatorBus = operatorKey === undefined ? undefined : bus(operatorKey.agentId, 'demo-operator');
   const device = runtime.cell.declarations.devices.get(DEVICE);
   if (device?.kind !== 'robot_arm') throw new Error(`the demo cell must declare ${DEVICE} as a robot_arm`);
   const arm = new SimulatedArm({
@@ -78,8 +89,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     jointCount: device.joints.length,
     initialPositionsRad: [0, -1.571, 1.571, -1.571, -1.571, 0],
   });
-  const devicesBus = new MqttTransport({ url: runtime.brokerUrl, clientId: 'sim-devices', log: busLog('sim-devices') });
-  const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('conveyor-1'), defaultRampMPerS2: 0.25,
+  const conveyorBus = bus('conveyor-1', 'sim');
+  const amrBus = bus(PEOPLE_SOURCE, 'sim');
+  const pumpBus = bus('pump-1', 'sim');
+  const conveyor = new SimulatedConveyor({ deviceId: 'conveyor-1', transport: conveyorBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('conveyor-1'), defaultRampMPerS2: 0.25,
     permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
   });
   // Three people walk at the far end of the hall; the AMR's scanners report them (the cell's people source). The
@@ -87,13 +100,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const people = new ScriptedPeople({ room: { minXM: 10, maxXM: 14, minYM: 2, maxYM: 6 }, count: 3, seed: 7, startMs: Date.now() });
   const amr = new SimulatedMobileRobot({
     deviceId: PEOPLE_SOURCE,
-    transport: devicesBus,
+    transport: amrBus,
     interlockPublicKey: runtime.interlockPublicKey,
     driverKey: driverKey(PEOPLE_SOURCE),
     initialPose: { xM: 3, yM: -0.5, yawRad: 0 },
     people,
   });
-  const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: devicesBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('pump-1') });
+  const pump = new SimulatedProcessUnit({ deviceId: 'pump-1', transport: pumpBus, interlockPublicKey: runtime.interlockPublicKey, driverKey: driverKey('pump-1') });
   const labels = new Map<string, string>();
   const outcomes: StepOutcome[] = [];
   let surprises = 0;
@@ -171,17 +184,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await armBus.start();
     await agentBus.start();
     await attackerBus.start();
-    await devicesBus.start();
+    await operatorBus?.start();
+    await conveyorBus.start();
+    await amrBus.start();
+    await pumpBus.start();
     await arm.start();
     await conveyor.start();
     await amr.start();
     await pump.start();
     const signers = new Map<string, CommandSigner>([...agentKeys.values()].map((k) => [k.agentId, new CommandSigner({ agentId: k.agentId, kid: k.kid, privateKey: k.privateKey, ttlMs: 4000 })]));
     signers.set('rogue-1', rogueSigner());
-    // The demo's operator: approves held commands and restores demoted agents with signed operator messages.
-    const operatorKey = [...agentKeys.values()].find((k) => declarations.operators.get(k.agentId)?.roles.includes('approve') === true);
     const operatorResults = new Map<string, Record<string, unknown>>();
-    await agentBus.subscribe(topics.operatorResult, (_topic, payload) => {
+    await operatorBus?.subscribe(topics.operatorResult, (_topic, payload) => {
       try {
         const result = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
         if (typeof result['messageDigest'] === 'string') operatorResults.set(result['messageDigest'], result);
@@ -191,11 +205,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     let operatorSeq = 0;
     const operatorSays = async (request: OperatorParams): Promise<Record<string, unknown> | undefined> => {
-      if (operatorKey === undefined) return undefined;
+      if (operatorKey === undefined || operatorBus === undefined) return undefined;
       operatorSeq = Math.max(operatorSeq + 1, Date.now());
       const token = signOperatorMessage({ operatorId: operatorKey.agentId, kid: operatorKey.kid, privateKey: operatorKey.privateKey, cellId: declarations.cellId, request, nowMs: Date.now(), ttlMs: 10_000, seq: operatorSeq });
       const digest = createHash('sha256').update(token, 'utf8').digest('hex');
-      await agentBus.publish(topics.operator, token, { qos: 1 });
+      await operatorBus.publish(topics.operator, token, { qos: 1 });
       await waitUntil(() => operatorResults.has(digest), waitMs);
       return operatorResults.get(digest);
     };
@@ -279,7 +293,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await conveyor.stop();
     await amr.stop();
     await pump.stop();
-    await devicesBus.stop();
+    await conveyorBus.stop();
+    await amrBus.stop();
+    await pumpBus.stop();
+    await operatorBus?.stop();
     await agentBus.stop();
     await attackerBus.stop();
     await armBus.stop();

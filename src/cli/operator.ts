@@ -4,7 +4,7 @@
 // approval, released the command).
 
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PendingApprovalView } from '../approvals/approval-book.js';
 import type { AgentKey, Declarations, OperatorDeclaration } from '../core/declarations.js';
@@ -12,6 +12,8 @@ import { formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
 import { privateKeyPathFor } from '../keys/key-files.js';
 import { ROLE_FOR, signOperatorMessage, type OperatorAction, type OperatorParams } from '../operator/operator-message.js';
+import { OBSERVER } from '../transport/broker-acl.js';
+import { BROKER_CLIENTS_FILE, brokerLogin } from '../transport/broker-clients.js';
 import { MqttTransport } from '../transport/mqtt-transport.js';
 import type { TlsMaterial } from '../transport/tls-files.js';
 import { DEVICE_ID_PATTERN, topicSet, type TopicSet } from '../transport/topics.js';
@@ -82,7 +84,7 @@ export async function runOperatorCommand(command: OperatorCommand, positionals: 
 
 async function listApprovals(options: OperatorCliOptions, io: CliIo): Promise<number> {
   const topics = topicSet(options.prefix);
-  const connected = await connect(options, 'interlock-cli');
+  const connected = await connect(options, options.operatorId ?? OBSERVER);
   if (!connected.ok) {
     io.err(`interlock: ${connected.problem}`);
     return 1;
@@ -170,7 +172,7 @@ async function sendOperatorMessage(draft: Draft, options: OperatorCliOptions, io
   if (!key.ok) return fail(key.problem);
 
   const topics = topicSet(options.prefix);
-  const connected = await connect(options, `interlock-cli-${operator.id}`);
+  const connected = await connect(options, operator.id);
   if (!connected.ok) return fail(connected.problem);
   const { transport } = connected;
   try {
@@ -359,11 +361,22 @@ function loadOperatorKey(declarations: Declarations, operator: OperatorDeclarati
 
 type Connection = { readonly ok: true; readonly transport: Transport } | { readonly ok: false; readonly problem: string };
 
-async function connect(options: OperatorCliOptions, clientPrefix: string): Promise<Connection> {
+async function connect(options: OperatorCliOptions, identity: string): Promise<Connection> {
+  // The embedded broker's password for `identity`, when the state folder has one (a plain mqtt:// url on this host);
+  // with a client certificate, the certificate is the identity.
+  const clientsPath = join(options.stateDirectory, BROKER_CLIENTS_FILE);
+  let login: { username?: string; password?: string; clientId: string } = { clientId: `interlock-cli-${identity}-${randomBytes(4).toString('hex')}`.slice(0, 64) };
+  if (options.tls?.cert === undefined && existsSync(clientsPath)) {
+    try {
+      login = brokerLogin(clientsPath, identity, `cli-${randomBytes(4).toString('hex')}`);
+    } catch (error) {
+      return { ok: false, problem: `cannot log in to the broker as ${identity}: ${messageOf(error)}` };
+    }
+  }
   const transport = new MqttTransport({
     url: options.brokerUrl,
     ...options.tls,
-    clientId: `${clientPrefix}-${randomBytes(4).toString('hex')}`.slice(0, 64),
+    ...login,
     connectTimeoutMs: options.connectTimeoutMs ?? 3000,
     // The failure reaches the operator once, as the one-line error below; reconnect chatter would repeat it.
     log: () => undefined,

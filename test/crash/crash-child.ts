@@ -55,7 +55,8 @@ if (mode === 'log') {
   if (driverKey === undefined) throw new Error('the cell declares no driver key for pump-1');
   // pump-1's driver: it signs every state it reports, as the interlock requires.
   const reporter = new DeviceReporter('pump-1', driverKey);
-  const driver = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-pump-driver', log: () => undefined });
+  const { brokerLogin } = await import('../../src/transport/broker-clients.js');
+  const driver = new MqttTransport({ url: runtime.brokerUrl, ...brokerLogin(runtime.brokerClientsPath ?? '', 'pump-1', 'crash'), log: () => undefined });
   await driver.start();
   send({ type: 'ready' });
   const latches = processMemory(runtime.interlock.bounds.device('pump-1')).latched;
@@ -84,13 +85,15 @@ if (mode === 'log') {
     if (event.auditSeq !== null) send({ type: 'ack', seq: event.auditSeq, commandId: event.report.commandId, verdict: event.report.verdict, released: event.released });
   });
   // The simulated actuator, on its own connection: what it receives is reported at once (a release names its command).
-  const actuator = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-actuator', log: () => undefined });
+  const { brokerLogin } = await import('../../src/transport/broker-clients.js');
+  // The observer reads every device's releases (one login for all of them).
+  const actuator = new MqttTransport({ url: runtime.brokerUrl, ...brokerLogin(runtime.brokerClientsPath ?? '', 'observer', 'crash-actuator'), log: () => undefined });
   await actuator.start();
   await actuator.subscribe(topics.actuatorCommand('+'), (_topic, payload) => {
     const claims = JSON.parse(Buffer.from(payload.toString().split('.')[1] ?? '', 'base64url').toString()) as { commandId?: string };
     send({ type: 'actuated', commandId: claims.commandId });
   });
-  const agent = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-agent', log: () => undefined });
+  const agent = new MqttTransport({ url: runtime.brokerUrl, ...brokerLogin(runtime.brokerClientsPath ?? '', 'observer-1', 'crash-agent'), log: () => undefined });
   await agent.start();
   const signer = new CommandSigner({
     agentId: 'observer-1',

@@ -23,7 +23,8 @@ import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
-import { MqttTransport } from '../../src/transport/mqtt-transport.js';
+import { cellBrokerIdentities } from '../../src/transport/broker-clients.js';
+import { CellClients } from '../helpers/cell-clients.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { restState } from '../bounds/process-unit/fixtures.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
@@ -220,7 +221,7 @@ t.test('a pump trip latched just before SIGKILL is still latched after the resta
   // The next start on the same state folder; from now on the pump reports a normal pressure.
   const topics = topicSet();
   const runtime = await startRuntime({ cellDirectory: cell.cellDir, stateDirectory: stateDir, embeddedPort: 0, heartbeatPeriodMs: 0, log: silentLogger });
-  const outside = new MqttTransport({ url: runtime.brokerUrl, clientId: 'crash-trip-outside', log: () => undefined });
+  const outside = new CellClients({ url: runtime.brokerUrl, clientsPath: runtime.brokerClientsPath ?? '', topics, identities: cellBrokerIdentities(runtime.cell.declarations), label: 'crash-trip' });
   const driver = cell.reporter('pump-1');
   const feed = setInterval(() => void outside.publish(topics.actuatorState('pump-1'), driver.state(atRest), { qos: 0 }).catch(() => undefined), 20);
   try {

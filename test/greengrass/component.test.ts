@@ -17,6 +17,9 @@ import { TestNucleus, type AccessControl } from '../helpers/greengrass-nucleus.j
 import { COMPONENT_NAME, loadRecipe } from '../helpers/recipe.js';
 import { makeTestCell, type TestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { required } from '../helpers/required.js';
+import { conveyorStateMessage } from '../helpers/state-messages.js';
+import { DeviceReporter } from '../../src/driver-sdk/device-reporter.js';
 
 const topics = topicSet();
 const CONVEYOR = 'conveyor-1';
@@ -26,6 +29,12 @@ const DRIVER: AccessControl = {
   'aws.greengrass.ipc.pubsub': {
     'driver:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/conveyor-1/state', 'actuator/conveyor-1/outcome'] },
     'driver:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['actuator/conveyor-1/command', 'interlock/heartbeat'] },
+  },
+};
+/** An integrator's mistake: a component allowed to publish every device's state and outcome. */
+const ROGUE: AccessControl = {
+  'aws.greengrass.ipc.pubsub': {
+    'rogue:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/*/state', 'actuator/*/outcome'] },
   },
 };
 const AGENT: AccessControl = {
@@ -55,6 +64,7 @@ async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<st
     { name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration },
     { name: 'conveyor-driver', accessControl: DRIVER },
     { name: 'agent', accessControl: AGENT },
+    { name: 'rogue', accessControl: ROGUE },
   ]);
   await nucleus.start();
   const logs: string[] = [];
@@ -177,6 +187,22 @@ t.test('runs as a component: RUNNING when ready, commands decided and released o
   // request is written in the instant between the socket closing and the client noticing (README, Greengrass
   // component). That is a crash in the SDK's native code, not something this test is about.
   await conveyor.stop();
+
+  // A component the nucleus lets publish any device's state (issue 12, finding 1, over IPC): its reports are not
+  // the conveyor's driver's, so the interlock ignores them, unsigned or signed with another device's key. The
+  // genuine driver has stopped, so the last genuine state must still be the one in force after both.
+  const rogueBus = ipcFor(r, 'rogue');
+  await rogueBus.start();
+  t.teardown(() => rogueBus.stop());
+  const lastGenuine = required(running.runtime.interlock.states.latest(CONVEYOR), 'the last genuine conveyor state');
+  const forged = conveyorStateMessage({ speedMPerS: 0.45 });
+  await rogueBus.publish(topics.actuatorState(CONVEYOR), JSON.stringify(forged));
+  await waitFor(() => r.logs.some((line) => line.includes(`state from ${CONVEYOR}: unauthenticated state ignored: not a signed report`)), 'the unsigned state to be refused');
+  await rogueBus.publish(topics.actuatorState(CONVEYOR), new DeviceReporter(CONVEYOR, r.cell.driverKey('arm-1')).state(forged));
+  await waitFor(() => r.logs.some((line) => line.includes(`is not a driver key of ${CONVEYOR}`)), 'the state signed with the arm driver\'s key to be refused');
+  t.equal(running.runtime.interlock.states.latest(CONVEYOR), lastGenuine, 'neither forged state replaced the genuine one');
+  await rogueBus.stop();
+
   r.nucleus.dropConnections();
   await waitFor(() => running.runtime.transport.isConnected() && agentBus.isConnected() && driverBus.isConnected() && r.nucleus.connectionCount >= 3, 'everyone to reconnect', 10_000);
   const deadline = Date.now() + 5_000;

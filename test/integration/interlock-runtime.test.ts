@@ -13,6 +13,9 @@ import { commandDigest } from '../../src/pipeline/pipeline.js';
 import { liveInterlock, topics, type LiveInterlock, type LiveInterlockOptions } from '../helpers/live-interlock.js';
 import { ARM_HOME_RAD, armStateMessage } from '../helpers/state-messages.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { required } from '../helpers/required.js';
+import { brokerLogin } from '../../src/transport/broker-clients.js';
+import { MqttTransport } from '../../src/transport/mqtt-transport.js';
 
 const DEVICE = 'arm-1';
 const HOME = [...ARM_HOME_RAD];
@@ -33,10 +36,16 @@ interface RigOptions {
   /** Overrides for the arm; its watchdog is off by default, for the same reason. */
   readonly arm?: Partial<SimulatedArmOptions>;
   readonly log?: LiveInterlockOptions['log'];
+  readonly broker?: LiveInterlockOptions['broker'];
 }
 
 async function rig(t: Test, options: RigOptions = {}): Promise<Rig> {
-  const live = await liveInterlock(t, { feed: false, heartbeatPeriodMs: options.heartbeatPeriodMs ?? 0, ...(options.log === undefined ? {} : { log: options.log }) });
+  const live = await liveInterlock(t, {
+    feed: false,
+    heartbeatPeriodMs: options.heartbeatPeriodMs ?? 0,
+    ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.broker === undefined ? {} : { broker: options.broker }),
+  });
   const arm = new SimulatedArm({
     deviceId: DEVICE,
     transport: live.client,
@@ -160,15 +169,20 @@ t.test('a command on an unusable topic is ignored, one for an undeclared device 
 
   // Topics on which no device id can be read: the first three match the interlock's subscription
   // (interlock/+/command), but what stands for the device is not a device id (the pattern keeps wildcards and
-  // separators out of topics); the broker never delivers the last one to the interlock at all (two levels).
+  // separators out of topics); the last one (two levels) is outside every agent's grant: the broker refuses it.
   const matching = ['interlock/-arm-1/command', `interlock/${'a'.repeat(65)}/command`, 'interlock/arm 1/command'];
-  const unusable = [...matching, 'interlock/arm-1/x/command'];
   const ignoredDigests: string[] = [];
-  for (const topic of unusable) {
+  for (const topic of matching) {
     const token = move(); // a valid command for arm-1, each with its own jti
     ignoredDigests.push(commandDigest(token));
     await live.client.publish(topic, token, { qos: 1 });
   }
+  const stray = new MqttTransport({ url: live.runtime.brokerUrl, ...brokerLogin(required(live.runtime.brokerClientsPath, 'the broker clients file'), 'planner-1', 'stray'), log: () => undefined });
+  t.teardown(() => stray.stop());
+  await stray.start();
+  const strayToken = move();
+  ignoredDigests.push(commandDigest(strayToken));
+  await t.rejects(stray.publish('interlock/arm-1/x/command', strayToken, { qos: 1 }), /outcome unknown/, 'the broker refuses a topic outside the agent grant');
   // A device id that is well-formed but not declared: decided (and recorded) as a denial, never released.
   const unknownDevice = await send(move('arm-9'), 'arm-9');
   t.same(codes(unknownDevice), ['COMMAND_UNKNOWN_DEVICE'], 'a command for an undeclared device is denied for that');
@@ -228,7 +242,9 @@ t.test('the heartbeat keeps the arm live past its watchdog timeout; when the int
   const clock = new SteppedClock();
   // The arm's stepped clock falls behind the interlock's real one by the rig's start-up (seconds), so the arm takes
   // heartbeats up to a minute off its clock; replays are still refused, by their order (epoch and seq).
-  const { live, arm, send } = await rig(t, { heartbeatPeriodMs: 50, arm: { heartbeatTimeoutMs: timeoutMs, heartbeatMaxSkewMs: 60_000, nowMs: clock.nowMs } });
+  // On mosquitto without an ACL, so that the attacker's heartbeats do reach the arm: the embedded broker refuses them
+  // outright (test/transport/broker-acl.test.ts); here the driver's own check of the signature and order is tested.
+  const { live, arm, send } = await rig(t, { broker: 'mosquitto', heartbeatPeriodMs: 50, arm: { heartbeatTimeoutMs: timeoutMs, heartbeatMaxSkewMs: 60_000, nowMs: clock.nowMs } });
   // Counted on the arm's own connection, after the arm subscribed: the transport hands each message to the arm's
   // handler first, so a heartbeat counted here has been handled by the arm.
   let heartbeats = 0;
@@ -265,21 +281,23 @@ t.test('the heartbeat keeps the arm live past its watchdog timeout; when the int
 
   // The interlock stops: no more heartbeats. From here the arm's clock runs with the real one; the watchdog trips
   // once the last heartbeat (whenever it lands) is older than the timeout. Waited for, not timed.
-  // Meanwhile an attacker (any client of the broker) keeps the heartbeat topic busy every 50 ms: unsigned
+  // Meanwhile an attacker (any client of this broker) keeps the heartbeat topic busy every 50 ms: unsigned
   // heartbeats in the old format, and every genuine heartbeat it captured, replayed in order.
   await live.interlock.stop();
   let replayed = 0;
+  let accepted = 0;
   const attack = setInterval(() => {
     const genuine = captured[replayed % captured.length];
     replayed += 1;
-    void live.client.publish(topics.heartbeat, JSON.stringify({ seq: 1_000_000 + replayed, timeMs: clock.nowMs() })).catch(() => undefined);
-    if (genuine !== undefined) void live.client.publish(topics.heartbeat, genuine).catch(() => undefined);
+    const count = (): void => void (accepted += 1);
+    void live.client.publish(topics.heartbeat, JSON.stringify({ seq: 1_000_000 + replayed, timeMs: clock.nowMs() })).then(count, () => undefined);
+    if (genuine !== undefined) void live.client.publish(topics.heartbeat, genuine).then(count, () => undefined);
   }, 50);
   t.teardown(() => clearInterval(attack));
   clock.run();
   await waitFor(() => arm.safeStopped, 'the watchdog to trip', WAIT_MS);
   clearInterval(attack);
-  t.ok(replayed > 0 && captured.length > 0, `the attacker published ${replayed} rounds of forged and replayed heartbeats`);
+  t.ok(replayed > 0 && captured.length > 0 && accepted > 0, `the attacker published ${replayed} rounds of forged and replayed heartbeats (${accepted} accepted by the broker)`);
   t.match(arm.safeStopReason ?? '', /no heartbeat for 500 ms/);
   t.equal(arm.moving, false, 'the arm halted without its heartbeat');
   t.same(arm.targetsRad, arm.positionsRad, 'nothing pending that a returning heartbeat could resume');

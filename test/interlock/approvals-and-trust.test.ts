@@ -45,9 +45,7 @@ async function harness(t: Test): Promise<Harness> {
     feed: { [CONVEYOR]: () => conveyorStateMessage({ speedMPerS: h.conveyorSpeed }), 'amr-1': () => amrStateMessage() },
   });
   const retained = new Map<string, string>();
-  await rig.client.subscribe('interlock/#', (topic, payload) => {
-    if (topic.startsWith('interlock/approvals/pending/') || topic.startsWith('interlock/agents/')) retained.set(topic, payload.toString());
-  });
+  for (const filter of [topics.approvalPendingFilter, topics.agentTrust('+')]) await rig.client.subscribe(filter, (topic, payload) => retained.set(topic, payload.toString()));
   const signers = new Map<string, ReturnType<typeof rig.cell.signer>>();
   return Object.assign(h, {
     rig,
