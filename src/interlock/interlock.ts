@@ -74,8 +74,14 @@ export interface DecisionEvent {
   readonly auditSeq: number | null;
   /** True when the command was published to the actuator topic. */
   readonly released: boolean;
+  /** Why an allowed command was not released (the broker connection refused the publish); absent otherwise. */
+  readonly releaseProblem?: string;
   readonly topicDeviceId: string;
 }
+
+/** What became of a release: published, or not, and why not. */
+type ReleaseOutcome = { readonly released: true } | { readonly released: false; readonly problem?: string };
+const NOT_RELEASED: ReleaseOutcome = { released: false };
 
 export type DecisionListener = (event: DecisionEvent) => void;
 
@@ -408,14 +414,14 @@ export class Interlock {
           : { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
     }
 
-    let released = false;
+    let outcome = NOT_RELEASED;
     if (decision.verdict === 'allow' && decision.command !== undefined) {
-      released = await this.release(decision, receipt);
+      outcome = await this.release(decision, receipt);
     }
     // A release that did not happen must not count as one for other devices' shared-zone checks any more.
-    if (!released) undoReservation?.();
+    if (!outcome.released) undoReservation?.();
     if (decision.verdict === 'hold' && decision.command !== undefined) await this.hold(decision, receipt);
-    await this.publishDecision(decision, topicDeviceId, released, receipt);
+    await this.publishDecision(decision, topicDeviceId, outcome, receipt);
     // A command denied only because its record failed counts here (its decision said allow or hold until now).
     await this.announceDemotion(decided.verdict !== 'deny' && decision.verdict === 'deny' ? this.countDenial(decision) : demotion);
   }
@@ -460,14 +466,17 @@ export class Interlock {
     });
   }
 
-  private async publishDecision(decision: Decision, topicDeviceId: string, released: boolean, receipt: AuditReceipt | undefined): Promise<void> {
+  private async publishDecision(decision: Decision, topicDeviceId: string, outcome: ReleaseOutcome, receipt: AuditReceipt | undefined): Promise<void> {
     this.counts[decision.verdict] += 1;
     const report = decisionReport(decision);
-    const message = { ...report, released, auditSeq: receipt?.seq ?? null };
+    const { released } = outcome;
+    // An allow that was not released says why: the agent must not read `allow` as "it moved".
+    const releaseProblem = outcome.released ? undefined : outcome.problem;
+    const message = { ...report, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), auditSeq: receipt?.seq ?? null };
     await this.options.transport.publish(this.topics.decision(topicDeviceId), JSON.stringify(message), { qos: 1 }).catch((error: unknown) => {
       this.log.warn(`decision for ${report.commandId ?? report.commandDigest} not published: ${error instanceof Error ? error.message : String(error)}`);
     });
-    const event: DecisionEvent = { report, auditSeq: receipt?.seq ?? null, released, topicDeviceId };
+    const event: DecisionEvent = { report, auditSeq: receipt?.seq ?? null, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), topicDeviceId };
     for (const listener of this.listeners) listener(event);
   }
 
@@ -566,11 +575,13 @@ export class Interlock {
       // SAFETY: log before act, here as for any command: no record, no release.
       decision = { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
     }
-    let released = false;
+    let release = NOT_RELEASED;
     // Released after a human's approval: valid for one command TTL from now, as a fresh command would be.
-    if (decision.verdict === 'allow') released = await this.release(decision, receipt, decision.decidedAtMs + this.cell.declarations.commandLimits.maxTtlMs);
-    await this.publishDecision(decision, command.device.id, released, receipt);
-    const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, reasons: decision.reasons, ...detail };
+    if (decision.verdict === 'allow') release = await this.release(decision, receipt, decision.decidedAtMs + this.cell.declarations.commandLimits.maxTtlMs);
+    await this.publishDecision(decision, command.device.id, release, receipt);
+    const { released } = release;
+    const releaseProblem = release.released ? undefined : release.problem;
+    const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), reasons: decision.reasons, ...detail };
     await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
     await this.options.transport.publish(this.topics.approvalPending(pending.id), '', { qos: 1, retain: true }).catch(() => undefined);
     return { released, decision };
@@ -724,9 +735,9 @@ export class Interlock {
    * Publishes an allowed command to its actuator, signed. `expiresAtMs` overrides the command's own expiry for a
    * command released after an approval (its agent-given TTL ran out while a person looked at it).
    */
-  private async release(decision: Decision, receipt: AuditReceipt | undefined, expiresAtMs?: number): Promise<boolean> {
+  private async release(decision: Decision, receipt: AuditReceipt | undefined, expiresAtMs?: number): Promise<ReleaseOutcome> {
     const command = decision.command;
-    if (command === undefined) return false;
+    if (command === undefined) return NOT_RELEASED;
     const { clock, transport } = this.options;
     const released: ReleasedCommand = {
       commandId: command.commandId,
@@ -753,13 +764,13 @@ export class Interlock {
       this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
 
       recordRelease(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
-      return true;
+      return { released: true };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.error(`release of ${command.commandId} to ${command.device.id} failed: ${message}`);
       this.reports.forgetOutcome(command.device.id, command.commandId);
       await this.recordEvent('release-failed', { commandId: command.commandId, error: message }, receipt?.seq);
-      return false;
+      return { released: false, problem: `the release could not be published (${message}); the device did not get it` };
     }
   }
 

@@ -283,9 +283,18 @@ t.test('a release publish that fails after the allow record is recorded as relea
   const fault = required(faulty, 'the wrapped transport');
   const planner = rig.cell.signer('planner-1');
 
+  const published: Record<string, unknown>[] = [];
+  await rig.client.subscribe(topics.decision(CONVEYOR), (_topic, payload) => published.push(JSON.parse(payload.toString('utf8')) as Record<string, unknown>));
   fault.failing = true;
   const forward = await rig.send(CONVEYOR, planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
   await rig.interlock.idle();
+  t.match(forward.releaseProblem, /could not be published \(injected fault: publish to actuator\/conveyor-1\/command refused\)/, 'the decision says why nothing was released');
+  await waitFor(() => published.some((m) => m['commandId'] === forward.report.commandId), 'the decision on its topic');
+  t.match(
+    published.find((m) => m['commandId'] === forward.report.commandId),
+    { verdict: 'allow', released: false, releaseProblem: /could not be published/ },
+    'and so does the message the agent reads',
+  );
   t.equal(forward.report.verdict, 'allow', 'the decision stands: the command was within limits');
   const seq = required(forward.auditSeq, 'the record of the allow');
   t.equal(rig.audit.read(seq, 1)[0]?.verdict, 'allow', 'the allow was committed before the release was tried');
