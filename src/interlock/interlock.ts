@@ -1,5 +1,6 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
-// every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded.
+// every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded. Device
+// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts.
 
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
@@ -11,18 +12,17 @@ import { signHeartbeat } from '../dispatch/heartbeat.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
 import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { BoundsMemory, evaluateCommand, identityOf, judgeCommand, type Decision } from '../pipeline/pipeline.js';
+import { BoundsMemory, evaluateCommand, identityOf, type Decision } from '../pipeline/pipeline.js';
 import { ApprovalBook, viewOf, type PendingApproval } from '../approvals/approval-book.js';
-import { stateDrift } from '../approvals/drift.js';
-import { verifyOperatorMessage, type OperatorMessage } from '../operator/operator-message.js';
 import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-tracker.js';
 import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
 import { recordRelease, recordReleaseAhead } from '../bounds/bounds.js';
 import { DeviceReports } from './device-reports.js';
+import { OperatorChannel } from './operator-channel.js';
 import type { Subscription, Transport } from '../transport/transport.js';
-import { commandPayloadProblem, operatorMessagePayloadProblem, PAYLOAD_LIMITS } from '../transport/payload-limits.js';
+import { commandPayloadProblem, PAYLOAD_LIMITS } from '../transport/payload-limits.js';
 import { topicSet, type TopicSet } from '../transport/topics.js';
 import { StateStore } from './state-store.js';
 import { isUnauthenticatedDenial, UnauthenticatedDenials, UNAUTHENTICATED_DENIALS_EVENT } from './unauthenticated-denials.js';
@@ -126,6 +126,7 @@ export class Interlock {
   private running = false;
   /** Denials that authenticated nobody, counted per window instead of recorded one by one (unauthenticated-denials.ts). */
   private readonly unauthenticated: UnauthenticatedDenials;
+  private readonly operatorChannel: OperatorChannel;
 
   constructor(private readonly options: InterlockOptions) {
     this.topics = options.topics ?? topicSet();
@@ -147,6 +148,31 @@ export class Interlock {
     });
     const threads = options.verifierThreads ?? 0;
     this.verifier = threads > 0 ? new VerifierPool(options.cell.declarations.keys, threads) : undefined;
+    // Getters: the cell, approvals and trust are replaced whole when the declarations change.
+    const self = this;
+    this.operatorChannel = new OperatorChannel({
+      get cell() {
+        return self.cell;
+      },
+      get approvals() {
+        return self.approvals;
+      },
+      get trust() {
+        return self.trust;
+      },
+      bounds: this.bounds,
+      states: this.states,
+      releases: this.releases,
+      replay: this.replay,
+      clock: options.clock,
+      transport: options.transport,
+      topics: this.topics,
+      log: this.log,
+      settled: () => this.releaseChain,
+      recordEvent: (event, detail) => this.recordEvent(event, detail),
+      resolveHeld: (pending, verdict, reasons, detail, judged) => this.resolveHeld(pending, verdict, reasons, detail, judged),
+      announceStanding: (agentId, event, detail) => this.announceStanding(agentId, event, detail),
+    });
   }
 
   onDecision(listener: DecisionListener): () => void {
@@ -191,7 +217,7 @@ export class Interlock {
     );
     this.subscriptions.push(
       await transport.subscribe(this.topics.operator, (_topic, payload) => {
-        this.queue = this.queue.then(() => this.handleOperator(payload)).catch((error: unknown) => {
+        this.queue = this.queue.then(() => this.operatorChannel.handle(payload)).catch((error: unknown) => {
           this.log.error(`operator message handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
       }),
@@ -585,150 +611,6 @@ export class Interlock {
     await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
     await this.options.transport.publish(this.topics.approvalPending(pending.id), '', { qos: 1, retain: true }).catch(() => undefined);
     return { released, decision };
-  }
-
-  private async handleOperator(payload: Buffer): Promise<void> {
-    // Operator actions act on what earlier commands did: let every decided command settle first.
-    await this.releaseChain;
-    const { clock } = this.options;
-    const cell = this.cell;
-    const nowMs = clock.nowMs();
-    // SAFETY: the size first, before the payload is converted or hashed.
-    const tooLarge = operatorMessagePayloadProblem(payload);
-    if (tooLarge !== undefined) {
-      this.log.warn(`operator message refused: ${tooLarge}`);
-      await this.recordEvent('operator-message-refused', { problem: tooLarge, payloadBytes: payload.length });
-      await this.answerOperator({ ok: false, problem: tooLarge });
-      return;
-    }
-    const token = payload.toString('utf8');
-    // Every answer names the message by its digest, so a sender can match even a refusal that has no jti yet.
-    const messageDigest = createHash('sha256').update(token, 'utf8').digest('hex');
-    let verified: ReturnType<typeof verifyOperatorMessage>;
-    try {
-      verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
-    } catch (error) {
-      // SAFETY: a message that cannot be checked (the replay memory is broken) is refused, and the sender told so.
-      verified = { ok: false, problem: `the message cannot be checked: ${error instanceof Error ? error.message : String(error)}` };
-      this.log.error(`operator message not checked: ${verified.problem}`);
-    }
-    if (!verified.ok) {
-      this.log.warn(`operator message refused: ${verified.problem}`);
-      await this.recordEvent('operator-message-refused', { messageDigest, problem: verified.problem, ...(verified.operatorId === undefined ? {} : { operatorId: verified.operatorId }) });
-      await this.answerOperator({ messageDigest, ok: false, problem: verified.problem });
-      return;
-    }
-    const message = verified.message;
-    const result = await this.actOnOperator(message, nowMs);
-    await this.answerOperator({ messageDigest, jti: message.jti, operatorId: message.operator.id, action: message.request.action, ...result });
-  }
-
-  private async answerOperator(result: Record<string, unknown>): Promise<void> {
-    await this.options.transport.publish(this.topics.operatorResult, JSON.stringify(result), { qos: 1 }).catch((error: unknown) => {
-      this.log.warn(`operator result not published: ${error instanceof Error ? error.message : String(error)}`);
-    });
-  }
-
-  private async actOnOperator(message: OperatorMessage, nowMs: number): Promise<{ ok: boolean; problem?: string; [key: string]: unknown }> {
-    const { request, operator } = message;
-    const by = { operatorId: operator.id, operatorName: operator.owner, messageDigest: message.digest };
-    switch (request.action) {
-      case 'approve':
-      case 'reject': {
-        const pending = this.approvals.get(request.approvalId);
-        if (pending === undefined) {
-          const problem = `no pending approval ${request.approvalId} (answered, expired, or never held)`;
-          await this.recordEvent('approval-answer-refused', { ...by, approvalId: request.approvalId, problem });
-          return { ok: false, problem };
-        }
-        // SAFETY: the answer binds the exact command; an approval of another command releases nothing.
-        if (request.commandDigest !== pending.commandDigest) {
-          const problem = `the answer names command ${request.commandDigest}, but approval ${pending.id} holds ${pending.commandDigest}`;
-          await this.recordEvent('approval-answer-refused', { ...by, approvalId: pending.id, problem });
-          return { ok: false, problem };
-        }
-        this.approvals.take(pending.id);
-        const note = request.note === undefined ? {} : { note: request.note };
-        if (request.action === 'reject') {
-          const { decision } = await this.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note });
-          return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons };
-        }
-        return this.approve(pending, message, nowMs, { ...by, ...note });
-      }
-      case 'restore_agent': {
-        if (!this.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
-        let previous: Demotion | undefined;
-        try {
-          previous = this.trust.restore(request.agent);
-        } catch (error) {
-          const problem = `restore not stored, the agent stays demoted: ${error instanceof Error ? error.message : String(error)}`;
-          this.log.error(problem);
-          return { ok: false, problem };
-        }
-        if (previous === undefined) return { ok: false, problem: `agent ${request.agent} is not demoted` };
-        await this.announceStanding(request.agent, 'agent-restored', { ...by, previous: previous.demotedTo, ...(request.note === undefined ? {} : { note: request.note }) });
-        return { ok: true, agent: request.agent };
-      }
-      case 'quarantine_agent': {
-        if (!this.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
-        try {
-          this.trust.demote(request.agent, 'quarantine', `quarantined by operator ${operator.id}: ${request.reason}`, nowMs);
-        } catch (error) {
-          this.log.error(`quarantine of ${request.agent} not stored (in force in this run): ${error instanceof Error ? error.message : String(error)}`);
-        }
-        await this.announceStanding(request.agent, 'agent-demoted', { ...by, demotedTo: 'quarantine', reason: request.reason });
-        return { ok: true, agent: request.agent };
-      }
-      case 'set_mode': {
-        if (!this.cell.declarations.devices.has(request.device)) return { ok: false, problem: `no device ${request.device} is declared` };
-        try {
-          this.bounds.setOperatorMode(request.device, request.mode === 'reduced' ? 'reduced' : undefined, nowMs);
-        } catch (error) {
-          // SAFETY: only auto can fail here, and then nothing changed: the device stays in reduced mode.
-          const problem = `mode not stored, ${request.device} stays in reduced mode: ${error instanceof Error ? error.message : String(error)}`;
-          this.log.error(problem);
-          return { ok: false, problem };
-        }
-        await this.recordEvent('operator-mode', { ...by, deviceId: request.device, mode: request.mode });
-        return { ok: true, device: request.device, mode: request.mode };
-      }
-    }
-  }
-
-  /**
-   * An operator approved a held command. The approval is void if the device's state drifted beyond the declared
-   * tolerances since the hold; otherwise policy and bounds are checked again, now, with approved = true.
-   */
-  private async approve(pending: PendingApproval, message: OperatorMessage, nowMs: number, by: Record<string, unknown>): Promise<{ ok: boolean; problem?: string; [key: string]: unknown }> {
-    const { command } = pending;
-    const cell = this.cell;
-    const current = this.states.latest(command.device.id)?.state;
-    const tolerances = cell.declarations.approvals.drift.get(command.device.id) ?? [];
-    const drift =
-      pending.snapshot === undefined || current === undefined
-        ? [{ field: 'state', message: pending.snapshot === undefined ? 'no device state was known at the hold' : 'no device state is known now' }]
-        : stateDrift(pending.snapshot, current, tolerances);
-    if (drift.length > 0) {
-      const reasons = drift.map((d) =>
-        reason('APPROVAL_STATE_DRIFT', `approval void: ${d.message}`, {
-          ruleId: `approvals/stateDrift/${command.device.id}`,
-          path: `/state/${d.field}`,
-          ...(d.limit === undefined ? {} : { limit: d.limit }),
-          ...(d.actual === undefined ? {} : { actual: d.actual }),
-        }),
-      );
-      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by });
-      return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the state drifted since the hold' };
-    }
-    const judged = judgeCommand(command, { cell, replay: this.replay, states: this.states, releases: this.releases, bounds: this.bounds, trust: this.trust }, nowMs, true);
-    if (judged.verdict !== 'allow') {
-      const reasons = [reason('APPROVAL_RECHECK_FAILED', `approved by ${message.operator.id}, but the command no longer passes`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-      const { decision } = await this.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged);
-      return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the command no longer passes' };
-    }
-    const reasons = [reason('APPROVAL_GRANTED', `approved by operator ${message.operator.id} and checked again against the current state`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-    const { released, decision } = await this.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged);
-    return { ok: true, approvalId: pending.id, verdict: decision.verdict, released, reasons: decision.reasons };
   }
 
   /**
