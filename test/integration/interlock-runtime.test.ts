@@ -214,7 +214,8 @@ t.test('a command on an unusable topic is ignored, one for an undeclared device 
   t.same(live.releases.map((r) => r.command.commandId), [good.report.commandId], 'only the good command was released');
   t.same(arm.received.map((r) => r.command?.commandId), [good.report.commandId], 'and only it reached the arm');
   for (const topic of matching) t.ok(warnings.some((w) => w.includes(`command on unusable topic ${JSON.stringify(topic)} ignored`)), `logged: ${topic} ignored`);
-  t.notOk(warnings.some((w) => w.includes('interlock/arm-1/x/command')), 'the two-level topic never reached the interlock');
+  t.notOk(warnings.some((w) => w.includes('command on unusable topic "interlock/arm-1/x/command"')), 'the two-level topic never reached the interlock');
+  t.ok(warnings.some((w) => /refused a publish to interlock\/arm-1\/x\/command from client planner-1:stray: agent planner-1 may not publish there/.test(w)), 'the broker logged the refusal');
   t.same(live.badReleases, []);
 });
 
