@@ -25,7 +25,7 @@ export interface ComponentSettings {
 export const LIVE_KEYS = ['cellDirectory', 'expectedDigest', 'logLevel'] as const satisfies readonly (keyof ComponentSettings)[];
 
 /**
- * Every key, with its meaning and default, in one place: the recipe's DefaultConfiguration and the README table
+ * Every key, with its meaning and default, in one place: the recipe's DefaultConfiguration and the docs/deploying.md table
  * follow this list (a test holds them to it). `accessControl` is Greengrass's own and read by the nucleus only.
  */
 export const CONFIGURATION_KEYS: Readonly<Record<keyof ComponentSettings | 'accessControl', string>> = {

@@ -303,7 +303,7 @@ export function checkArmMoveLinear(device: ArmDeclaration, move: ArmMoveLinear, 
 
 /**
  * The straight TCP line by IK: joint ranges, derived joint speeds and accelerations, max step, and the workspace
- * widened by the run-out (its margin bounds where the line starts; see the README on what it does not bound).
+ * widened by the run-out (its margin bounds where the line starts; see docs/declarations.md on what it does not bound).
  */
 function linearPathReasons(
   arm: CompiledArm,

@@ -5,6 +5,6 @@ export type Stage = 'input' | 'envelope' | 'policy' | 'trust' | 'approval' | 'bo
 
 export interface ReasonSpec {
   readonly stage: Stage;
-  /** What the code means, in one sentence; the README's reason table is checked against these. */
+  /** What the code means, in one sentence; the reason table in docs/reason-codes.md is checked against these. */
   readonly summary: string;
 }

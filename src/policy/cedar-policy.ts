@@ -197,7 +197,7 @@ function probeRequests(source: PolicySource, authorizeFn: (request: PolicyReques
     problems.push({
       file: source.schemaFile,
       path: '',
-      message: `a request from ${who} as the interlock sends it does not fit this schema (${failure.message}); see the README for the entities and context every action must declare`,
+      message: `a request from ${who} as the interlock sends it does not fit this schema (${failure.message}); see docs/declarations.md for the entities and context every action must declare`,
     });
   }
   return problems;

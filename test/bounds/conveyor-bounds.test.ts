@@ -460,7 +460,7 @@ t.test('through the pipeline: policy, params schema and bounds for a signed set_
     { name: 'planner, in bounds', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0.25 }, verdict: 'allow', codes: [] },
     { name: 'planner, too fast', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.6 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_SPEED', 'BOUNDS_CONVEYOR_STEP'] },
     { name: 'numeric string speed', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: '0.2' }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },
-    // A ramp outside [minRamp, maxRamp] is a bounds matter, named with the declared range (README: BOUNDS_CONVEYOR_RAMP).
+    // A ramp outside [minRamp, maxRamp] is a bounds matter, named with the declared range (docs/reason-codes.md: BOUNDS_CONVEYOR_RAMP).
     { name: 'ramp 0', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 0 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_RAMP'] },
     { name: 'ramp 1e-6 (a crawl)', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, rampMPerS2: 1e-6 }, verdict: 'deny', codes: ['BOUNDS_CONVEYOR_RAMP'] },
     { name: 'unknown param', agent: 'planner-1', action: 'set_speed', params: { speedMPerS: 0.2, clamp: true }, verdict: 'deny', codes: ['COMMAND_INVALID_PARAMS'] },

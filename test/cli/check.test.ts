@@ -1,4 +1,4 @@
-// `interlock check` and `interlock validate` as documented in the README: one decision per non-blank input line,
+// `interlock check` and `interlock validate` as documented in docs/cli.md: one decision per non-blank input line,
 // the documented input forms, replay memory across lines, and bad lines turned into INPUT_INVALID, never lost.
 
 import t from 'tap';

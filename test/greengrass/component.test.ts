@@ -184,8 +184,8 @@ t.test('runs as a component: RUNNING when ready, commands decided and released o
 
   // The nucleus drops every connection; the component reconnects and decides again. Dropped while nothing is
   // being published: aws-crt 1.33 can crash the process (SIGSEGV or abort in its event-stream binding) when a
-  // request is written in the instant between the socket closing and the client noticing (README, Greengrass
-  // component). That is a crash in the SDK's native code, not something this test is about.
+  // request is written in the instant between the socket closing and the client noticing (docs/deploying.md,
+  // Greengrass component). That is a crash in the SDK's native code, not something this test is about.
   await conveyor.stop();
 
   // A component the nucleus lets publish any device's state (issue 12, finding 1, over IPC): its reports are not

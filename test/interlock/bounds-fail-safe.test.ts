@@ -1,6 +1,6 @@
 // Fail-safe rules of the bounds, through the interlock as `interlock run` builds it (embedded broker, SQLite audit
 // log and identity store, real Cedar and keys), with the agent and the driver's state on a real MQTT connection:
-// the cases where the engine was once looser than the README promises, each as an agent and a device would meet it.
+// the cases where the engine was once looser than docs/declarations.md promises, each as an agent and a device would meet it.
 
 import t from 'tap';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';

@@ -56,7 +56,7 @@ export interface ActionSpec {
   readonly safeState: boolean;
   /** JSON Schema (ajv strict) for the command's `params`. */
   readonly paramsSchema: Readonly<Record<string, unknown>>;
-  /** One line for the README and for COMMAND_UNKNOWN_ACTION messages. */
+  /** One line for the docs and for COMMAND_UNKNOWN_ACTION messages. */
   readonly summary: string;
 }
 
