@@ -128,16 +128,14 @@ export class EmbeddedBroker {
       authenticate: (client, username, password, done) => {
         const reason = this.authenticate(client, username, password);
         if (reason === undefined) return done(null, true);
-        this.log(`refused connection of client ${client.id} (user ${username ?? 'none'}): ${reason}`);
-        this.options.onClientDenied?.({ clientId: client.id, username, stage: 'connect', reason });
+        this.clientDenied({ clientId: client.id, username, stage: 'connect', reason });
         done(Object.assign(new Error(reason), { returnCode: 4 as const }), null);
       },
       authorizeSubscribe: (client, subscription, done) => {
         const access = client === null ? undefined : this.clients.get(client);
         if (access !== undefined && maySubscribe(access.grant, subscription.topic)) return done(null, subscription);
         const reason = `${subscription.topic} is outside what ${access === undefined ? 'an unauthenticated client' : `${access.role} ${access.username}`} may read`;
-        this.log(`refused subscription of client ${client?.id ?? '?'}: ${reason}`);
-        this.options.onClientDenied?.({ clientId: client?.id ?? '', username: access?.username, stage: 'subscribe', reason });
+        this.clientDenied({ clientId: client?.id ?? '', username: access?.username, stage: 'subscribe', reason });
         // A null subscription is answered with SUBACK 0x80 (failure); the client stays connected.
         done(null, null);
       },
@@ -150,8 +148,9 @@ export class EmbeddedBroker {
         const reason = this.publishDenial(packet.topic, client === null ? undefined : this.clients.get(client));
         if (reason === undefined) return callback(null);
         const clientId = client?.id;
-        this.log(`refused publish to ${packet.topic} from ${clientId ?? '(will of a departed client)'}: ${reason}`);
-        this.options.onPublishDenied?.({ clientId, topic: packet.topic, reason });
+        // Told once: to the caller's handler when there is one (which may throttle: a client chooses how often), or logged.
+        if (this.options.onPublishDenied !== undefined) this.options.onPublishDenied({ clientId, topic: packet.topic, reason });
+        else this.log(`refused publish to ${packet.topic} from ${clientId ?? '(will of a departed client)'}: ${reason}`);
         // MQTT 3.1.1 has no negative PUBACK: aedes closes the offender's connection and delivers nothing.
         callback(new Error(reason));
       },
@@ -209,6 +208,11 @@ export class EmbeddedBroker {
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
     return this.stopping;
+  }
+
+  private clientDenied(event: ClientDenied): void {
+    if (this.options.onClientDenied !== undefined) this.options.onClientDenied(event);
+    else this.log(`refused ${event.stage === 'connect' ? 'connection' : 'subscription'} of client ${event.clientId} (user ${event.username ?? 'none'}): ${event.reason}`);
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined): string | undefined {
