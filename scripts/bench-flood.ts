@@ -161,7 +161,7 @@ async function attack(url: string, floodFile: string, inFlight: number): Promise
 }
 
 export async function printFloodBench(): Promise<void> {
-  console.log(`## unauthenticated flood: ${cpus().length} cores, node ${process.version}; attacker in a child process, an honest stop every 20 ms`);
+  console.log(`## 9. unauthenticated flood: ${cpus().length} cores, node ${process.version}; attacker in a child process, an honest stop every 20 ms`);
   console.log('| flood | commands | decided/s | honest stops | honest delay p50 | p99 | max | honest not allowed | audit records added |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   const runs: FloodBenchOptions[] = [{ kind: 'garbage', count: 0 }, { kind: 'garbage' }, { kind: 'forged' }];

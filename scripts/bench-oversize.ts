@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { commandPayloadProblem, MAX_PACKET_BYTES, MQTT_MAX_PACKET_BYTES } from '../src/transport/payload-limits.js';
-import { wideBroker, wideClient } from './wide-broker.js';
+import { wideBroker, wideClient, wideLogin } from './wide-broker.js';
 
 export interface OversizeBenchOptions {
   /** Payload of each hostile publish. Default 100 MB (10^8 bytes). */
@@ -105,7 +105,7 @@ export async function benchOversize(options: OversizeBenchOptions = {}): Promise
 export function printOversize(results: readonly OversizeBenchResult[]): void {
   const first = results[0];
   if (first === undefined) return;
-  console.log(`## oversize publishes: ${first.publishes.length} x ${(first.payloadBytes / 1e6).toFixed(0)} MB at once against the embedded broker, heartbeat every ${first.heartbeatPeriodMs} ms`);
+  console.log(`## 8. oversize publishes: ${first.publishes.length} x ${(first.payloadBytes / 1e6).toFixed(0)} MB at once against the embedded broker, heartbeat every ${first.heartbeatPeriodMs} ms`);
   console.log('| broker limit | largest heartbeat gap (before the attack) | connect to close (slowest) | bytes sent before the close (most) | closed by the broker | reached the interlock | max RSS before -> after |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of results) {
@@ -277,7 +277,7 @@ const invokedAs = process.argv[1] === fileURLToPath(import.meta.url);
 if (invokedAs && process.argv[2] === SENDER_FLAG) {
   const [port, count, payloadBytes] = process.argv.slice(3).map(Number) as [number, number, number];
   const results = await Promise.all(
-    Array.from({ length: count }, (_, i) => rawPublish(connect({ host: '127.0.0.1', port }), { clientId: `hostile-${i}`, topic: ATTACK_TOPIC, payloadBytes })),
+    Array.from({ length: count }, (_, i) => rawPublish(connect({ host: '127.0.0.1', port }), { clientId: wideLogin(`hostile-${i}`).clientId, login: wideLogin(`hostile-${i}`), topic: ATTACK_TOPIC, payloadBytes })),
   );
   process.stdout.write(JSON.stringify(results));
 } else if (invokedAs) {

@@ -261,19 +261,42 @@ async function main(): Promise<void> {
   const armKey = driverKeys.get('arm-1');
   if (armKey === undefined) throw new Error('no driver key for arm-1');
   const armReports = new DeviceReporter('arm-1', armKey);
-  const stateTimer = setInterval(() => void driver.publish(topics.actuatorState('arm-1'), armReports.state(ARM_AT_REST), { qos: 0 }), 20);
-  await driver.publish(topics.actuatorState('arm-1'), armReports.state(ARM_AT_REST));
+  // The simulated arm reports the last release it executed (lastCommandId), as a real driver must: the interlock
+  // counts a release as finished only from the device's own report of it, and denies the next move until then.
+  let lastCommandId: string | null = null;
+  const armState = (): string => armReports.state({ ...ARM_AT_REST, lastCommandId });
+  const stateTimer = setInterval(() => void driver.publish(topics.actuatorState('arm-1'), armState(), { qos: 0 }), 20);
+  await driver.publish(topics.actuatorState('arm-1'), armState());
   while (interlock.states.latest('arm-1') === undefined) await new Promise((r) => setTimeout(r, 5));
 
   let arrived: (() => void) | undefined;
-  await driver.subscribe(topics.actuatorCommand('arm-1'), () => arrived?.());
+  let released: string | null = null;
+  await driver.subscribe(topics.actuatorCommand('arm-1'), (_topic, payload) => {
+    released = (JSON.parse(Buffer.from(payload.toString('utf8').split('.')[1] ?? '', 'base64url').toString('utf8')) as { commandId: string }).commandId;
+    arrived?.();
+  });
   await driver.subscribe('bench/direct/arm-1', () => arrived?.());
   const roundTrip = async (topic: string, payload: string): Promise<number> => {
     const start = performance.now();
-    const done = new Promise<void>((r) => (arrived = r));
+    let timer: NodeJS.Timeout | undefined;
+    // A bench must fail, not hang, when nothing arrives (a denied command is never released).
+    const done = new Promise<void>((resolveDone, reject) => {
+      arrived = resolveDone;
+      timer = setTimeout(() => reject(new Error(`bench: nothing arrived on the driver within 10 s of a publish to ${topic} (denied? see the audit log)`)), 10_000);
+    });
     await agent.publish(topic, payload);
-    await done;
+    await done.finally(() => clearTimeout(timer));
     return performance.now() - start;
+  };
+  /** Untimed: the arm reports the release done, and the interlock has seen that report. */
+  const finish = async (): Promise<void> => {
+    lastCommandId = released;
+    await driver.publish(topics.actuatorState('arm-1'), armState(), { qos: 1 });
+    const deadline = Date.now() + 10_000;
+    while ((interlock.states.latest('arm-1')?.state as { lastCommandId?: string | null } | undefined)?.lastCommandId !== lastCommandId) {
+      if (Date.now() > deadline) throw new Error(`bench: the arm's report of ${String(lastCommandId)} did not reach the interlock`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
   };
   const M = 1000;
   const direct: number[] = [];
@@ -283,6 +306,7 @@ async function main(): Promise<void> {
     const token = signer.sign('arm-1', 'move_joints', { positionsRad: HOME, velocityRadPerS: 1 });
     direct.push(await roundTrip('bench/direct/arm-1', token));
     through.push(await roundTrip(topics.command('arm-1'), token));
+    await finish();
   }
   clearInterval(stateTimer);
   const d = stats(direct);
@@ -323,7 +347,7 @@ async function main(): Promise<void> {
   await benchAudit();
 
   // 6. Device reports: signed state per message, and decision latency while drivers report.
-  await benchReports(cell, driverKeys, work, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 60_000 }));
+  await benchReports(cell, driverKeys, work, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 5000 }));
 
   // 7. Hostile traffic: oversize publishes against the broker's packet limit, and an unauthenticated flood.
   printOversize([await benchOversize()]);

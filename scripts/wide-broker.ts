@@ -7,7 +7,8 @@ import { grantedAccess, type BrokerAccess } from '../src/transport/broker-client
 import { EmbeddedBroker, type EmbeddedBrokerOptions } from '../src/transport/embedded-broker.js';
 import { MqttTransport, type MqttTransportOptions } from '../src/transport/mqtt-transport.js';
 
-const PASSWORD = randomBytes(18).toString('base64url');
+// Random per run, and handed down to child processes (a bench's attacker runs in one) through the environment.
+const PASSWORD = (process.env['INTERLOCK_WIDE_BROKER_PASSWORD'] ??= randomBytes(18).toString('base64url'));
 const USERNAME = 'bench';
 
 export function wideAccess(): BrokerAccess {

@@ -165,6 +165,8 @@ export class EmbeddedBroker {
 
     const server = createServer((socket) => {
       this.sockets.add(socket);
+      // Nagle off, as on the client side (mqtt-transport.ts): a PUBACK or a delivery must not wait for a delayed ACK.
+      socket.setNoDelay(true);
       socket.on('close', () => this.sockets.delete(socket));
       // SAFETY: aedes (1.2.0, mqtt-packet 9) buffers a packet whole, however large its header says it is; copying,
       // converting and parsing a 100 MB publish stalls the event loop past the drivers' heartbeat timeout.
