@@ -145,7 +145,7 @@ export class EmbeddedBroker {
         return access !== undefined && maySubscribe(access.grant, packet.topic) ? packet : null;
       },
       authorizePublish: (client, packet, callback) => {
-        const reason = this.publishDenial(packet.topic, client === null ? undefined : this.clients.get(client));
+        const reason = this.publishDenial(packet.topic, packet.retain, client === null ? undefined : this.clients.get(client));
         if (reason === undefined) return callback(null);
         const clientId = client?.id;
         // Told once: to the caller's handler when there is one (which may throttle: a client chooses how often), or logged.
@@ -228,7 +228,7 @@ export class EmbeddedBroker {
     return undefined;
   }
 
-  private publishDenial(topic: string, access: ClientAccess | undefined): string | undefined {
+  private publishDenial(topic: string, retain: boolean, access: ClientAccess | undefined): string | undefined {
     // Kept from aedes's default authorizePublish, which ours replaces.
     if (topic.startsWith('$SYS/')) return '$SYS/ topics are reserved for the broker';
     for (const filter of this.protectedPublishFilters) {
@@ -237,6 +237,10 @@ export class EmbeddedBroker {
     }
     if (access === undefined) return 'the client is not authenticated';
     if (!mayPublish(access.grant, topic)) return `${access.role} ${access.username} may not publish there`;
+    // SAFETY: the broker keeps a retained message until it is cleared, one per topic; an agent may name any device
+    // in its command topics, so retained commands would be memory without bound (and replayed to every restart).
+    // Only the interlock retains (approvals, standings), in process.
+    if (retain) return 'retained messages are refused from clients (only the interlock retains)';
     return undefined;
   }
 

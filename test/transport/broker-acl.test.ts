@@ -116,7 +116,7 @@ t.test('live: the door (who connects) and the rooms (what each may publish and r
   };
   const observer = await connect('observer');
   const seen = inbox();
-  for (const filter of [topics.stateFilter, topics.outcomeFilter, topics.heartbeat, topics.decision('+'), topics.actuatorCommand('+')]) await observer.subscribe(filter, seen.handler);
+  for (const filter of [topics.stateFilter, topics.outcomeFilter, topics.heartbeat, topics.decision('+'), topics.actuatorCommand('+'), topics.commandFilter]) await observer.subscribe(filter, seen.handler);
 
   // Each attempt is refused by the broker: aedes closes the offender's connection (MQTT 3.1.1 has no negative PUBACK),
   // so each is made on a connection of its own.
@@ -134,6 +134,9 @@ t.test('live: the door (who connects) and the rooms (what each may publish and r
     const client = await connect(username);
     await t.rejects(client.publish(topic, `forged: ${what}`, { qos: 1 }), /outcome unknown/, what);
   }
+  // Retained, even where the client may publish: the broker would keep one per topic, and an agent names any device.
+  const retainer = await connect('planner-1');
+  await t.rejects(retainer.publish(topics.command('ghost-7'), 'forged: a retained command', { qos: 1, retain: true }), /outcome unknown/, 'an agent retains a command');
   const armDriver = await connect('arm-1');
   const planner = await connect('planner-1');
 
