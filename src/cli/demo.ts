@@ -265,6 +265,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         if (stop) break;
         // A scene that did not happen makes the step's outcome meaningless: count it, and still show the step.
         if (!sceneSet) surprises += 1;
+        // As an agent should: the next command to a device goes once the device has reported the last one released to
+        // it. Until then the interlock must assume it may be anywhere that release could take it, and denies motion.
+        const target = step.deviceId ?? DEVICE;
+        const expected = lastAllowed.get(target);
+        if (expected !== undefined) {
+          const reported = (): boolean => {
+            const state = runtime.interlock.states.latest(target)?.state;
+            return state !== undefined && 'lastCommandId' in state && state.lastCommandId === expected;
+          };
+          if (!(await waitUntil(reported, waitMs))) out(`${INDENT}(${target} did not report command ${expected} within ${waitMs} ms)`);
+        }
         const before = arm.received.length;
         const outcome = await agent.run(step, (_token, digest) => labels.set(digest, `${step.label}`));
         outcomes.push(outcome);
