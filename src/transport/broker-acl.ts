@@ -1,8 +1,8 @@
 // Who may publish and subscribe to what on the cell's broker: one table, enforced by the embedded broker for each
-// authenticated client and written out as the shipped mosquitto ACL (greengrass/standalone/acl, checked against this
+// authenticated client, and the same table as the shipped mosquitto ACL (greengrass/standalone/acl, held equal to this
 // file by test/transport/broker-acl.test.ts). Anything not granted is refused.
 
-import { topicFilterProblem, type TopicSet } from './topics.js';
+import { topicFilterProblem, topicMatches, type TopicSet } from './topics.js';
 
 /**
  * interlock: the interlock itself (over the embedded broker it needs no credential: it is the in-process client).
@@ -111,7 +111,10 @@ export function maySubscribe(grant: TopicGrant, filter: string): boolean {
   return grant.read.some((r) => filterWithin(filter, r));
 }
 
-/** The ACL of `grant` in mosquitto's acl_file syntax (one `user` block). */
-export function mosquittoAclBlock(user: string, grant: TopicGrant): string[] {
-  return [`user ${user}`, ...grant.read.map((t) => `topic read ${t}`), ...grant.write.map((t) => `topic write ${t}`)];
+/**
+ * Whether a message on `topic` (a name the broker already accepted) may go to a client with `grant`. On every
+ * delivery, so the plain matcher: for a valid topic name it answers as filterWithin does, without re-validating.
+ */
+export function mayRead(grant: TopicGrant, topic: string): boolean {
+  return grant.read.some((r) => topicMatches(r, topic));
 }

@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import { createLogger } from '../core/log.js';
-import { mayPublish, maySubscribe } from './broker-acl.js';
+import { mayPublish, mayRead, maySubscribe } from './broker-acl.js';
 import type { BrokerAccess, ClientAccess } from './broker-clients.js';
 import { limitPacketSize } from './packet-size-guard.js';
 import { MAX_PACKET_BYTES, MQTT_MAX_PACKET_BYTES } from './payload-limits.js';
@@ -142,7 +142,7 @@ export class EmbeddedBroker {
       authorizeForward: (client, packet) => {
         // A second wall behind authorizeSubscribe: nothing reaches a client outside its grant.
         const access = this.clients.get(client);
-        return access !== undefined && maySubscribe(access.grant, packet.topic) ? packet : null;
+        return access !== undefined && mayRead(access.grant, packet.topic) ? packet : null;
       },
       authorizePublish: (client, packet, callback) => {
         const reason = this.publishDenial(packet.topic, packet.retain, client === null ? undefined : this.clients.get(client));
