@@ -3,7 +3,7 @@
 // update: an update is either wholly valid and applicable now, or refused with every reason.
 
 import { Ajv, type ErrorObject } from 'ajv';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { LogLevel } from '../core/log.js';
 
 /** The settings the component runs with, after validation (paths absolute, defaults filled in). */
@@ -29,9 +29,9 @@ export const LIVE_KEYS = ['cellDirectory', 'expectedDigest', 'logLevel'] as cons
  * follow this list (a test holds them to it). `accessControl` is Greengrass's own and read by the nucleus only.
  */
 export const CONFIGURATION_KEYS: Readonly<Record<keyof ComponentSettings | 'accessControl', string>> = {
-  cellDirectory: 'Absolute path of the cell declarations folder. Live: a new folder (or new content) is validated in full, then swapped.',
+  cellDirectory: 'Absolute path of the cell declarations folder; empty for the demo cell shipped in the artifact. Live: a new folder (or new content) is validated in full, then swapped.',
   expectedDigest: 'The declarations digest the operator approved (`interlock validate` prints it); empty for none. Live.',
-  stateDirectory: "Absolute path for the audit database, replay memory and the interlock's key: the component's work folder. Restart.",
+  stateDirectory: "Absolute path for the audit database, replay memory and the interlock's key; empty for `state/` in the component's work folder. Restart.",
   topicPrefix: 'Prefix of every local topic (empty for none). Restart.',
   heartbeatPeriodMs: 'How often interlock/heartbeat is published (50-10000 ms); drivers stop when it stops. Restart.',
   verifierThreads: 'Worker threads for signature checks (0-4; 1 suits a 2-core device). Restart.',
@@ -44,9 +44,9 @@ const SCHEMA = {
   additionalProperties: false,
   required: ['cellDirectory', 'stateDirectory'],
   properties: {
-    cellDirectory: { type: 'string', minLength: 1, maxLength: 4096 },
+    cellDirectory: { type: 'string', maxLength: 4096 },
     expectedDigest: { type: 'string', pattern: '^([0-9a-f]{64})?$' },
-    stateDirectory: { type: 'string', minLength: 1, maxLength: 4096 },
+    stateDirectory: { type: 'string', maxLength: 4096 },
     topicPrefix: { type: 'string', maxLength: 128, pattern: '^[^#+\\u0000]*$' },
     heartbeatPeriodMs: { type: 'integer', minimum: 50, maximum: 10_000 },
     verifierThreads: { type: 'integer', minimum: 0, maximum: 4 },
@@ -79,27 +79,60 @@ function describe(error: ErrorObject): ConfigurationProblem {
   return { path: error.instancePath || '/', message: error.message ?? error.keyword };
 }
 
+/**
+ * Where the component runs, as its lifecycle script tells it (the nucleus always interpolates recipe variables in
+ * lifecycle scripts, but in configuration only when its `interpolateComponentConfiguration` option is on, and that
+ * is off by default). The empty defaults of cellDirectory and stateDirectory are resolved against these.
+ */
+export interface ComponentPlaces {
+  /** The component's work folder (`{work:path}`): writable, kept across restarts and updates. */
+  readonly workPath?: string;
+  /** The unpacked artifact's own folder (`{artifacts:decompressedPath}/<archive name>`): read-only. */
+  readonly artifactPath?: string;
+}
+
+/** The demo cell inside the artifact, and the state folder inside the work folder: what the empty defaults mean. */
+export const DEMO_CELL_IN_ARTIFACT = join('safety-bounds', 'demo-cell');
+export const STATE_IN_WORK = 'state';
+
+function resolvePlace(key: 'cellDirectory' | 'stateDirectory', value: string, places: ComponentPlaces, problems: ConfigurationProblem[]): string {
+  if (value === '') {
+    const base = key === 'cellDirectory' ? places.artifactPath : places.workPath;
+    const flag = key === 'cellDirectory' ? '--artifact-path' : '--work-path';
+    if (base === undefined || !isAbsolute(base)) {
+      problems.push({ path: `/${key}`, message: `is empty (the default), but the component was not started with an absolute ${flag} (the recipe's Startup script passes it); set ${key} to an absolute path` });
+      return value;
+    }
+    return key === 'cellDirectory' ? join(base, DEMO_CELL_IN_ARTIFACT) : join(base, STATE_IN_WORK);
+  }
+  // SAFETY: a path still holding a recipe variable names a folder that does not exist, or worse, a literal one.
+  if (/\{[a-z0-9._-]+:[^}]*\}/i.test(value)) {
+    problems.push({
+      path: `/${key}`,
+      message: `contains a recipe variable the nucleus did not replace: "${value}" (it replaces them in configuration only when its interpolateComponentConfiguration option is on; leave ${key} empty for the default, or give an absolute path)`,
+    });
+    return value;
+  }
+  // SAFETY: a relative path would depend on the working directory Greengrass happens to start us in.
+  if (!isAbsolute(value)) problems.push({ path: `/${key}`, message: `must be an absolute path (or empty for the default), got "${value}"` });
+  return value;
+}
+
 /** Validates the component configuration as Greengrass hands it over (the whole object under the component). */
-export function parseComponentConfiguration(value: unknown): ParsedSettings {
+export function parseComponentConfiguration(value: unknown, places: ComponentPlaces = {}): ParsedSettings {
   if (!validate(value)) return { ok: false, problems: (validate.errors ?? []).map(describe) };
   const config = value as unknown as { [key: string]: unknown };
   const problems: ConfigurationProblem[] = [];
-  for (const key of ['cellDirectory', 'stateDirectory'] as const) {
-    const path = config[key];
-    // SAFETY: a relative path would depend on the working directory Greengrass happens to start us in.
-    if (typeof path === 'string' && !isAbsolute(path)) problems.push({ path: `/${key}`, message: `must be an absolute path, got "${path}"` });
-    if (typeof path === 'string' && /\{[a-z]+:[^}]*\}/i.test(path)) {
-      problems.push({ path: `/${key}`, message: `contains an unresolved recipe variable: "${path}" (set it in the recipe, not in a merge update)` });
-    }
-  }
+  const cellDirectory = resolvePlace('cellDirectory', config['cellDirectory'] as string, places, problems);
+  const stateDirectory = resolvePlace('stateDirectory', config['stateDirectory'] as string, places, problems);
   if (problems.length > 0) return { ok: false, problems };
   const digest = config['expectedDigest'];
   return {
     ok: true,
     settings: {
-      cellDirectory: config['cellDirectory'] as string,
+      cellDirectory,
       expectedDigest: typeof digest === 'string' && digest !== '' ? digest : undefined,
-      stateDirectory: config['stateDirectory'] as string,
+      stateDirectory,
       topicPrefix: (config['topicPrefix'] as string | undefined) ?? '',
       heartbeatPeriodMs: (config['heartbeatPeriodMs'] as number | undefined) ?? 250,
       verifierThreads: (config['verifierThreads'] as number | undefined) ?? 1,

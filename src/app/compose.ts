@@ -189,7 +189,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     verifierThreads: options.verifierThreads ?? (availableParallelism() > 1 ? 1 : 0),
     ...(options.heartbeatPeriodMs === undefined ? {} : { heartbeatPeriodMs: options.heartbeatPeriodMs }),
   });
-  await interlock.start();
+  try {
+    await interlock.start();
+  } catch (error) {
+    // SAFETY: a start that failed half-way (a subscription the broker or nucleus refused) closes everything it opened,
+    // with interlock-stopped recorded after interlock-started, so nothing lingers half-alive and the log says so.
+    await interlock.stop().catch((e: unknown) => log.error(`stopping after a failed start: ${e instanceof Error ? e.message : String(e)}`));
+    await transport.stop().catch(() => undefined);
+    await broker?.stop().catch(() => undefined);
+    audit.close();
+    identity.close();
+    throw error;
+  }
   let stopped = false;
   return {
     cell,

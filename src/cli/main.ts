@@ -5,7 +5,7 @@
 // It never starts with a declaration problem; it prints every problem with file, field and reason instead.
 
 import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from '../core/log.js';
@@ -41,7 +41,10 @@ Commands:
              --tls-cert <file>   client certificate (PEM) the broker identifies the interlock by
              --tls-key <file>    its private key (PEM, unencrypted); checked against the certificate
   greengrass  Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
-             pub/sub, RUNNING once ready, live configuration updates. Started by the recipe; takes no options.
+             pub/sub, RUNNING once ready, deployments' configurations validated, live updates. Started by
+             the recipe's Startup script, which passes:
+             --work-path <dir>      the component's work folder ({work:path}); state/ goes there by default
+             --artifact-path <dir>  the unpacked artifact's folder; its demo cell is the default cell
   check      Offline: reads one command per line on stdin, writes one JSON decision per line on stdout.
              The lines are one session (an allowed line counts as released); a line may carry the
              state it meets and its history (history.states, history.releases). Each output line
@@ -124,6 +127,11 @@ function interruption(): Promise<void> {
   });
 }
 
+/** Exits with `code` in a moment unless the process has ended by itself by then (the timer holds nothing open). */
+function exitSoon(code: number): void {
+  setTimeout(() => process.exit(code), 2_000).unref();
+}
+
 export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT): Promise<number> {
   const usageError = cliIo(output).usageError;
   const [command, ...rest] = argv;
@@ -161,6 +169,8 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'work-path': { type: 'string' },
+        'artifact-path': { type: 'string' },
       },
     });
   } catch (error) {
@@ -237,16 +247,32 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT):
       }
       case 'greengrass': {
         // Everything comes from the component configuration and the environment the nucleus sets.
+        for (const flag of ['work-path', 'artifact-path'] as const) {
+          const value = values[flag];
+          if (value !== undefined && !isAbsolute(value)) return usageError(`--${flag} must be an absolute path, not "${value}"`);
+        }
+        if (positionals.length > 0) return usageError(`greengrass takes no arguments, got ${positionals.join(' ')}`);
         let running;
         try {
-          running = await startComponent();
+          running = await startComponent({
+            places: {
+              ...(values['work-path'] === undefined ? {} : { workPath: values['work-path'] }),
+              ...(values['artifact-path'] === undefined ? {} : { artifactPath: values['artifact-path'] }),
+            },
+          });
         } catch (error) {
-          if (error instanceof ComponentStartError) return 1;
+          if (error instanceof ComponentStartError) {
+            // SAFETY: everything opened was closed; should anything still hold the event loop open, the process
+            // exits anyway, so the nucleus sees the failure (and restarts or marks it BROKEN) instead of a zombie.
+            exitSoon(1);
+            return 1;
+          }
           throw error;
         }
         await interruption();
         process.stderr.write(`${new Date().toISOString()} INFO  [interlock] SIGTERM: finishing in-flight commands, then stopping\n`);
         await running.stop();
+        exitSoon(0);
         return 0;
       }
       case 'check': {

@@ -1,19 +1,23 @@
 // The interlock as a Greengrass v2 component: configuration from the nucleus, the interlock on the IPC transport,
 // RUNNING reported only once declarations are loaded, the audit log is open and the subscriptions are active,
-// ERRORED with the reason on a fatal start-up error, live configuration updates validated in full before they are
-// swapped in (or refused, the running configuration staying in force), and a clean stop on SIGTERM.
+// ERRORED with the reason on a fatal start-up error (everything opened is closed again), deployments' proposed
+// configurations judged before the nucleus applies them (a refusal fails the deployment), live configuration updates
+// validated in full before they are swapped in (or refused, the running configuration staying in force), and a
+// clean stop on SIGTERM.
 
 import { startRuntime, type Runtime } from '../app/compose.js';
-import { formatConfigurationProblems, parseComponentConfiguration, planSettingsChange, type ComponentSettings } from '../app/component-config.js';
-import { canonicalJson } from '../core/canonical-json.js';
+import { formatConfigurationProblems, parseComponentConfiguration, type ComponentPlaces, type ComponentSettings } from '../app/component-config.js';
 import type { Logger, LogLevel } from '../core/log.js';
 import { formatProblem } from '../core/problems.js';
-import { loadCell } from '../declarations/load.js';
-import { ComponentIpc, IpcConnection, IpcTransport, type IpcConnectionOptions } from '../transport/greengrass-ipc.js';
+import { IpcConnection, IpcTransport, type IpcConnectionOptions } from '../transport/greengrass-ipc.js';
+import { ComponentIpc } from './component-ipc.js';
+import { assessConfiguration } from './configuration-updates.js';
 
 export interface ComponentOptions {
   /** Where to reach the nucleus; default the environment the nucleus sets (socket path and SVCUID). */
   readonly ipc?: IpcConnectionOptions;
+  /** The work folder and the unpacked artifact's folder, as the recipe's Startup script passes them. */
+  readonly places?: ComponentPlaces;
   /** Writes one log line; default stderr (Greengrass keeps it in the component's log file). */
   readonly write?: (line: string) => void;
 }
@@ -23,6 +27,8 @@ export interface RunningComponent {
   readonly settings: () => ComponentSettings;
   /** Configuration updates handled so far (applied or refused), for tests and the log. */
   readonly updates: () => readonly ConfigurationUpdateResult[];
+  /** Deployments' proposed configurations judged so far (before the nucleus applied them). */
+  readonly validations: () => readonly ValidationResult[];
   /** Stops taking commands, finishes those in flight, closes the log and the IPC connection. */
   stop(): Promise<void>;
 }
@@ -30,6 +36,8 @@ export interface RunningComponent {
 export type ConfigurationUpdateResult =
   | { readonly applied: true; readonly changedKeys: readonly string[]; readonly fromDigest: string; readonly toDigest: string }
   | { readonly applied: false; readonly problem: string };
+
+export type ValidationResult = { readonly deploymentId: string; readonly accepted: true } | { readonly deploymentId: string; readonly accepted: false; readonly problem: string };
 
 const ORDER: Record<LogLevel, number> = { info: 0, warn: 1, error: 2, silent: 3 };
 
@@ -59,6 +67,7 @@ export class ComponentStartError extends Error {
  */
 export async function startComponent(options: ComponentOptions = {}): Promise<RunningComponent> {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const places = options.places ?? {};
   let level: LogLevel = 'info';
   const log = leveledLogger('interlock', () => level, write);
   const connection = new IpcConnection({ ...options.ipc, log: (m) => log.child('ipc').warn(m) });
@@ -80,7 +89,7 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
 
   let settings: ComponentSettings;
   try {
-    const parsed = parseComponentConfiguration(await component.getConfiguration([]));
+    const parsed = parseComponentConfiguration(await component.getConfiguration([]), places);
     if (!parsed.ok) return await fail(formatConfigurationProblems(parsed.problems));
     settings = parsed.settings;
   } catch (error) {
@@ -139,26 +148,11 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
     } catch (error) {
       return refuse(`the new configuration could not be read: ${error instanceof Error ? error.message : String(error)}`);
     }
-    const parsed = parseComponentConfiguration(raw);
-    if (!parsed.ok) return refuse(formatConfigurationProblems(parsed.problems));
-    const plan = planSettingsChange(settings, parsed.settings);
-    if (!plan.ok) return refuse(formatConfigurationProblems(plan.problems));
-    const next = plan.next;
-    // SAFETY: the whole declaration set is loaded and validated (schemas, Cedar strict validation, digest) before
-    // anything changes; any problem leaves the running set in force.
-    const loaded = loadCell(next.cellDirectory);
-    if (!loaded.ok) return refuse(`declarations in ${next.cellDirectory}: ${loaded.problems.map(formatProblem).join('; ')}`);
-    const digest = loaded.cell.declarations.digest;
-    if (next.expectedDigest !== undefined && next.expectedDigest !== digest) {
-      return refuse(`declarations in ${next.cellDirectory} have digest ${digest}, but ${next.expectedDigest} is expected`);
-    }
-    const current = runtime.interlock.declarations.declarations;
-    if (canonicalJson(current.audit) !== canonicalJson(loaded.cell.declarations.audit)) {
-      return refuse("cell.yaml's audit section (retention, maxSize) cannot change while the component runs; restart the component to apply it");
-    }
-    const change = await runtime.interlock.replaceCell(loaded.cell, { source: 'greengrass configuration update', by: 'deployment' });
+    const assessed = assessConfiguration(raw, { settings, cell: runtime.interlock.declarations, places });
+    if (!assessed.ok) return refuse(assessed.problem);
+    const change = await runtime.interlock.replaceCell(assessed.cell, { source: 'greengrass configuration update', by: 'deployment' });
     if (!change.ok) return refuse(change.problem);
-    const changedKeys = plan.changedKeys;
+    const { changedKeys, next } = assessed;
     if (changedKeys.length > 0) {
       await audit('settings-changed', { changedKeys, from: pick(settings, changedKeys), to: pick(next, changedKeys) });
     }
@@ -167,12 +161,32 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
     return { applied: true, changedKeys, fromDigest: change.fromDigest, toDigest: change.toDigest };
   };
 
+  // Before a deployment applies a configuration, the nucleus asks; a REJECTED answer fails the deployment with the
+  // reason and the nucleus keeps the configuration in force (the update below never comes).
+  const validations: ValidationResult[] = [];
+  const judge = async ({ deploymentId, configuration }: { deploymentId: string; configuration: unknown }) => {
+    await applying;
+    const assessed = assessConfiguration(configuration, { settings, cell: runtime.interlock.declarations, places });
+    if (assessed.ok) {
+      validations.push({ deploymentId, accepted: true });
+      log.info(`deployment ${deploymentId}: proposed configuration accepted`);
+      return { valid: true } as const;
+    }
+    validations.push({ deploymentId, accepted: false, problem: assessed.problem });
+    log.error(`deployment ${deploymentId}: proposed configuration rejected, the deployment fails: ${assessed.problem}`);
+    await audit('configuration-update-rejected', { deploymentId, problem: assessed.problem });
+    return { valid: false, message: assessed.problem } as const;
+  };
+
   let cancelUpdates: () => void;
+  let cancelValidations: () => void = () => undefined;
   try {
+    cancelValidations = await component.subscribeToValidateConfigurationUpdates(judge, (why) => log.error(why));
     cancelUpdates = await component.subscribeToConfigurationUpdate([], onUpdate);
     // SAFETY: RUNNING only now: declarations loaded, audit log open, command and state subscriptions active.
     await component.updateState('RUNNING');
   } catch (error) {
+    cancelValidations();
     await runtime.stop().catch(() => undefined);
     return await fail(`could not finish start-up with the nucleus: ${error instanceof Error ? error.message : String(error)}`, error);
   }
@@ -183,8 +197,10 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
     runtime,
     settings: () => settings,
     updates: () => updates,
+    validations: () => validations,
     stop() {
       stopping ??= (async () => {
+        cancelValidations();
         cancelUpdates();
         await applying;
         await runtime.stop();

@@ -26,12 +26,25 @@ t.test('a minimal configuration gets the documented defaults', async (t) => {
   t.ok(settings({ accessControl: { 'aws.greengrass.ipc.pubsub': {} } }), "Greengrass's accessControl is allowed beside ours");
 });
 
+t.test("the empty defaults resolve against the places the lifecycle script passes, as the nucleus's default settings need", async (t) => {
+  const places = { workPath: '/greengrass/v2/work/com.example.PhysicalAiInterlock', artifactPath: '/greengrass/v2/packages/artifacts-unarchived/com.example.PhysicalAiInterlock/0.2.0/interlock-amd64' };
+  const parsed = parseComponentConfiguration({ cellDirectory: '', stateDirectory: '' }, places);
+  t.match(parsed, { ok: true, settings: { cellDirectory: `${places.artifactPath}/safety-bounds/demo-cell`, stateDirectory: `${places.workPath}/state` } });
+  const given = parseComponentConfiguration(BASE, places);
+  t.match(given, { ok: true, settings: BASE }, 'an absolute path given wins over the default');
+  const relative = parseComponentConfiguration({ cellDirectory: '', stateDirectory: '' }, { workPath: 'work', artifactPath: places.artifactPath });
+  t.equal(relative.ok, false, 'a relative --work-path is refused, not resolved against whatever the working directory is');
+});
+
 t.test('every bad value is refused with the key and the reason', async (t) => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ['an unknown key (a typo)', { heartbeatPeriod: 100 }, /\/heartbeatPeriod: unknown configuration key/],
     ['a missing cell folder', { cellDirectory: undefined }, /\/cellDirectory: required key/],
     ['a relative path', { cellDirectory: 'safety-bounds/demo-cell' }, /\/cellDirectory: must be an absolute path/],
-    ['an unresolved recipe variable', { stateDirectory: '{work:path}/state' }, /\/stateDirectory: contains an unresolved recipe variable/],
+    ['a recipe variable the nucleus left (interpolation off)', { stateDirectory: '{work:path}/state' }, /\/stateDirectory: contains a recipe variable the nucleus did not replace.*interpolateComponentConfiguration/],
+    ["another component's variable", { cellDirectory: '{com.example.Cell:artifacts:decompressedPath}/cell' }, /\/cellDirectory: contains a recipe variable/],
+    ['an empty state folder, no work path given', { stateDirectory: '' }, /\/stateDirectory: is empty \(the default\), but the component was not started with an absolute --work-path/],
+    ['an empty cell folder, no artifact path given', { cellDirectory: '' }, /\/cellDirectory: is empty \(the default\), but the component was not started with an absolute --artifact-path/],
     ['a digest of the wrong shape', { expectedDigest: 'ABC' }, /\/expectedDigest/],
     ['a numeric-string period', { heartbeatPeriodMs: '250' }, /\/heartbeatPeriodMs/],
     ['a fractional period', { heartbeatPeriodMs: 250.5 }, /\/heartbeatPeriodMs/],

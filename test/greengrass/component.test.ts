@@ -57,6 +57,7 @@ async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<st
   // State-age limits relaxed: the component runs on the real clock, and these tests are not about freshness.
   const cell = makeTestCell({}, { stateAgeMs: 10_000 });
   const work = mkdtempSync(join(tmpdir(), 'gg-component-'));
+  // As a nucleus with its default settings: recipe variables in the configuration are not interpolated.
   const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: work, thingName: 'test-thing' });
   // The slowest heartbeat allowed: the drop below must find no request being written (see there).
   const configuration = edit({ ...recipe.configuration, cellDirectory: cell.cellDir, heartbeatPeriodMs: 10_000 });
@@ -80,7 +81,7 @@ async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<st
     configuration,
     logs,
     start: () =>
-      startComponent({ ipc: { socketPath: nucleus.socketPath, authToken: nucleus.tokens.get(COMPONENT_NAME) as string, ...fast }, write: (line) => logs.push(line) }),
+      startComponent({ ipc: { socketPath: nucleus.socketPath, authToken: nucleus.tokens.get(COMPONENT_NAME) as string, ...fast }, places: { workPath: work }, write: (line) => logs.push(line) }),
   };
 }
 
@@ -249,4 +250,70 @@ t.test('broken declarations at start report ERRORED naming the file and field', 
   t.ok(error instanceof ComponentStartError);
   t.match((error as Error).message, /conveyor-1\.yaml/);
   t.same(r.nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+});
+
+t.test("a deployment's invalid configuration is rejected before it is applied: the deployment fails with the reason, the nucleus keeps the running one, and a restart comes up RUNNING", async (t) => {
+  const r = await rig(t);
+  let running = await r.start();
+  t.teardown(() => running.stop());
+  const bad = await r.nucleus.deploy(COMPONENT_NAME, { ...r.configuration, heartbeatPeriodMs: 5 });
+  t.equal(bad.status, 'FAILED', 'the deployment fails');
+  t.match(bad.message, /configuration \/heartbeatPeriodMs/, 'with the component\'s reason');
+  t.equal(r.nucleus.configuration(COMPONENT_NAME)['heartbeatPeriodMs'], 10_000, 'the nucleus keeps the valid configuration');
+  t.match(running.validations(), [{ deploymentId: bad.deploymentId, accepted: false }]);
+  t.same(running.updates(), [], 'no update event follows a rejected deployment');
+
+  const restartOnly = await r.nucleus.deploy(COMPONENT_NAME, { ...r.configuration, topicPrefix: 'site-a/' });
+  t.equal(restartOnly.status, 'FAILED');
+  t.match(restartOnly.message, /topicPrefix cannot change while the component runs/);
+  const missing = await r.nucleus.deploy(COMPONENT_NAME, { ...r.configuration, cellDirectory: join(r.work, 'no-such-cell') });
+  t.equal(missing.status, 'FAILED');
+  t.match(missing.message, /no-such-cell/);
+
+  const good = await r.nucleus.deploy(COMPONENT_NAME, { ...r.configuration, logLevel: 'warn' });
+  t.equal(good.status, 'SUCCEEDED');
+  await waitFor(() => running.updates().length === 1, 'the accepted update to be applied');
+  t.match(running.updates()[0], { applied: true, changedKeys: ['logLevel'] });
+
+  await running.stop();
+  running = await r.start();
+  t.same(r.nucleus.states.get(COMPONENT_NAME), ['RUNNING', 'RUNNING'], 'the restart runs on the configuration the nucleus kept');
+  t.equal(running.settings().logLevel, 'warn');
+  await running.stop();
+  const audit = openSqliteAuditLog(join(r.work, 'state', 'audit.db'), { ballastBytes: 0 });
+  t.teardown(() => audit.close());
+  const rejected = audit.read(1, 10_000).filter((rec) => rec.detail?.['event'] === 'configuration-update-rejected');
+  t.same(rejected.map((rec) => rec.detail?.['deploymentId']), [bad.deploymentId, restartOnly.deploymentId, missing.deploymentId], 'each rejection is audited with its deployment');
+});
+
+t.test('a start that fails after the audit log opened (a subscription the nucleus refuses) reports ERRORED, records interlock-stopped and closes everything', async (t) => {
+  const r = await rig(t);
+  // The recipe's grants without the command subscription: an integrator's edited accessControl.
+  const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: r.work, thingName: 'test-thing' });
+  const subscribe = recipe.accessControl['aws.greengrass.ipc.pubsub']?.['com.example.PhysicalAiInterlock:pubsub:subscribe'];
+  t.ok(subscribe?.resources.includes('interlock/+/command'), 'the fixture edit applies');
+  const nucleus = new TestNucleus(join(r.work, 'ipc-2.sock'), [
+    {
+      name: COMPONENT_NAME,
+      configuration: r.configuration,
+      accessControl: { ...recipe.accessControl, 'aws.greengrass.ipc.pubsub': { ...recipe.accessControl['aws.greengrass.ipc.pubsub'], 'com.example.PhysicalAiInterlock:pubsub:subscribe': { operations: subscribe?.operations ?? [], resources: (subscribe?.resources ?? []).filter((x) => x !== 'interlock/+/command') } } },
+    },
+  ]);
+  await nucleus.start();
+  t.teardown(() => nucleus.stop());
+  const logs: string[] = [];
+  const error = await startComponent({ ipc: { socketPath: nucleus.socketPath, authToken: nucleus.tokens.get(COMPONENT_NAME) as string, ...fast }, places: { workPath: r.work }, write: (line) => logs.push(line) }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof ComponentStartError, String(error));
+  t.match((error as Error).message, /not authorized.*interlock\/\+\/command/);
+  t.same(nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+  await waitFor(() => nucleus.connectionCount === 0, 'the component to close its IPC connection');
+  t.pass('the IPC connection is closed');
+  const audit = openSqliteAuditLog(join(r.work, 'state', 'audit.db'), { ballastBytes: 0 });
+  t.teardown(() => audit.close());
+  const events = audit.read(1, 1000).map((rec) => rec.detail?.['event']);
+  t.same(events.slice(-2), ['interlock-started', 'interlock-stopped'], 'the failed start is closed in the audit log');
+  t.match(audit.verify(), { ok: true });
 });

@@ -1,129 +1,15 @@
 // A test-only Greengrass nucleus: an event-stream RPC server on a Unix socket that the real aws-iot-device-sdk-v2
 // IPC client talks to. It does what the interlock component uses (connect with the component's auth token, local
-// pub/sub, IoT Core through the MQTT proxy, UpdateState, GetConfiguration, SubscribeToConfigurationUpdate) and
+// pub/sub, IoT Core through the MQTT proxy, UpdateState, GetConfiguration, SubscribeToConfigurationUpdate, and the
+// validation of a deployment's configuration: SubscribeToValidateConfigurationUpdates, SendConfigurationValidityReport) and
 // authorizes each call from the recipe's accessControl, answering UnauthorizedError as the real nucleus does.
 // Several components (each its own token, accessControl and configuration) can be connected at once.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { crc32 } from 'node:zlib';
 import { topicMatches } from '../../src/transport/topics.js';
-
-// ---- wire format: [u32 total][u32 headers][u32 prelude crc][headers][payload][u32 message crc], big-endian ----
-
-export type HeaderValue = boolean | number | string | Buffer;
-
-export interface Frame {
-  readonly headers: Map<string, HeaderValue>;
-  readonly payload: Buffer;
-}
-
-const MESSAGE_TYPE = { application: 0, error: 1, connect: 4, connectAck: 5 } as const;
-const FLAG_CONNECTION_ACCEPTED = 1;
-const FLAG_TERMINATE_STREAM = 2;
-
-function encodeHeader(name: string, value: HeaderValue, int32Names: ReadonlySet<string>): Buffer {
-  const nameBytes = Buffer.from(name, 'utf8');
-  const head = Buffer.concat([Buffer.from([nameBytes.length]), nameBytes]);
-  if (typeof value === 'boolean') return Buffer.concat([head, Buffer.from([value ? 0 : 1])]);
-  if (typeof value === 'number') {
-    if (!int32Names.has(name)) throw new Error(`header ${name}: numbers are sent as int32 only`);
-    const body = Buffer.alloc(5);
-    body.writeUInt8(4, 0);
-    body.writeInt32BE(value, 1);
-    return Buffer.concat([head, body]);
-  }
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  const type = Buffer.alloc(3);
-  type.writeUInt8(typeof value === 'string' ? 7 : 6, 0);
-  type.writeUInt16BE(bytes.length, 1);
-  return Buffer.concat([head, type, bytes]);
-}
-
-export function encodeFrame(headers: Record<string, HeaderValue>, payload: Buffer): Buffer {
-  const ints = new Set([':message-type', ':message-flags', ':stream-id']);
-  const headerBytes = Buffer.concat(Object.entries(headers).map(([name, value]) => encodeHeader(name, value, ints)));
-  const total = 12 + headerBytes.length + payload.length + 4;
-  const prelude = Buffer.alloc(12);
-  prelude.writeUInt32BE(total, 0);
-  prelude.writeUInt32BE(headerBytes.length, 4);
-  prelude.writeUInt32BE(crc32(prelude.subarray(0, 8)), 8);
-  const body = Buffer.concat([prelude, headerBytes, payload]);
-  const trailer = Buffer.alloc(4);
-  trailer.writeUInt32BE(crc32(body), 0);
-  return Buffer.concat([body, trailer]);
-}
-
-function decodeHeaders(bytes: Buffer): Map<string, HeaderValue> {
-  const headers = new Map<string, HeaderValue>();
-  let at = 0;
-  while (at < bytes.length) {
-    const nameLength = bytes.readUInt8(at);
-    const name = bytes.subarray(at + 1, at + 1 + nameLength).toString('utf8');
-    at += 1 + nameLength;
-    const type = bytes.readUInt8(at);
-    at += 1;
-    switch (type) {
-      case 0:
-      case 1:
-        headers.set(name, type === 0);
-        break;
-      case 2:
-        headers.set(name, bytes.readInt8(at));
-        at += 1;
-        break;
-      case 3:
-        headers.set(name, bytes.readInt16BE(at));
-        at += 2;
-        break;
-      case 4:
-        headers.set(name, bytes.readInt32BE(at));
-        at += 4;
-        break;
-      case 5:
-      case 8:
-        headers.set(name, Number(bytes.readBigInt64BE(at)));
-        at += 8;
-        break;
-      case 6:
-      case 7: {
-        const length = bytes.readUInt16BE(at);
-        const value = bytes.subarray(at + 2, at + 2 + length);
-        headers.set(name, type === 7 ? value.toString('utf8') : Buffer.from(value));
-        at += 2 + length;
-        break;
-      }
-      case 9:
-        headers.set(name, Buffer.from(bytes.subarray(at, at + 16)));
-        at += 16;
-        break;
-      default:
-        throw new Error(`unknown header type ${type} for ${name}`);
-    }
-  }
-  return headers;
-}
-
-/** Splits a byte stream into frames, checking both CRCs; a bad frame throws (the connection is then dropped). */
-class FrameReader {
-  #buffer = Buffer.alloc(0);
-  push(chunk: Buffer): Frame[] {
-    this.#buffer = Buffer.concat([this.#buffer, chunk]);
-    const frames: Frame[] = [];
-    while (this.#buffer.length >= 12) {
-      const total = this.#buffer.readUInt32BE(0);
-      if (this.#buffer.length < total) break;
-      const frame = this.#buffer.subarray(0, total);
-      this.#buffer = this.#buffer.subarray(total);
-      if (crc32(frame.subarray(0, 8)) !== frame.readUInt32BE(8)) throw new Error('prelude crc mismatch');
-      if (crc32(frame.subarray(0, total - 4)) !== frame.readUInt32BE(total - 4)) throw new Error('message crc mismatch');
-      const headersLength = frame.readUInt32BE(4);
-      frames.push({ headers: decodeHeaders(frame.subarray(12, 12 + headersLength)), payload: Buffer.from(frame.subarray(12 + headersLength, total - 4)) });
-    }
-    return frames;
-  }
-}
+import { encodeFrame, FLAG_CONNECTION_ACCEPTED, FLAG_TERMINATE_STREAM, FrameReader, MESSAGE_TYPE, type Frame, type HeaderValue } from './event-stream.js';
 
 // ---- the nucleus ----
 
@@ -136,6 +22,16 @@ export interface NucleusComponent {
   /** The component's configuration (what GetConfiguration reads). */
   readonly configuration?: Record<string, unknown>;
 }
+
+export interface DeploymentOutcome {
+  readonly deploymentId: string;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** Why it failed: the component's own REJECTED message, or the timeout. */
+  readonly message: string;
+}
+
+/** How long a deployment waits for a component's validity report (the nucleus's default). */
+const VALIDATION_TIMEOUT_MS = 30_000;
 
 export interface RecordedIotPublish {
   readonly component: string;
@@ -151,7 +47,7 @@ interface Connection {
 }
 
 interface StreamSubscription {
-  readonly kind: 'topic' | 'iotcore' | 'configuration';
+  readonly kind: 'topic' | 'iotcore' | 'configuration' | 'validation';
   readonly filter: string;
   readonly fromOthersOnly: boolean;
   readonly keyPath: readonly string[];
@@ -179,6 +75,9 @@ export class TestNucleus {
    */
   readonly unanswered = new Set<string>();
   readonly unansweredRequests: { component: string; operation: string }[] = [];
+  /** Every SendConfigurationValidityReport, per component, in order. */
+  readonly validityReports: { component: string; deploymentId: string; status: string; message: string | undefined }[] = [];
+  readonly #awaitingReports = new Map<string, { component: string; settle: (report: { status: string; message: string | undefined }) => void }>();
   readonly #components = new Map<string, NucleusComponent & { configuration: Record<string, unknown> }>();
   readonly #connections = new Set<Connection>();
   #server: Server | undefined;
@@ -262,6 +161,40 @@ export class TestNucleus {
         this.#event(connection, streamId, 'aws.greengrass#ConfigurationUpdateEvents', { configurationUpdateEvent: { componentName: component, keyPath: [...sub.keyPath] } });
       }
     }
+  }
+
+  /**
+   * A deployment that sets a component's whole configuration, as the nucleus runs one: when the component has
+   * subscribed to validation, it is sent the proposed configuration first and the deployment waits for its report;
+   * REJECTED fails the deployment with the component's message and leaves the configuration as it was. Accepted (or
+   * nobody subscribed), the configuration is replaced and configuration subscribers are told.
+   */
+  async deploy(component: string, configuration: Record<string, unknown>, options: { timeoutMs?: number } = {}): Promise<DeploymentOutcome> {
+    const deploymentId = randomUUID();
+    const validators = [...this.#connections].filter((c) => c.component === component).flatMap((c) => [...c.streams].filter(([, sub]) => sub.kind === 'validation').map(([id]) => [c, id] as const));
+    if (validators.length > 0) {
+      const report = await new Promise<{ status: string; message: string | undefined } | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#awaitingReports.delete(deploymentId);
+          resolve(undefined);
+        }, options.timeoutMs ?? VALIDATION_TIMEOUT_MS);
+        this.#awaitingReports.set(deploymentId, {
+          component,
+          settle: (r) => {
+            clearTimeout(timer);
+            this.#awaitingReports.delete(deploymentId);
+            resolve(r);
+          },
+        });
+        for (const [connection, streamId] of validators) {
+          this.#event(connection, streamId, 'aws.greengrass#ValidateConfigurationUpdateEvents', { validateConfigurationUpdateEvent: { deploymentId, configuration: structuredClone(configuration) } });
+        }
+      });
+      if (report === undefined) return { deploymentId, status: 'FAILED', message: `${component} did not report whether the configuration is valid in time` };
+      if (report.status !== 'ACCEPTED') return { deploymentId, status: 'FAILED', message: report.message ?? '' };
+    }
+    this.setConfiguration(component, configuration);
+    return { deploymentId, status: 'SUCCEEDED', message: '' };
   }
 
   #accept(socket: Socket): void {
@@ -417,6 +350,23 @@ export class TestNucleus {
         const keyPath = (request['keyPath'] as string[] | undefined) ?? [];
         connection.streams.set(streamId, { kind: 'configuration', filter: '', fromOthersOnly: false, keyPath });
         return this.#respond(connection, streamId, 'aws.greengrass#SubscribeToConfigurationUpdateResponse', {}, false);
+      }
+      case 'SubscribeToValidateConfigurationUpdates': {
+        connection.streams.set(streamId, { kind: 'validation', filter: '', fromOthersOnly: false, keyPath: [] });
+        return this.#respond(connection, streamId, 'aws.greengrass#SubscribeToValidateConfigurationUpdatesResponse', {}, false);
+      }
+      case 'SendConfigurationValidityReport': {
+        const report = (request['configurationValidityReport'] ?? {}) as { status?: unknown; deploymentId?: unknown; message?: unknown };
+        const deploymentId = String(report.deploymentId);
+        const status = String(report.status);
+        const message = typeof report.message === 'string' ? report.message : undefined;
+        const awaiting = this.#awaitingReports.get(deploymentId);
+        if (awaiting === undefined || awaiting.component !== component || (status !== 'ACCEPTED' && status !== 'REJECTED')) {
+          return this.#error(connection, streamId, 'aws.greengrass#InvalidArgumentsError', `no validation of deployment ${deploymentId} is awaiting ${component}'s report, or status ${status} is not ACCEPTED/REJECTED`);
+        }
+        this.validityReports.push({ component, deploymentId, status, message });
+        awaiting.settle({ status, message });
+        return this.#respond(connection, streamId, 'aws.greengrass#SendConfigurationValidityReportResponse', {}, true);
       }
       default:
         return this.#error(connection, streamId, 'aws.greengrass#ServiceError', `the test nucleus does not implement ${operation}`);
