@@ -1,68 +1,96 @@
-// npm run package end to end: the project is compiled, packaged, the artifact unzipped into a temporary folder as
-// the nucleus would (decompressedPath), and the recipe's own Startup command started from there, against the test
-// nucleus, with the environment the nucleus sets. It must reach RUNNING, decide a command, and stop on SIGTERM.
+// npm run package end to end: the project is compiled and packaged for both architectures, each artifact is laid
+// out exactly as the nucleus does it (test/helpers/nucleus-layout.ts: unpacked below decompressedPath/<archive name>,
+// read-only, owned by ggc_user, started by the recipe's own Startup script through sudo and sh -c in the work folder
+// with only the nucleus's environment), against the test nucleus with its default settings (no configuration
+// interpolation). The amd64 artifact runs natively, the aarch64 one under qemu-user. Each must reach RUNNING,
+// release one command and deny one over IPC, fail a deployment whose configuration it refuses, stop cleanly on
+// SIGTERM, and, on the demo cell without keys, report ERRORED and exit 1.
 
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { arch, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import { PackageError, packageComponent } from '../../scripts/package.js';
-import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
-import { IpcTransport } from '../../src/transport/greengrass-ipc.js';
-import { topicSet } from '../../src/transport/topics.js';
-import { TestNucleus } from '../helpers/greengrass-nucleus.js';
-import { COMPONENT_NAME, loadRecipe } from '../helpers/recipe.js';
+import { assertNativeArch, PackageError, packageComponent, type PackageResult } from '../../scripts/package.js';
+import { NATIVE_BUILD_FILE, nativeMismatch, type NativeBuild } from '../../src/greengrass/start.js';
+import { COMPONENT_NAME } from '../helpers/recipe.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { ensureComponentUser, layOutComponent, openPathTo } from '../helpers/nucleus-layout.js';
+import { exerciseArtifact } from '../helpers/artifact-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'interlock-package-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const host = arch() === 'arm64' ? 'aarch64' : 'amd64';
-const URI = 's3://example-artifacts/com.example.PhysicalAiInterlock/0.1.0/interlock.zip';
+const URI = 's3://example-artifacts/com.example.PhysicalAiInterlock/0.1.0';
 
 // Compile into a private folder, so the test never touches the repository's own dist/.
 const buildDir = join(dir, 'build');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', buildDir], { stdio: 'pipe' });
-const result = packageComponent({ arch: host, uri: URI, outDir: join(dir, 'out'), buildDir });
-const unpacked = join(dir, 'artifacts-unarchived');
-mkdirSync(unpacked);
-execFileSync('unzip', ['-q', result.zipPath, '-d', unpacked]);
-const top = join(unpacked, 'interlock');
+const result: PackageResult = packageComponent({ arches: ['amd64', 'aarch64'], uriBase: URI, outDir: join(dir, 'out'), buildDir, nodeMajor: 22, bundleNode: true });
+const owner = ensureComponentUser();
 
-/** The recipe's Startup command for the first manifest, pointed at the unpacked artifact, as the nucleus runs it. */
-function startupScript(recipe: ReturnType<typeof loadRecipe>): string {
-  const manifests = recipe.raw['Manifests'] as { Lifecycle: { Startup: { Script: string } } }[];
-  return manifests[0]?.Lifecycle.Startup.Script.replaceAll('{artifacts:decompressedPath}', unpacked) ?? '';
-}
+type Recipe = {
+  ComponentVersion: string;
+  ComponentDependencies: Record<string, { VersionRequirement: string; DependencyType: string }>;
+  ComponentConfiguration: { DefaultConfiguration: Record<string, unknown> };
+  Manifests: { Platform: { architecture: string }; Lifecycle: { Startup: { Script: string } }; Artifacts: { URI: string; Unarchive: string; Permission?: unknown }[] }[];
+};
+const recipe = parse(readFileSync(result.recipePath, 'utf8')) as Recipe;
 
-t.test('the artifact holds the compiled code, production dependencies only, and no private key', async (t) => {
-  t.ok(existsSync(join(top, 'dist', 'src', 'cli', 'main.js')), 'the CLI');
-  t.ok(existsSync(join(top, 'safety-bounds', 'demo-cell', 'cell.yaml')), 'the example declarations');
-  for (const dep of ['better-sqlite3', 'aws-iot-device-sdk-v2', 'aws-crt', '@cedar-policy/cedar-wasm', 'mqtt', 'ajv']) t.ok(existsSync(join(top, 'node_modules', dep)), `production dependency ${dep}`);
-  for (const dev of ['tap', 'typescript', 'fast-check', '@types/better-sqlite3']) t.notOk(existsSync(join(top, 'node_modules', dev)), `no dev dependency ${dev}`);
-  const crt = readdirSync(join(top, 'node_modules', 'aws-crt', 'dist', 'bin'));
-  t.same(crt, [`linux-${arch()}-glibc`], "only this architecture's aws-crt build");
-  const listing = execFileSync('zipinfo', ['-1', result.zipPath], { encoding: 'utf8' });
-  t.notMatch(listing, /\.key\.pem/, 'no private key file');
-  t.notMatch(listing, /^interlock\/safety-bounds\/.*\/keys\//m, "no cell's keys folder");
-  t.notMatch(listing, /^interlock\/dist\/.*\.map$/m, 'no source maps of our own');
+t.test("each architecture's artifact: entries at the zip's root, its own native code, production dependencies only, no private key", async (t) => {
+  t.same(result.artifacts.map((a) => a.arch), ['amd64', 'aarch64']);
+  for (const artifact of result.artifacts) {
+    const listing = execFileSync('zipinfo', ['-1', artifact.zipPath], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).split('\n');
+    t.ok(listing.includes('dist/src/greengrass/start.js'), `${artifact.arch}: the entry point at dist/src/greengrass/start.js, with no folder above it (the nucleus adds interlock-${artifact.arch}/)`);
+    t.notOk(listing.some((l) => l.startsWith('interlock')), `${artifact.arch}: no entry starts with an interlock folder of its own`);
+    t.ok(listing.includes('safety-bounds/demo-cell/cell.yaml'), 'the example declarations');
+    t.ok(listing.includes('runtime/bin/node'), 'the Node runtime, bundled');
+    t.ok(listing.includes(NATIVE_BUILD_FILE));
+    for (const dev of ['tap', 'typescript', 'fast-check', '@types/better-sqlite3']) t.notOk(listing.some((l) => l.startsWith(`node_modules/${dev}/`)), `no dev dependency ${dev}`);
+    t.notOk(listing.some((l) => /\.key\.pem$|^safety-bounds\/.*\/keys\//.test(l)), 'no private key, no keys folder');
+    t.notOk(listing.some((l) => /^dist\/.*\.map$/.test(l)), 'no source maps of our own');
+    t.notOk(listing.some((l) => l.startsWith('node_modules/better-sqlite3/deps/')), "better-sqlite3's C sources stay behind");
+    const crt = [...new Set(listing.filter((l) => l.startsWith('node_modules/aws-crt/dist/bin/')).map((l) => l.split('/')[4]).filter((x) => x !== undefined && x !== ''))];
+    t.same(crt, [`linux-${artifact.arch === 'amd64' ? 'x64' : 'arm64'}-glibc`], "only this architecture's aws-crt build");
+    t.ok(artifact.bytes > 0 && artifact.files > 100, `${artifact.arch}: ${artifact.files} files, ${(artifact.bytes / 1048576).toFixed(1)} MiB`);
+  }
 });
 
-t.test('the recipe names this version and the artifact URI, and its Startup command points into the artifact', async (t) => {
-  const recipe = parse(readFileSync(result.recipePath, 'utf8')) as { ComponentVersion: string; Manifests: { Platform: { architecture: string }; Lifecycle: { Startup: { Script: string } }; Artifacts: { URI: string; Unarchive: string }[] }[] };
+t.test('the recipe: one manifest per artifact, each its own URI and bundled Node (executable), a nucleus dependency, no recipe variable in the configuration', async (t) => {
   t.equal(recipe.ComponentVersion, result.version);
+  t.same(recipe.ComponentDependencies['aws.greengrass.Nucleus'], { VersionRequirement: '>=2.6.0 <3.0.0', DependencyType: 'SOFT' });
   t.same(recipe.Manifests.map((m) => m.Platform.architecture), ['amd64', 'aarch64']);
   for (const manifest of recipe.Manifests) {
-    t.same(manifest.Artifacts, [{ URI, Unarchive: 'ZIP' }]);
-    const script = manifest.Lifecycle.Startup.Script.replaceAll('{artifacts:decompressedPath}', unpacked);
-    const main = script.split(' ').find((part) => part.endsWith('main.js'));
-    t.ok(main !== undefined && existsSync(main), `the Startup script's main.js exists in the unpacked artifact: ${main}`);
+    const arch = manifest.Platform.architecture;
+    t.same(manifest.Artifacts, [{ URI: `${URI}/interlock-${arch}.zip`, Unarchive: 'ZIP', Permission: { Read: 'OWNER', Execute: 'OWNER' } }]);
+    t.match(manifest.Lifecycle.Startup.Script, new RegExp(`^exec \\{artifacts:decompressedPath\\}/interlock-${arch}/runtime/bin/node .*--work-path \\{work:path\\} --artifact-path \\{artifacts:decompressedPath\\}/interlock-${arch}$`));
   }
-  t.notMatch(readFileSync(result.recipePath, 'utf8'), /\{COMPONENT_VERSION\}|\{ARTIFACT_URI\}/, 'no placeholder left');
+  // With the nucleus's default settings a recipe variable in configuration stays literal: there must be none.
+  t.notMatch(JSON.stringify(recipe.ComponentConfiguration), /\{[a-z]+:[^}]*\}/i, 'no {variable} anywhere in ComponentConfiguration, accessControl included');
+  t.notMatch(readFileSync(result.recipePath, 'utf8'), /\{COMPONENT_VERSION\}|\{ARTIFACT_URI\}|\{NODE\}/, 'no placeholder left');
+});
+
+t.test('native code is checked: a .node file of the other architecture is refused, and start.js refuses a Node that cannot load it', async (t) => {
+  const layout = join(dir, 'wrong-arch');
+  const paths = layOutComponent(layout, COMPONENT_NAME, result.version, result.artifacts[1]?.zipPath as string, 'interlock-aarch64', true, owner);
+  t.throws(() => assertNativeArch(join(paths.decompressedPath, 'interlock-aarch64', 'node_modules', 'better-sqlite3'), 'amd64'), /better_sqlite3\.node is not a native addon for amd64 \(ELF machine 0xb7/);
+  const build = JSON.parse(readFileSync(join(paths.decompressedPath, 'interlock-aarch64', NATIVE_BUILD_FILE), 'utf8')) as NativeBuild;
+  t.match(build, { arch: 'arm64', addon: { kind: 'node-api' }, minNodeMajor: 22, bundledNode: /^22\./ });
+  t.match(nativeMismatch(build, { arch: 'x64', version: 'v22.23.5', modules: '127', napi: '10' }), /built for arm64, but this device runs x64/);
+  t.match(nativeMismatch({ ...build, arch: 'x64', bundledNode: null }, { arch: 'x64', version: 'v20.20.2', modules: '115', napi: '10' }), /needs Node 22 or newer, but the Startup script found Node v20\.20\.2: install Node 22/);
+  t.match(nativeMismatch({ ...build, arch: 'x64' }, { arch: 'x64', version: 'v22.1.0', modules: '127', napi: '9' }), /needs Node-API \d+, but Node v22\.1\.0 provides 9/);
+  t.equal(nativeMismatch({ ...build, arch: 'x64' }, { arch: 'x64', version: 'v24.22.3', modules: '137', napi: '10' }), undefined, 'Node 24 runs a Node-API build made against Node 22');
+});
+
+t.test('bad package requests are refused with the reason', async (t) => {
+  const base = { arches: ['amd64'] as const, uriBase: URI, outDir: join(dir, 'x'), buildDir, nodeMajor: 22 as const, bundleNode: true };
+  t.throws(() => packageComponent({ ...base, arches: ['armv7l' as never] }), /--arch must be amd64, aarch64 or all/);
+  t.throws(() => packageComponent({ ...base, nodeMajor: 20 as never }), /--node must be 22 or 24/);
+  t.throws(() => packageComponent({ ...base, uriBase: 'https://example.com/a' }), /--uri must be an s3:\/\/bucket\/prefix URI/);
+  t.throws(() => packageComponent({ ...base, uriBase: `${URI}/interlock.zip/` }), /--uri must be an s3:\/\/bucket\/prefix URI/);
+  t.throws(() => packageComponent({ ...base, buildDir: join(dir, 'nothing') }), PackageError);
 });
 
 t.test("gdk-config.json names the component and the version npm run package builds (the GDK's custom build reads greengrass-build/artifacts/<name>/<version>)", async (t) => {
@@ -73,80 +101,22 @@ t.test("gdk-config.json names the component and the version npm run package buil
   t.same(component?.build, { build_system: 'custom', custom_build_command: ['npm', 'run', 'package', '--', '--gdk'] });
 });
 
-t.test('bad package requests are refused with the reason', async (t) => {
-  const other = host === 'amd64' ? 'aarch64' : 'amd64';
-  t.throws(() => packageComponent({ arch: other, uri: URI, outDir: join(dir, 'x'), buildDir }), new RegExp(`better-sqlite3 is built for ${host}`));
-  t.throws(() => packageComponent({ arch: 'armv7l' as never, uri: URI, outDir: join(dir, 'x'), buildDir }), /--arch must be amd64 or aarch64/);
-  t.throws(() => packageComponent({ arch: host, uri: 'https://example.com/a.zip', outDir: join(dir, 'x'), buildDir }), /--uri must be an s3:\/\/bucket\/key\.zip/);
-  t.throws(() => packageComponent({ arch: host, uri: URI, outDir: join(dir, 'x'), buildDir: join(dir, 'nothing') }), PackageError);
-});
-
-t.test('the unpacked artifact runs under the nucleus: RUNNING, a decision over IPC, a clean stop on SIGTERM', { timeout: 90_000 }, async (t) => {
-  const cell = makeTestCell();
-  t.teardown(() => cell.cleanup());
-  const work = join(dir, 'work');
-  mkdirSync(work);
-  const recipe = loadRecipe({ decompressedPath: unpacked, workPath: work, thingName: 'test-thing' }, result.recipePath);
-  const agentAccess = { 'aws.greengrass.ipc.pubsub': { a: { operations: ['*'], resources: ['interlock/conveyor-1/command', 'interlock/conveyor-1/decision'] } } };
-  const nucleus = new TestNucleus(join(dir, 'nucleus.sock'), [
-    // The cell of this test has agent keys; the shipped demo cell has none (its keys are made by npm start).
-    { name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration: { ...recipe.configuration, cellDirectory: cell.cellDir } },
-    { name: 'agent', accessControl: agentAccess },
-  ]);
-  await nucleus.start();
-  t.teardown(() => nucleus.stop());
-  const script = startupScript(recipe);
-  const stderr: string[] = [];
-  // As the nucleus does: the script through a shell, with only the environment it sets (no repo, no NODE_PATH).
-  const child = spawn('sh', ['-c', script], {
-    cwd: work,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work, ...nucleus.environment(COMPONENT_NAME) },
-    stdio: ['ignore', 'ignore', 'pipe'],
+for (const artifact of result.artifacts) {
+  t.test(`the ${artifact.arch} artifact runs as the nucleus starts it${artifact.arch === 'aarch64' ? ' (under qemu-user)' : ''}: RUNNING, a release and a denial over IPC, a refused deployment, SIGTERM; ERRORED and exit 1 without keys`, { timeout: artifact.arch === 'aarch64' ? 600_000 : 180_000 }, async (t) => {
+    const cell = makeTestCell({}, { stateAgeMs: 10_000 });
+    t.teardown(() => cell.cleanup());
+    // The cell folder is the integrator's, readable by the component's user (its public keys only).
+    openPathTo(cell.cellDir);
+    execFileSync('chmod', ['-R', 'a+rX', cell.cellDir]);
+    const manifest = recipe.Manifests.find((m) => m.Platform.architecture === artifact.arch);
+    if (manifest === undefined) throw new Error(`no ${artifact.arch} manifest`);
+    const root = join(dir, `gg-${artifact.arch}`);
+    mkdirSync(root);
+    chmodSync(root, 0o755);
+    const paths = layOutComponent(root, COMPONENT_NAME, result.version, artifact.zipPath, `interlock-${artifact.arch}`, true, owner);
+    const top = join(paths.decompressedPath, `interlock-${artifact.arch}`);
+    t.equal(statSync(join(top, 'dist', 'src', 'greengrass', 'start.js')).mode & 0o777, 0o550, 'files read-only, as the nucleus leaves them');
+    t.ok(existsSync(join(top, 'runtime', 'bin', 'node')));
+    await exerciseArtifact(t, { arch: artifact.arch, startup: manifest.Lifecycle.Startup.Script, paths, owner, cell, defaults: recipe.ComponentConfiguration.DefaultConfiguration });
   });
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  await waitFor(() => (nucleus.states.get(COMPONENT_NAME) ?? []).length > 0 || child.exitCode !== null, 'the component to report its state', 60_000);
-  t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING'], `RUNNING; component log:\n${stderr.join('')}`);
-  t.notMatch(stderr.join(''), new RegExp(nucleus.tokens.get(COMPONENT_NAME) as string), 'SVCUID is never logged');
-
-  const agent = new IpcTransport({ socketPath: nucleus.socketPath, authToken: nucleus.tokens.get('agent') as string });
-  await agent.start();
-  t.teardown(() => agent.stop());
-  const topics = topicSet();
-  const decisions: { verdict: string; reasons: { code: string }[] }[] = [];
-  await agent.subscribe(topics.decision('conveyor-1'), (_topic, payload) => decisions.push(JSON.parse(payload.toString()) as (typeof decisions)[number]));
-  // No conveyor driver runs here: the interlock has no state for it, so a move is denied, naming why.
-  await agent.publish(topics.command('conveyor-1'), cell.signer('planner-1').sign('conveyor-1', 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
-  await waitFor(() => decisions.length > 0, 'a decision from the packaged component', 20_000);
-  t.equal(decisions[0]?.verdict, 'deny');
-  t.ok(decisions[0]?.reasons.some((r) => r.code === 'BOUNDS_STATE_MISSING' || r.code.startsWith('BOUNDS_STATE')), JSON.stringify(decisions[0]?.reasons));
-
-  child.kill('SIGTERM');
-  const code = await exited;
-  t.equal(code, 0, `a clean exit on SIGTERM; log:\n${stderr.join('').slice(-2000)}`);
-  const audit = openSqliteAuditLog(join(work, 'state', 'audit.db'), { ballastBytes: 0 });
-  t.teardown(() => audit.close());
-  const events = audit.read(1, 1000).map((r) => r.detail?.['event']);
-  t.equal(events.at(-1), 'interlock-stopped', 'the stop is the last record');
-  t.match(audit.verify(), { ok: true });
-});
-
-t.test("the shipped demo cell has no agent keys: the component reports ERRORED and says which file is missing", { timeout: 60_000 }, async (t) => {
-  const work = join(dir, 'work-demo');
-  mkdirSync(work);
-  const recipe = loadRecipe({ decompressedPath: unpacked, workPath: work, thingName: 'test-thing' }, result.recipePath);
-  const nucleus = new TestNucleus(join(dir, 'nucleus-demo.sock'), [{ name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration: recipe.configuration }]);
-  await nucleus.start();
-  t.teardown(() => nucleus.stop());
-  const script = startupScript(recipe);
-  let stderr = '';
-  const child = spawn('sh', ['-c', script], { cwd: work, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...nucleus.environment(COMPONENT_NAME) }, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  t.equal(code, 1, 'exits with 1');
-  t.same(nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
-  t.match(stderr, /agents\.yaml.*keys\/planner-1-k1\.pub\.pem/, 'names the missing public key file');
-});
+}
