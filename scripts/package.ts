@@ -135,7 +135,7 @@ function stageArtifact(options: PackageOptions, arch: Arch, top: string): void {
     if (!rel.startsWith('node_modules')) throw new PackageError(`unexpected dependency location ${dir}`);
     // A package's nested node_modules are its own dependencies, production ones too; copying them twice is harmless.
     // better-sqlite3's own build, C sources and the SQLite amalgamation stay behind: its addon is built below.
-    cpSync(dir, join(top, rel), { recursive: true, filter: (src) => !/node_modules[\\/]better-sqlite3[\\/](build|deps|src)$/.test(src) });
+    cpSync(dir, join(top, rel), { recursive: true, filter: (src) => !/node_modules[\\/]better-sqlite3[\\/](build|deps|src|prebuilds)$/.test(src) });
   }
   // SAFETY: native code loads only on the architecture it was compiled for (checked for every .node file below), and
   // only on a Node with the Node-API version (or, for a classic addon, the exact ABI) it was built against.
@@ -201,42 +201,51 @@ export function packageComponent(options: PackageOptions): PackageResult {
 
 const USAGE = 'usage: npm run package -- [--arch amd64|aarch64|all] [--node 22|24] [--device-node] [--uri s3://bucket/prefix] [--out dir] [--gdk]';
 
-async function main(argv: string[]): Promise<number> {
+export type ParsedPackageArgs = { readonly ok: true; readonly options: PackageOptions; readonly gdk: boolean; readonly placeholderUri: boolean } | { readonly ok: false; readonly message: string };
+
+/** The command line of `npm run package -- ...` as PackageOptions (the test runs docs/deploying.md's line through it). */
+export function parsePackageArgs(argv: readonly string[]): ParsedPackageArgs {
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: [...argv],
       options: { arch: { type: 'string' }, node: { type: 'string' }, 'device-node': { type: 'boolean' }, uri: { type: 'string' }, out: { type: 'string' }, 'build-dir': { type: 'string' }, gdk: { type: 'boolean' } },
     }));
   } catch (error) {
-    process.stderr.write(`package: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
+    return { ok: false, message: (error as Error).message };
   }
   const arch = values.arch ?? 'all';
-  if (arch !== 'all' && !(arch in ARCHES)) {
-    process.stderr.write(`package: --arch must be amd64, aarch64 or all, not ${arch}\n${USAGE}\n`);
-    return 2;
-  }
+  if (arch !== 'all' && !(arch in ARCHES)) return { ok: false, message: `--arch must be amd64, aarch64 or all, not ${arch}` };
   const nodeMajor = Number(values.node ?? NODE_MAJORS[0]);
-  if (!(NODE_MAJORS as readonly number[]).includes(nodeMajor)) {
-    process.stderr.write(`package: --node must be ${NODE_MAJORS.join(' or ')}, not ${values.node}\n${USAGE}\n`);
-    return 2;
-  }
+  if (!(NODE_MAJORS as readonly number[]).includes(nodeMajor)) return { ok: false, message: `--node must be ${NODE_MAJORS.join(' or ')}, not ${values.node}` };
   const version = packageVersion();
   const gdk = values.gdk === true;
-  // GDK's custom build reads greengrass-build/ next to gdk-config.json (recipes/ and artifacts/<name>/<version>/).
-  const outDir = values.out ?? (gdk ? join(ROOT, 'greengrass', 'greengrass-build', 'artifacts', COMPONENT, version) : join(ROOT, 'greengrass', 'build'));
-  try {
-    const result = packageComponent({
+  return {
+    ok: true,
+    gdk,
+    placeholderUri: values.uri === undefined,
+    options: {
       arches: arch === 'all' ? (Object.keys(ARCHES) as Arch[]) : [arch as Arch],
       uriBase: values.uri ?? `s3://replace-with-your-bucket/${COMPONENT}/${version}`,
-      outDir,
+      // GDK's custom build reads greengrass-build/ next to gdk-config.json (recipes/ and artifacts/<name>/<version>/).
+      outDir: values.out ?? (gdk ? join(ROOT, 'greengrass', 'greengrass-build', 'artifacts', COMPONENT, version) : join(ROOT, 'greengrass', 'build')),
       buildDir: values['build-dir'] ?? join(ROOT, 'dist'),
       nodeMajor: nodeMajor as NodeMajor,
       // The Node the tests ran on ships with the code, unless the device's own is asked for.
       bundleNode: values['device-node'] !== true,
-    });
-    if (gdk) {
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parsePackageArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`package: ${parsed.message}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const result = packageComponent(parsed.options);
+    if (parsed.gdk) {
       const recipes = join(ROOT, 'greengrass', 'greengrass-build', 'recipes');
       mkdirSync(recipes, { recursive: true });
       cpSync(result.recipePath, join(recipes, 'recipe.yaml'));
@@ -245,8 +254,8 @@ async function main(argv: string[]): Promise<number> {
     for (const artifact of result.artifacts) {
       process.stdout.write(`artifact ${artifact.zipPath}: ${artifact.arch}, ${artifact.files} files, ${(artifact.bytes / 1048576).toFixed(1)} MiB -> ${artifact.uri}\n`);
     }
-    process.stdout.write(`recipe ${gdk ? 'greengrass/greengrass-build/recipes/recipe.yaml' : result.recipePath}, version ${result.version}, Node ${nodeMajor} ${values['device-node'] === true ? "from the device's PATH" : 'bundled in each artifact'}\n`);
-    if (values.uri === undefined) process.stdout.write('note: the recipe names a placeholder bucket; pass --uri s3://your-bucket/prefix (the GDK publish step sets its own)\n');
+    process.stdout.write(`recipe ${parsed.gdk ? 'greengrass/greengrass-build/recipes/recipe.yaml' : result.recipePath}, version ${result.version}, Node ${parsed.options.nodeMajor} ${parsed.options.bundleNode ? 'bundled in each artifact' : "from the device's PATH"}\n`);
+    if (parsed.placeholderUri) process.stdout.write('note: the recipe names a placeholder bucket; pass --uri s3://your-bucket/prefix (the GDK publish step sets its own)\n');
     return 0;
   } catch (error) {
     process.stderr.write(`package: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
-import { assertNativeArch, PackageError, packageComponent, type PackageResult } from '../../scripts/package.js';
+import { assertNativeArch, PackageError, packageComponent, parsePackageArgs, type PackageResult } from '../../scripts/package.js';
 import { NATIVE_BUILD_FILE, nativeMismatch, type NativeBuild } from '../../src/greengrass/start.js';
 import { COMPONENT_NAME } from '../helpers/recipe.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
@@ -22,13 +22,21 @@ import { exerciseArtifact } from '../helpers/artifact-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'interlock-package-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const URI = 's3://example-artifacts/com.example.PhysicalAiInterlock/0.1.0';
+const URI = 's3://my-artifacts/com.example.PhysicalAiInterlock/0.1.0';
 
 // Compile into a private folder, so the test never touches the repository's own dist/.
 const buildDir = join(dir, 'build');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', buildDir], { stdio: 'pipe' });
-const result: PackageResult = packageComponent({ arches: ['amd64', 'aarch64'], uriBase: URI, outDir: join(dir, 'out'), buildDir, nodeMajor: 22, bundleNode: true });
+// docs/deploying.md's own command line, as written, with only the output folders pointed here.
+const deploying = readFileSync(join(REPO_ROOT, 'docs', 'deploying.md'), 'utf8');
+const documented = /^npm run package -- (.+)$/m.exec(deploying)?.[1]?.split(/\s+/) ?? [];
+const parsedArgs = parsePackageArgs([...documented, '--out', join(dir, 'out'), '--build-dir', buildDir]);
+if (!parsedArgs.ok) throw new Error(`docs/deploying.md's npm run package line does not parse: ${parsedArgs.message}`);
+const result: PackageResult = packageComponent(parsedArgs.options);
+// And its create-deployment merge: the cell folder and digest are the only things a reader replaces.
+const mergeText = /"merge": "((?:[^"\\]|\\.)*)"/.exec(deploying)?.[1];
+const documentedMerge = JSON.parse(JSON.parse(`"${mergeText ?? ''}"`) as string) as Record<string, unknown>;
 const owner = ensureComponentUser();
 
 type Recipe = {
@@ -38,6 +46,12 @@ type Recipe = {
   Manifests: { Platform: { architecture: string }; Lifecycle: { Startup: { Script: string } }; Artifacts: { URI: string; Unarchive: string; Permission?: unknown }[] }[];
 };
 const recipe = parse(readFileSync(result.recipePath, 'utf8')) as Recipe;
+
+t.test("docs/deploying.md's commands are the ones tested: its npm run package line, its deployment's merge", async (t) => {
+  t.same(documented, ['--uri', URI], 'the documented package command (both architectures, Node bundled)');
+  t.same(Object.keys(documentedMerge).sort(), ['cellDirectory', 'expectedDigest'], 'the documented merge sets the cell folder and its digest');
+  t.match(parsedArgs, { ok: true, options: { arches: ['amd64', 'aarch64'], nodeMajor: 22, bundleNode: true } });
+});
 
 t.test("each architecture's artifact: entries at the zip's root, its own native code, production dependencies only, no private key", async (t) => {
   t.same(result.artifacts.map((a) => a.arch), ['amd64', 'aarch64']);
@@ -117,6 +131,7 @@ for (const artifact of result.artifacts) {
     const top = join(paths.decompressedPath, `interlock-${artifact.arch}`);
     t.equal(statSync(join(top, 'dist', 'src', 'greengrass', 'start.js')).mode & 0o777, 0o550, 'files read-only, as the nucleus leaves them');
     t.ok(existsSync(join(top, 'runtime', 'bin', 'node')));
-    await exerciseArtifact(t, { arch: artifact.arch, startup: manifest.Lifecycle.Startup.Script, paths, owner, cell, defaults: recipe.ComponentConfiguration.DefaultConfiguration });
+    const merge = { ...documentedMerge, cellDirectory: cell.cellDir, expectedDigest: cell.load().declarations.digest };
+    await exerciseArtifact(t, { arch: artifact.arch, startup: manifest.Lifecycle.Startup.Script, paths, owner, cell, defaults: recipe.ComponentConfiguration.DefaultConfiguration, merge });
   });
 }

@@ -43,6 +43,8 @@ export interface ArtifactRun {
   readonly cell: TestCell;
   /** The recipe's DefaultConfiguration (accessControl included), as the nucleus keeps it: not interpolated. */
   readonly defaults: Record<string, unknown>;
+  /** The deployment's configuration merge (docs/deploying.md's, with this test's cell folder and digest). */
+  readonly merge: Record<string, unknown>;
 }
 
 interface Started {
@@ -72,7 +74,7 @@ type Decision = { verdict: string; reasons: { code: string }[] };
 
 export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void> {
   const { accessControl, ...defaults } = run.defaults as { accessControl: AccessControl } & Record<string, unknown>;
-  const configuration: Record<string, unknown> = { ...defaults, cellDirectory: run.cell.cellDir };
+  const configuration: Record<string, unknown> = { ...defaults, ...run.merge };
   const nucleus = new TestNucleus(join(run.paths.root, 'ipc.socket'), [
     { name: COMPONENT_NAME, accessControl, configuration },
     { name: 'conveyor-driver', accessControl: DRIVER },
