@@ -141,7 +141,7 @@ function stageArtifact(options: PackageOptions, arch: Arch, top: string): void {
   // only on a Node with the Node-API version (or, for a classic addon, the exact ABI) it was built against.
   const nodeDir = nodeRuntime(arch, options.nodeMajor);
   const sourceDir = join(ROOT, 'node_modules', 'better-sqlite3');
-  const addon = buildBetterSqlite3({ sourceDir, arch: ARCHES[arch], nodeDir, cacheDir: join(ROOT, '.runtimes', 'addons') });
+  const addon = buildBetterSqlite3({ sourceDir, arch: ARCHES[arch], nodeDir, cacheDir: join(ROOT, '.cache', 'native-addons') });
   const runtime = readNodeRuntimeHeaders(nodeDir);
   const abi = addonAbi(readFileSync(join(sourceDir, 'binding.gyp'), 'utf8'), runtime);
   mkdirSync(join(top, 'node_modules', 'better-sqlite3', 'build', 'Release'), { recursive: true });
