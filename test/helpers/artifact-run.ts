@@ -47,13 +47,13 @@ export interface ArtifactRun {
   readonly merge: Record<string, unknown>;
 }
 
-interface Started {
+export interface Started {
   readonly child: ChildProcess;
   readonly log: () => string;
   readonly exited: Promise<number | null>;
 }
 
-function start(run: ArtifactRun, nucleus: TestNucleus): Started {
+export function startArtifact(run: Pick<ArtifactRun, 'arch' | 'startup' | 'paths' | 'owner'>, nucleus: TestNucleus): Started {
   let script = interpolateLifecycle(run.startup, run.paths);
   if (run.arch === 'aarch64') {
     const node = `${run.paths.decompressedPath}/interlock-aarch64/runtime/bin/node`;
@@ -85,7 +85,7 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
   chmodSync(nucleus.socketPath, 0o666);
 
   const startedAt = Date.now();
-  const component = start(run, nucleus);
+  const component = startArtifact(run, nucleus);
   t.teardown(() => {
     if (component.child.exitCode === null) terminateLikeNucleus(component.child);
   });
@@ -150,7 +150,7 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
   // The recipe's defaults as they are: an empty cellDirectory is the demo cell shipped in the artifact, which has no
   // agent keys: ERRORED, the missing file named, exit 1.
   nucleus.setConfiguration(COMPONENT_NAME, defaults);
-  const demo = start(run, nucleus);
+  const demo = startArtifact(run, nucleus);
   const code = await demo.exited;
   t.equal(code, 1, `exits with 1; log:\n${demo.log().slice(-2000)}`);
   t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING', 'ERRORED']);
