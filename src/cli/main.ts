@@ -16,6 +16,7 @@ import { ComponentStartError, startComponent } from '../greengrass/component.js'
 import { runAuditCommand } from './audit.js';
 import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import { nodeVersionProblem } from './node-version.js';
 import type { CliIo } from './cli-io.js';
 import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
 import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
@@ -136,7 +137,12 @@ function exitSoon(code: number): void {
   setTimeout(() => process.exit(code), 2_000).unref();
 }
 
-export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT): Promise<number> {
+export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, nodeVersion: string = process.versions.node): Promise<number> {
+  const tooOld = nodeVersionProblem(nodeVersion);
+  if (tooOld !== undefined) {
+    output.stderr(`interlock: refusing to start: ${tooOld}\n`);
+    return 1;
+  }
   const usageError = cliIo(output).usageError;
   const [command, ...rest] = argv;
   let parsed;
