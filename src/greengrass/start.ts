@@ -63,6 +63,7 @@ async function start(): Promise<number> {
     process.stderr.write(`interlock: refusing to start: ${mismatch}\n`);
     return 1;
   }
+  process.stderr.write(`${new Date().toISOString()} INFO  [interlock] Node ${process.version} (${build.bundledNode === null ? "the device's, from PATH" : 'bundled in the artifact'}) on ${process.arch}\n`);
   const { main } = await import('../cli/main.js');
   return main(['greengrass', ...process.argv.slice(2)]);
 }
