@@ -58,7 +58,7 @@ async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<st
   const cell = makeTestCell({}, { stateAgeMs: 10_000 });
   const work = mkdtempSync(join(tmpdir(), 'gg-component-'));
   // As a nucleus with its default settings: recipe variables in the configuration are not interpolated.
-  const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: work, thingName: 'test-thing' });
+  const recipe = loadRecipe();
   // The slowest heartbeat allowed: the drop below must find no request being written (see there).
   const configuration = edit({ ...recipe.configuration, cellDirectory: cell.cellDir, heartbeatPeriodMs: 10_000 });
   const nucleus = new TestNucleus(join(work, 'ipc.sock'), [
@@ -239,6 +239,17 @@ t.test('a broken configuration at start reports ERRORED with the reason and refu
   t.ok(r.logs.some((line) => line.includes('ERROR') && line.includes('start-up failed')), 'the reason is in the component log');
 });
 
+t.test("a recipe variable the nucleus left in the configuration (interpolation off, the old recipe's {work:path}/state) reports ERRORED saying so", async (t) => {
+  const r = await rig(t, (c) => ({ ...c, stateDirectory: '{work:path}/state' }));
+  const error = await r.start().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof ComponentStartError);
+  t.match((error as Error).message, /\/stateDirectory: contains a recipe variable the nucleus did not replace: "\{work:path\}\/state".*interpolateComponentConfiguration/);
+  t.same(r.nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+});
+
 t.test('broken declarations at start report ERRORED naming the file and field', async (t) => {
   const r = await rig(t);
   const file = join(r.cell.cellDir, 'devices', 'conveyor-1.yaml');
@@ -289,7 +300,7 @@ t.test("a deployment's invalid configuration is rejected before it is applied: t
 t.test('a start that fails after the audit log opened (a subscription the nucleus refuses) reports ERRORED, records interlock-stopped and closes everything', async (t) => {
   const r = await rig(t);
   // The recipe's grants without the command subscription: an integrator's edited accessControl.
-  const recipe = loadRecipe({ decompressedPath: '/nonexistent-artifacts', workPath: r.work, thingName: 'test-thing' });
+  const recipe = loadRecipe();
   const subscribe = recipe.accessControl['aws.greengrass.ipc.pubsub']?.['com.example.PhysicalAiInterlock:pubsub:subscribe'];
   t.ok(subscribe?.resources.includes('interlock/+/command'), 'the fixture edit applies');
   const nucleus = new TestNucleus(join(r.work, 'ipc-2.sock'), [
