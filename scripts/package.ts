@@ -172,6 +172,9 @@ export function packageComponent(options: PackageOptions): PackageResult {
   if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s/]+)*$/.test(options.uriBase)) {
     throw new PackageError(`--uri must be an s3://bucket/prefix URI (each artifact is uploaded as <prefix>/interlock-<arch>.zip), not "${options.uriBase}"`);
   }
+  if (/\.zip$/i.test(options.uriBase)) {
+    throw new PackageError(`--uri now names a prefix, not a zip: each architecture's artifact is uploaded as <prefix>/interlock-<arch>.zip (got "${options.uriBase}")`);
+  }
   const main = join(options.buildDir, 'src', 'greengrass', 'start.js');
   if (!existsSync(main)) throw new PackageError(`no compiled code at ${main}: run npm run build first (npm run package does)`);
   const version = packageVersion();

@@ -104,6 +104,7 @@ t.test('bad package requests are refused with the reason', async (t) => {
   t.throws(() => packageComponent({ ...base, nodeMajor: 20 as never }), /--node must be 22 or 24/);
   t.throws(() => packageComponent({ ...base, uriBase: 'https://example.com/a' }), /--uri must be an s3:\/\/bucket\/prefix URI/);
   t.throws(() => packageComponent({ ...base, uriBase: `${URI}/interlock.zip/` }), /--uri must be an s3:\/\/bucket\/prefix URI/);
+  t.throws(() => packageComponent({ ...base, uriBase: `${URI}/interlock.zip` }), /--uri now names a prefix, not a zip/, "the old form's full .zip key is refused with what changed");
   t.throws(() => packageComponent({ ...base, buildDir: join(dir, 'nothing') }), PackageError);
 });
 

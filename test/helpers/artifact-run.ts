@@ -90,7 +90,7 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
     if (component.child.exitCode === null) terminateLikeNucleus(component.child);
   });
   await waitFor(() => (nucleus.states.get(COMPONENT_NAME) ?? []).length > 0 || component.child.exitCode !== null, 'the component to report its state', run.arch === 'aarch64' ? 300_000 : 60_000);
-  t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING'], `RUNNING; component log:\n${component.log()}`);
+  t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING'], 'RUNNING', { componentLog: component.log() });
   t.comment(`${run.arch}: start to RUNNING ${Date.now() - startedAt} ms`);
   t.notMatch(component.log(), new RegExp(nucleus.tokens.get(COMPONENT_NAME) as string), 'SVCUID is never logged');
 
@@ -145,14 +145,14 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
 
   const stopAt = Date.now();
   terminateLikeNucleus(component.child);
-  t.equal(await component.exited, 0, `a clean exit on SIGTERM; log:\n${component.log().slice(-2000)}`);
+  t.equal(await component.exited, 0, 'a clean exit on SIGTERM', { componentLog: component.log().slice(-4000) });
   t.comment(`${run.arch}: SIGTERM to exit ${Date.now() - stopAt} ms (the nucleus kills after 5 s)`);
   // The recipe's defaults as they are: an empty cellDirectory is the demo cell shipped in the artifact, which has no
   // agent keys: ERRORED, the missing file named, exit 1.
   nucleus.setConfiguration(COMPONENT_NAME, defaults);
   const demo = startArtifact(run, nucleus);
   const code = await demo.exited;
-  t.equal(code, 1, `exits with 1; log:\n${demo.log().slice(-2000)}`);
+  t.equal(code, 1, 'exits with 1', { componentLog: demo.log().slice(-4000) });
   t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING', 'ERRORED']);
   t.match(demo.log(), /agents\.yaml.*keys\/planner-1-k1\.pub\.pem/, 'names the missing public key file');
 

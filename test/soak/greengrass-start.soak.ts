@@ -48,9 +48,9 @@ for (const artifact of result.artifacts) {
       const component = startArtifact({ arch: artifact.arch, startup, paths, owner }, nucleus);
       await waitFor(() => (nucleus.states.get(COMPONENT_NAME) ?? []).length > 0 || component.child.exitCode !== null, 'RUNNING', 600_000);
       times.push(Date.now() - started);
-      t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING'], component.log().slice(-1000));
+      t.same(nucleus.states.get(COMPONENT_NAME), ['RUNNING'], 'RUNNING', { componentLog: component.log().slice(-4000) });
       terminateLikeNucleus(component.child);
-      t.equal(await component.exited, 0);
+      t.equal(await component.exited, 0, 'exit 0 on SIGTERM', { componentLog: component.log().slice(-4000) });
       await nucleus.stop();
     }
     const sorted = [...times].sort((a, b) => a - b);
