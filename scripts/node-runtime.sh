@@ -24,8 +24,11 @@ if [ ! -x "$dir/bin/node" ] || [ ! -f "$dir/include/node/node_version.h" ]; then
   mkdir -p "$root/.runtimes"
   tmp="$(mktemp -d "$root/.runtimes/tmp.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
-  if ! (cd "$tmp" && npm pack --silent "node-linux-$arch@$version" >pack.out 2>pack.err); then
-    echo "node-runtime.sh: could not fetch node-linux-$arch@$version from the npm registry: $(tail -n 3 "$tmp/pack.err")" >&2
+  if ! (cd "$tmp" && npm pack --loglevel=error "node-linux-$arch@$version" >pack.out 2>pack.err); then
+    # One line: npm's own reason (e.g. "404 Not Found - GET ..." or "FetchError: ... ECONNREFUSED"), else its code.
+    why=$(grep -E '^npm error ' "$tmp/pack.err" | grep -vE '^npm error (code|syscall|errno) ' | head -n 1 | sed 's/^npm error //')
+    [ -n "$why" ] || why=$(grep -m 1 -E '^npm error code ' "$tmp/pack.err" | sed 's/^npm error //')
+    echo "node-runtime.sh: could not fetch node-linux-$arch@$version from the npm registry: ${why:-npm pack failed and said nothing}" >&2
     exit 1
   fi
   mkdir -p "$tmp/x"

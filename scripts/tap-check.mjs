@@ -7,7 +7,12 @@
 
 import { readFileSync } from 'node:fs';
 
-const lines = readFileSync(process.argv[2] ?? '.tap/last-run.tap', 'utf8').split('\n');
+const report = process.argv[2];
+if (report === undefined) {
+  console.error('tap-check.mjs: name the TAP report to read (scripts/test.sh passes .tap/node<major>.tap)');
+  process.exit(2);
+}
+const lines = readFileSync(report, 'utf8').split('\n');
 const stack = []; // names of the open subtests, outermost (the file) first
 let tests = 0;
 let files = 0;
