@@ -20,6 +20,9 @@ import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
 import { ensureComponentUser, layOutComponent, openPathTo } from '../helpers/nucleus-layout.js';
 import { exerciseArtifact } from '../helpers/artifact-run.js';
 
+// Two artifacts built (a first compile of each addon takes 1.5-2 min here) and one run under qemu: far beyond the
+// suite's default per-file limit on a busy 2-core machine.
+t.setTimeout(1_200_000);
 const dir = mkdtempSync(join(tmpdir(), 'interlock-package-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const URI = 's3://my-artifacts/com.example.PhysicalAiInterlock/0.1.0';
