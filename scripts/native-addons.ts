@@ -253,6 +253,66 @@ export function buildBetterSqlite3(options: BuildBetterSqlite3Options): string {
   const nodeGyp = findNodeGyp();
 
   mkdirSync(options.cacheDir, { recursive: true });
+  // One build per cache key at a time, across processes (test files run in parallel): whoever holds the lock builds,
+  // the others wait for its result instead of compiling the same thing beside it.
+  const release = lockCacheKey(`${cached}.lock`);
+  try {
+    if (existsSync(cached)) {
+      assertBuiltFor(cached, options.arch);
+      log(`cached (built meanwhile by another process): ${cached}`);
+      return cached;
+    }
+    return compile(options, { cached, nodeGyp, toolchain, abi, runtime, version: pkg.version, searchPath, log });
+  } finally {
+    release();
+  }
+}
+
+/** Takes a lock folder (mkdir is atomic); waits while a live process holds it, takes over one whose holder died. */
+export function lockCacheKey(lock: string): () => void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    } catch {
+      // the holder has not written its pid yet, or just released the lock
+    }
+    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) rmSync(lock, { recursive: true, force: true });
+    else Atomics.wait(pause, 0, 0, 200);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface CompileJob {
+  readonly cached: string;
+  readonly nodeGyp: string;
+  readonly toolchain: ReturnType<typeof findToolchain>;
+  readonly abi: AddonAbi;
+  readonly runtime: NodeRuntimeHeaders;
+  readonly version: string;
+  readonly searchPath: string;
+  readonly log: (line: string) => void;
+}
+
+function compile(options: BuildBetterSqlite3Options, job: CompileJob): string {
+  const { cached, nodeGyp, toolchain, abi, runtime, searchPath, log } = job;
+  const pkg = { version: job.version };
   const work = mkdtempSync(join(options.cacheDir, `work-${options.arch}-`));
   const logFile = join(options.cacheDir, `build-${pkg.version}-${options.arch}-${abiKey(abi)}.log`);
   try {

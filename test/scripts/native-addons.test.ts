@@ -4,16 +4,17 @@
 // that a missing cross toolchain or a wrong-architecture binary fails with a message that says what to do.
 // Needs the Debian packages g++-aarch64-linux-gnu and qemu-user-static, and the npm registry (source, runtimes).
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { addonAbi, assertBuiltFor, buildBetterSqlite3, fetchBetterSqlite3Source, NativeBuildError, parseElfMachine, readNodeRuntimeHeaders, type NodeArch } from '../../scripts/native-addons.js';
+import { addonAbi, assertBuiltFor, buildBetterSqlite3, fetchBetterSqlite3Source, lockCacheKey, NativeBuildError, parseElfMachine, readNodeRuntimeHeaders, type NodeArch } from '../../scripts/native-addons.js';
 import { binfmtAarch64, writeArm64NodeWrapper } from '../helpers/arm64.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 // Two compiles of about 100 s each on an idle 2-core machine, far slower when it is shared: beyond the per-file limit.
 t.setTimeout(1_800_000);
@@ -210,8 +211,9 @@ t.test('the ABI a build is keyed by: Node-API for better-sqlite3 13, NODE_MODULE
   t.match(node22, { moduleVersion: 127, napiMax: 10 }, 'Node 22: ABI 127, Node-API up to 10');
   t.match(readNodeRuntimeHeaders(nodeRuntime('x64', 24)), { moduleVersion: 137 }, 'Node 24: ABI 137');
   t.same(addonAbi(readFileSync(join(sourceDir, 'binding.gyp'), 'utf8'), node22), { kind: 'node-api', napiVersion: 10 }, 'better-sqlite3 13 is a Node-API addon');
-  // better-sqlite3 12 (the project's current dependency) is a classic V8 addon: one build per Node ABI.
-  t.same(addonAbi(readFileSync(join(packageDir('better-sqlite3', REPO_ROOT), 'binding.gyp'), 'utf8'), node22), { kind: 'node-abi', moduleVersion: 127 }, 'better-sqlite3 12 is tied to one ABI');
+  // A classic V8 addon (better-sqlite3 12 was one: no NAPI_VERSION in its binding.gyp) is tied to one Node ABI.
+  const classic = "{ 'targets': [{ 'target_name': 'better_sqlite3', 'sources': ['src/better_sqlite3.cpp'] }] }";
+  t.same(addonAbi(classic, node22), { kind: 'node-abi', moduleVersion: 127 }, 'a classic addon is tied to one ABI');
 });
 
 t.test('a runtime without the Node-API version the addon needs is refused before compiling', async (t) => {
@@ -229,4 +231,35 @@ t.test('a runtime without the Node-API version the addon needs is refused before
   t.throws(() => buildBetterSqlite3({ sourceDir, arch: 'x64', nodeDir: work, cacheDir: join(work, 'node20-cache') }), {
     message: /not a Node runtime with headers .* scripts\/node-runtime\.sh/,
   });
+});
+
+t.test('one build per cache key at a time: a second process waits for the lock, and a dead holder\'s lock is taken over', async (t) => {
+  const lockDir = mkdtempSync(join(tmpdir(), 'addon-lock-'));
+  t.teardown(() => rmSync(lockDir, { recursive: true, force: true }));
+  const lock = join(lockDir, 'key.node.lock');
+  const release = lockCacheKey(lock);
+  t.ok(existsSync(join(lock, 'pid')), 'held, with the holder named');
+  // Another process asks for the same lock. It says so, then reports whether the marker this process writes just
+  // before releasing was there when it got the lock: only after the release can it have been.
+  const marker = join(lockDir, 'released');
+  const script = `import { existsSync } from 'node:fs'; import { lockCacheKey } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'scripts', 'native-addons.ts')).href)};
+process.stdout.write('trying;'); const r = lockCacheKey(${JSON.stringify(lock)}); process.stdout.write(existsSync(${JSON.stringify(marker)}) ? 'after-release' : 'while-held'); r();`;
+  const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
+  t.ok(loader.length > 0, 'the TypeScript loader this test runs under, for the child');
+  const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor(() => out.includes('trying;') || child.exitCode !== null, 'the second process to ask for the lock', 60_000);
+  writeFileSync(marker, '');
+  release();
+  t.equal(await exited, 0);
+  t.equal(out, 'trying;after-release', 'the second process got the lock only once it was released');
+  // A lock left by a process that died (a killed build) does not block for ever.
+  mkdirSync(lock);
+  writeFileSync(join(lock, 'pid'), '999999999');
+  const again = lockCacheKey(lock);
+  t.equal(readFileSync(join(lock, 'pid'), 'utf8'), String(process.pid), "the dead holder's lock was taken over");
+  again();
+  t.notOk(existsSync(lock), 'released');
 });
