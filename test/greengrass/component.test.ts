@@ -7,7 +7,6 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
 import { ComponentStartError, startComponent, type RunningComponent } from '../../src/greengrass/component.js';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { ed25519PublicKeyFromPem } from '../../src/crypto/jws.js';
@@ -17,33 +16,20 @@ import { TestNucleus, type AccessControl } from '../helpers/greengrass-nucleus.j
 import { COMPONENT_NAME, loadRecipe } from '../helpers/recipe.js';
 import { makeTestCell, type TestCell } from '../helpers/test-cell.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { AGENT_ACCESS, CONVEYOR, DRIVER_ACCESS, startIpcConveyor } from '../helpers/ipc-conveyor.js';
 import { required } from '../helpers/required.js';
 import { conveyorStateMessage } from '../helpers/state-messages.js';
 import { DeviceReporter } from '../../src/driver-sdk/device-reporter.js';
 
 const topics = topicSet();
-const CONVEYOR = 'conveyor-1';
 const fast = { reconnectMinMs: 20, reconnectMaxMs: 200, connectTimeoutMs: 3_000 };
 
-const DRIVER: AccessControl = {
-  'aws.greengrass.ipc.pubsub': {
-    'driver:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/conveyor-1/state', 'actuator/conveyor-1/outcome'] },
-    'driver:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['actuator/conveyor-1/command', 'interlock/heartbeat'] },
-  },
-};
 /** An integrator's mistake: a component allowed to publish every device's state and outcome. */
 const ROGUE: AccessControl = {
   'aws.greengrass.ipc.pubsub': {
     'rogue:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/*/state', 'actuator/*/outcome'] },
   },
 };
-const AGENT: AccessControl = {
-  'aws.greengrass.ipc.pubsub': {
-    'agent:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['interlock/conveyor-1/command'] },
-    'agent:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['interlock/conveyor-1/decision'] },
-  },
-};
-
 interface Rig {
   nucleus: TestNucleus;
   cell: TestCell;
@@ -63,8 +49,8 @@ async function rig(t: Test, edit: (config: Record<string, unknown>) => Record<st
   const configuration = edit({ ...recipe.configuration, cellDirectory: cell.cellDir, heartbeatPeriodMs: 10_000 });
   const nucleus = new TestNucleus(join(work, 'ipc.sock'), [
     { name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration },
-    { name: 'conveyor-driver', accessControl: DRIVER },
-    { name: 'agent', accessControl: AGENT },
+    { name: 'conveyor-driver', accessControl: DRIVER_ACCESS },
+    { name: 'agent', accessControl: AGENT_ACCESS },
     { name: 'rogue', accessControl: ROGUE },
   ]);
   await nucleus.start();
@@ -104,25 +90,7 @@ t.test('runs as a component: RUNNING when ready, commands decided and released o
 
   // The conveyor is another component; it verifies releases with the interlock's public key from the work folder.
   const publicKey = ed25519PublicKeyFromPem(readFileSync(running.runtime.interlockPublicKeyPath, 'utf8'));
-  const driverBus = ipcFor(r, 'conveyor-driver');
-  await driverBus.start();
-  const conveyor = new SimulatedConveyor({
-    deviceId: CONVEYOR,
-    transport: driverBus,
-    interlockPublicKey: publicKey,
-    driverKey: r.cell.driverKey(CONVEYOR),
-    defaultRampMPerS2: 0.25,
-    heartbeatTimeoutMs: 0,
-    permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
-  });
-  await conveyor.start();
-  const agentBus = ipcFor(r, 'agent');
-  await agentBus.start();
-  t.teardown(async () => {
-    await conveyor.stop();
-    await driverBus.stop();
-    await agentBus.stop();
-  });
+  const { conveyor, driverBus, agentBus } = await startIpcConveyor(t, r.nucleus, r.cell, publicKey, fast);
   const decisions: DecisionMessage[] = [];
   await agentBus.subscribe(topics.decision(CONVEYOR), (_topic, payload) => decisions.push(JSON.parse(payload.toString()) as DecisionMessage));
   await waitFor(() => running.runtime.interlock.states.latest(CONVEYOR) !== undefined, 'conveyor state over IPC');

@@ -9,30 +9,15 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { SimulatedConveyor } from '../../simulator/conveyor-driver.js';
 import { openSqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { ed25519PublicKeyFromPem } from '../../src/crypto/jws.js';
-import { IpcTransport } from '../../src/transport/greengrass-ipc.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { TestNucleus, type AccessControl } from './greengrass-nucleus.js';
+import { AGENT_ACCESS, CONVEYOR, DRIVER_ACCESS, startIpcConveyor } from './ipc-conveyor.js';
 import { interpolateLifecycle, startLifecycle, terminateLikeNucleus, type ComponentUser, type NucleusPaths } from './nucleus-layout.js';
 import { COMPONENT_NAME } from './recipe.js';
 import type { TestCell } from './test-cell.js';
 import { waitFor } from './wait-for.js';
-
-const CONVEYOR = 'conveyor-1';
-const DRIVER: AccessControl = {
-  'aws.greengrass.ipc.pubsub': {
-    'driver:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['actuator/conveyor-1/state', 'actuator/conveyor-1/outcome'] },
-    'driver:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['actuator/conveyor-1/command', 'interlock/heartbeat'] },
-  },
-};
-const AGENT: AccessControl = {
-  'aws.greengrass.ipc.pubsub': {
-    'agent:1': { operations: ['aws.greengrass#PublishToTopic'], resources: ['interlock/conveyor-1/command'] },
-    'agent:2': { operations: ['aws.greengrass#SubscribeToTopic'], resources: ['interlock/conveyor-1/decision'] },
-  },
-};
 
 export interface ArtifactRun {
   readonly arch: 'amd64' | 'aarch64';
@@ -77,8 +62,8 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
   const configuration: Record<string, unknown> = { ...defaults, ...run.merge };
   const nucleus = new TestNucleus(join(run.paths.root, 'ipc.socket'), [
     { name: COMPONENT_NAME, accessControl, configuration },
-    { name: 'conveyor-driver', accessControl: DRIVER },
-    { name: 'agent', accessControl: AGENT },
+    { name: 'conveyor-driver', accessControl: DRIVER_ACCESS },
+    { name: 'agent', accessControl: AGENT_ACCESS },
   ]);
   await nucleus.start();
   t.teardown(() => nucleus.stop());
@@ -96,25 +81,7 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
 
   // The conveyor (another component) verifies releases with the interlock's key from the work folder's state/.
   const publicKey = ed25519PublicKeyFromPem(readFileSync(join(run.paths.workPath, 'state', 'keys', 'interlock.pub.pem'), 'utf8'));
-  const driverBus = new IpcTransport({ socketPath: nucleus.socketPath, authToken: nucleus.tokens.get('conveyor-driver') as string });
-  const agentBus = new IpcTransport({ socketPath: nucleus.socketPath, authToken: nucleus.tokens.get('agent') as string });
-  await driverBus.start();
-  await agentBus.start();
-  const conveyor = new SimulatedConveyor({
-    deviceId: CONVEYOR,
-    transport: driverBus,
-    interlockPublicKey: publicKey,
-    driverKey: run.cell.driverKey(CONVEYOR),
-    defaultRampMPerS2: 0.25,
-    heartbeatTimeoutMs: 0,
-    permissives: { guardClosed: true, estopReleased: true, downstreamReady: true },
-  });
-  await conveyor.start();
-  t.teardown(async () => {
-    await conveyor.stop();
-    await driverBus.stop();
-    await agentBus.stop();
-  });
+  const { conveyor, agentBus } = await startIpcConveyor(t, nucleus, run.cell, publicKey);
   const topics = topicSet();
   const decisions: Decision[] = [];
   await agentBus.subscribe(topics.decision(CONVEYOR), (_topic, payload) => decisions.push(JSON.parse(payload.toString()) as Decision));
