@@ -25,6 +25,7 @@ import { parseDeviceState } from '../src/interlock/state-store.js';
 import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
+import { nodeVersionProblem } from '../src/cli/node-version.js';
 import { benchAudit } from './bench-audit.js';
 import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
@@ -188,6 +189,8 @@ function benchBounds(cell: LoadedCell, sample: BoundsSample, startMs: number): n
 }
 
 async function main(): Promise<void> {
+  const tooOld = nodeVersionProblem(process.versions.node);
+  if (tooOld !== undefined) throw new Error(`npm run bench ${tooOld}`);
   const work = mkdtempSync(join(tmpdir(), 'interlock-bench-'));
   const cellDir = join(work, 'cell');
   cpSync(join(root, 'safety-bounds', 'demo-cell'), cellDir, { recursive: true, filter: (src) => !src.endsWith('/keys') });

@@ -14,7 +14,8 @@ import { denyWith, PASS, type StageResult } from '../core/verdict.js';
 // SAFETY: on Node 20.20.2, V8 aborted the whole process ("Fatal error ... unreachable code") in a lazy deopt of
 // authorize() whose optimised code had inlined the JS-to-Wasm call into cedar-wasm (reproduced 3/3 in the bench;
 // the flag below avoided it every time). A crashed interlock fails safe (drivers stop on the heartbeat), but it
-// must not crash: turn that inlining off before the Wasm module is loaded. It costs nothing measurable here.
+// must not crash: turn that inlining off before the Wasm module is loaded. It costs nothing measurable here. V8 only
+// prints "unrecognized flag" for a flag it no longer has and carries on: the policy test checks this runtime has it.
 setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 
 // The nodejs build is CommonJS with a synchronous wasm instantiation; load it once.

@@ -1,13 +1,15 @@
 // Adversarial unit tests for the Cedar policy stage: the demo permit, default deny, forbid over permit, every
 // load-time rejection (missing/duplicate @id, strict-validation errors, syntax, empty set) and, above all, that
-// a policy which errors at evaluation time denies even when Cedar's own decision would be allow.
+// a policy which errors at evaluation time denies even when Cedar's own decision would be allow; and that the V8 flag
+// cedar-policy.ts sets against a crash in the Cedar call still exists in the runtime the suite runs on.
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import type { DeclarationProblem } from '../../src/core/problems.js';
 import { compilePolicies, type CompiledPolicies, type PolicyContext, type PolicyRequest, type PolicySource } from '../../src/policy/cedar-policy.js';
-import { DEMO_CELL } from '../helpers/test-cell.js';
+import { DEMO_CELL, REPO_ROOT } from '../helpers/test-cell.js';
 
 const SCHEMA_FILE = 'policies/schema.cedarschema';
 const schemaText = readFileSync(join(DEMO_CELL, 'policies', 'schema.cedarschema'), 'utf8');
@@ -212,4 +214,15 @@ t.test('every load problem is reported, across files', async (t) => {
     ),
   );
   t.same(validation.map((p) => [p.file, p.path]).sort(), [['policies/x.cedar', 'x-bad'], ['policies/y.cedar', 'y-bad']]);
+});
+
+t.test('the V8 flag that keeps the Cedar call from crashing the process is one this runtime knows', async (t) => {
+  // V8 only prints "unrecognized flag" for a flag it no longer has, and the workaround would silently be gone.
+  const source = readFileSync(join(REPO_ROOT, 'src', 'policy', 'cedar-policy.ts'), 'utf8');
+  const flag = /setFlagsFromString\('([^']+)'\)/.exec(source)?.[1];
+  t.equal(flag, '--no-turbo-inline-js-wasm-calls', 'src/policy/cedar-policy.ts sets the flag');
+  const child = spawnSync(process.execPath, ['-e', `require('node:v8').setFlagsFromString(${JSON.stringify(flag)})`], { encoding: 'utf8' });
+  t.equal(child.status, 0, `node ${process.version} accepts it`);
+  t.equal(child.stderr, '', `node ${process.version} says nothing about it`);
+  t.match(spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).stdout, /^ {2}--turbo-inline-js-wasm-calls /m, `node ${process.version} lists it`);
 });
