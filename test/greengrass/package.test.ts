@@ -6,7 +6,7 @@
 // release one command and deny one over IPC, fail a deployment whose configuration it refuses, stop cleanly on
 // SIGTERM, and, on the demo cell without keys, report ERRORED and exit 1.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,8 @@ import { NATIVE_BUILD_FILE, nativeMismatch, type NativeBuild } from '../../src/g
 import { COMPONENT_NAME } from '../helpers/recipe.js';
 import { makeTestCell, REPO_ROOT } from '../helpers/test-cell.js';
 import { ensureComponentUser, layOutComponent, openPathTo } from '../helpers/nucleus-layout.js';
-import { exerciseArtifact } from '../helpers/artifact-run.js';
+import { exerciseArtifact, startArtifact } from '../helpers/artifact-run.js';
+import { TestNucleus } from '../helpers/greengrass-nucleus.js';
 
 // Two artifacts built (a first compile of each addon takes 1.5-2 min here) and one run under qemu: far beyond the
 // suite's default per-file limit on a busy 2-core machine.
@@ -139,3 +140,43 @@ for (const artifact of result.artifacts) {
     await exerciseArtifact(t, { arch: artifact.arch, startup: manifest.Lifecycle.Startup.Script, paths, owner, cell, defaults: recipe.ComponentConfiguration.DefaultConfiguration, merge });
   });
 }
+
+t.test("--device-node: the Startup script runs the node sudo's secure_path finds, and start.js refuses one older than 22 in one line (exit 1)", { timeout: 300_000 }, async (t) => {
+  const deviceNode = packageComponent({ ...parsedArgs.options, arches: ['amd64'], bundleNode: false, outDir: join(dir, 'out-device-node') });
+  const [artifact] = deviceNode.artifacts;
+  if (artifact === undefined) throw new Error('no amd64 artifact');
+  const built = parse(readFileSync(deviceNode.recipePath, 'utf8')) as Recipe;
+  const manifest = built.Manifests[0];
+  t.match(manifest?.Lifecycle.Startup.Script, /^exec node --enable-source-maps /, "the Startup script runs the device's node");
+  t.same(manifest?.Artifacts, [{ URI: `${URI}/interlock-amd64.zip`, Unarchive: 'ZIP' }], 'no Execute permission needed');
+  const listing = execFileSync('zipinfo', ['-1', artifact.zipPath], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  t.notMatch(listing, /^runtime\//m, 'no runtime in the artifact');
+  const root = join(dir, 'gg-device-node');
+  mkdirSync(root);
+  chmodSync(root, 0o755);
+  const paths = layOutComponent(root, COMPONENT_NAME, deviceNode.version, artifact.zipPath, 'interlock-amd64', false, owner);
+  // What the component's user finds as `node` through sudo (secure_path), and its version.
+  const found = spawnSync('env', ['-i', 'PATH=/usr/bin:/bin', 'sudo', '-n', '-H', '-u', owner.user, '-g', owner.group, '--', 'sh', '-c', 'command -v node && node -v'], { encoding: 'utf8' });
+  const [nodePath, nodeVersion] = found.stdout.trim().split('\n');
+  t.comment(`node for ${owner.user}: ${nodePath ?? 'none'} ${nodeVersion ?? ''}`);
+  const major = Number(/^v(\d+)/.exec(nodeVersion ?? '')?.[1] ?? 0);
+  const nucleus = new TestNucleus(join(root, 'ipc.socket'), [{ name: COMPONENT_NAME, accessControl: {}, configuration: { ...built.ComponentConfiguration.DefaultConfiguration } }]);
+  await nucleus.start();
+  t.teardown(() => nucleus.stop());
+  chmodSync(nucleus.socketPath, 0o666);
+  const started = startArtifact({ arch: 'amd64', startup: manifest?.Lifecycle.Startup.Script ?? '', paths, owner }, nucleus);
+  const code = await started.exited;
+  if (major === 0) {
+    t.equal(code, 127, 'no node for the component: the shell cannot start it', { componentLog: started.log() });
+  } else if (major < 22) {
+    t.equal(code, 1, 'exit 1', { componentLog: started.log() });
+    t.match(started.log(), new RegExp(`refusing to start: .*Node 22 or newer.*found Node ${nodeVersion?.replace(/\./g, '\\.') ?? ''}: install Node 22 or newer on the device`), 'one line: which Node, what to install');
+    t.same(nucleus.states.get(COMPONENT_NAME) ?? [], [], 'it never connected: the nucleus sees the exit (ERRORED)');
+  } else {
+    // A Node 22+ on this machine's PATH: the device-node artifact starts; its configuration (the keyless demo cell) then
+    // reports ERRORED and exits 1, which is what a start on the shipped defaults does.
+    t.equal(code, 1, 'exit 1 on the keyless demo cell', { componentLog: started.log() });
+    t.same(nucleus.states.get(COMPONENT_NAME), ['ERRORED']);
+    t.match(started.log(), /keys\/planner-1-k1\.pub\.pem/);
+  }
+});
