@@ -122,8 +122,8 @@ function interruption(): Promise<void> {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
       // SAFETY: a stop is under way; further SIGTERMs must not cut it short. The Greengrass nucleus sends SIGTERM to
-      // the process and to every ancestor it started (sudo relays its own), so two arrive on every stop. A second
-      // Ctrl-C still ends the process at once.
+      // every process of the component, this one and the sudo it started it through (which relays its own), so two
+      // arrive on every stop. A second Ctrl-C still ends the process at once.
       process.on('SIGTERM', () => process.stderr.write('SIGTERM again: already stopping\n'));
       resolve();
     };
