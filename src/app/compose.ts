@@ -23,6 +23,7 @@ import { MqttTransport } from '../transport/mqtt-transport.js';
 import type { TlsMaterial } from '../transport/tls-files.js';
 import { topicSet } from '../transport/topics.js';
 import type { Transport } from '../transport/transport.js';
+import { CloudConnection, type CloudLink } from '../cloud/cloud-link.js';
 
 export interface RuntimeOptions {
   readonly cellDirectory: string;
@@ -49,6 +50,8 @@ export interface RuntimeOptions {
   readonly transport?: Transport;
   /** Signature-checking worker threads (default: 1 on a multi-core machine, else 0). */
   readonly verifierThreads?: number;
+  /** The link to AWS IoT Core for metrics and audit forwarding; without it nothing leaves the device. */
+  readonly cloud?: CloudLink;
   readonly clock?: Clock;
   readonly log: Logger;
 }
@@ -71,6 +74,8 @@ export interface Runtime {
   readonly brokerUrl: string;
   readonly interlockPublicKey: KeyObject;
   readonly interlockPublicKeyPath: string;
+  /** The link to AWS IoT Core, when one was configured. */
+  readonly cloud: CloudConnection | undefined;
   stop(): Promise<void>;
 }
 
@@ -201,6 +206,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     identity.close();
     throw error;
   }
+  // The cloud half starts last and in the background: the interlock decides whether or not the cloud is reachable.
+  const cloud = options.cloud === undefined ? undefined : new CloudConnection(options.cloud, { log: (message) => log.child('cloud').info(message) });
+  cloud?.start();
   let stopped = false;
   return {
     cell,
@@ -213,10 +221,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     brokerUrl,
     interlockPublicKey: keys.publicKey,
     interlockPublicKeyPath: keys.publicKeyPath,
+    cloud,
     async stop() {
       if (stopped) return;
       stopped = true;
       await interlock.stop();
+      await cloud?.stop().catch((e: unknown) => log.warn(`stopping the cloud link: ${e instanceof Error ? e.message : String(e)}`));
       await transport.stop();
       await broker?.stop();
       audit.close();

@@ -24,6 +24,18 @@ export interface AuditEntry {
   readonly reasons?: readonly Reason[];
   /** Agent session and plan/prompt hash, when the command carried them. */
   readonly trace?: { readonly session?: string; readonly plan?: string };
+  /**
+   * The command as received (decision records of commands that authenticated): the compact JWS, whose sha256 is
+   * `commandDigest`, so the record says exactly what the machine was told and anyone can re-check the signature.
+   */
+  readonly commandToken?: string;
+  /**
+   * The device state the bounds were checked against: each state field used, its value and its age (ms) at the
+   * decision. Absent when the decision used no state.
+   */
+  readonly state?: Readonly<Record<string, { readonly value: unknown; readonly ageMs: number }>>;
+  /** Microseconds from the command's arrival to its verdict (for the decision-latency metric). */
+  readonly decisionUs?: number;
   /** Free-form structured detail (event name, outcome data). Must be canonical-JSON serializable. */
   readonly detail?: Readonly<Record<string, unknown>>;
 }
