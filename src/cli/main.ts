@@ -21,6 +21,7 @@ import type { CliIo } from './cli-io.js';
 import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
 import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
 import { runShadowReport } from './shadow-report.js';
+import { runProvisionCommand } from './provision.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -70,6 +71,14 @@ Commands:
              trace <id>          a command's chain (decision, resolution, outcomes) by command id, command digest,
                                  approval id or agent session; --json for JSON lines
              tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
+  provision  Creates or updates, idempotently, the Device Defender custom metrics, the security profile and its
+             attachment to a thing group (run from a workstation or CI with AWS credentials; docs/provisioning.md)
+             --thing-group <name>  the thing group to watch (required)  --region <r>  AWS region
+             --profile <name>      security profile (default interlock-<cell id>)
+             --max-denied <n>      denials per 5 minutes before an alarm (default 20)
+             --max-audit-backlog <n>  unacknowledged audit records before an alarm (default 10000)
+             --max-audit-space <pct>  audit space in use before an alarm (default 80)
+             --dry-run           print the plan, make only read calls  --json  one JSON object
   help       This text.
 
 Common options:
@@ -181,6 +190,13 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         'tls-key': { type: 'string' },
         'work-path': { type: 'string' },
         'artifact-path': { type: 'string' },
+        region: { type: 'string' },
+        'thing-group': { type: 'string' },
+        profile: { type: 'string' },
+        'max-denied': { type: 'string' },
+        'max-audit-backlog': { type: 'string' },
+        'max-audit-space': { type: 'string' },
+        'dry-run': { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -327,6 +343,22 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             kind: values.kind,
             lines: values.lines,
             follow: values.follow,
+            json: values.json,
+          },
+          cliIo(output),
+        );
+      case 'provision':
+        return await runProvisionCommand(
+          positionals,
+          {
+            cellDirectory: values.cell ?? DEFAULT_CELL,
+            region: values.region,
+            thingGroup: values['thing-group'],
+            profile: values.profile,
+            maxDenied: values['max-denied'],
+            maxAuditBacklog: values['max-audit-backlog'],
+            maxAuditSpace: values['max-audit-space'],
+            dryRun: values['dry-run'],
             json: values.json,
           },
           cliIo(output),
