@@ -3,7 +3,9 @@
 // is one line and exit 1. Credentials come from the SDK's default chain and are never printed.
 // Exit codes: 0 done (or a dry run with nothing in the way), 1 failed or refused, 2 usage.
 
-import { loadCell } from '../declarations/load.js';
+import { join, resolve } from 'node:path';
+import { CellReader, validators } from '../declarations/cell-reader.js';
+import { CELL_LAYOUT } from '../declarations/load.js';
 import { formatProblem } from '../core/problems.js';
 import { DEFAULT_THRESHOLDS, desiredState, IOT_NAME_PATTERN, thresholdProblems, type Thresholds } from '../cloud/provision/desired.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../cloud/provision/iot-call.js';
@@ -42,14 +44,19 @@ function isModuleMissing(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
-/** The default profile name: interlock-<cell id>, from the cell's declarations. */
+/**
+ * The default profile name: interlock-<cell id>. Only cell.yaml is read (and validated): provisioning runs where the
+ * cell's keys need not be, so the whole cell is not loaded.
+ */
 function defaultProfileName(cellDirectory: string): { name: string } | { problem: string } {
-  const loaded = loadCell(cellDirectory);
-  if (!loaded.ok) {
-    const first = loaded.problems[0];
-    return { problem: `cannot read the cell id from ${cellDirectory} for the default profile name (${first === undefined ? 'no detail' : formatProblem(first)}); give --profile NAME or fix the cell` };
+  const reader = new CellReader(resolve(cellDirectory));
+  const parsed = reader.readYaml(CELL_LAYOUT.cell, validators.cell);
+  const cellId = (parsed?.value as { cell?: unknown } | undefined)?.cell;
+  if (parsed === undefined || typeof cellId !== 'string') {
+    const first = reader.problems[0];
+    return { problem: `cannot read the cell id from ${join(cellDirectory, CELL_LAYOUT.cell)} for the default profile name (${first === undefined ? 'no cell field' : formatProblem(first)}); give --profile NAME or fix the cell` };
   }
-  return { name: `interlock-${loaded.cell.declarations.cellId}` };
+  return { name: `interlock-${cellId}` };
 }
 
 export async function runProvisionCommand(positionals: readonly string[], options: ProvisionCliOptions, io: CliIo): Promise<number> {
