@@ -46,6 +46,8 @@ export function appliedLines(applied: readonly AppliedStep[], thingGroupName: st
     lines.push(`${column(step.outcome)} ${what(step, thingGroupName)}${step.note === undefined ? '' : ` (${step.note})`}`);
     for (const difference of step.differences) lines.push(`             ${difference}`);
   }
+  const unchangedMetrics = applied.filter((s) => s.kind === 'metric' && s.outcome === 'unchanged' && s.note === undefined).length;
+  if (unchangedMetrics > 0) lines.unshift(`${column('unchanged')} ${unchangedMetrics} custom metric(s) as wanted`);
   return lines;
 }
 
