@@ -21,7 +21,16 @@ export interface ProfileComparison {
 /** The fields of a behaviour that decide what it alarms on, with the service's defaults filled in. */
 function canonical(behavior: Behavior): Record<string, unknown> {
   const c = behavior.criteria ?? {};
-  const value = c.value === undefined ? undefined : Object.fromEntries(Object.entries(c.value).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+  // An empty list counts as absent: the service may leave `strings: []` out of what it returns, and both mean the
+  // empty set, so they must not look like drift on every run.
+  const value =
+    c.value === undefined
+      ? undefined
+      : Object.fromEntries(
+          Object.entries(c.value)
+            .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
+            .sort(([a], [b]) => a.localeCompare(b)),
+        );
   return {
     metric: behavior.metric,
     metricDimension: behavior.metricDimension,
