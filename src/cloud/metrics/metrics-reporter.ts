@@ -182,6 +182,11 @@ export class MetricsReporter {
     this.#replies.push(listener);
   }
 
+  /** True once the cloud link is up and the replies are subscribed: from then on a report is attempted. */
+  get ready(): boolean {
+    return this.#up && !this.#stopped;
+  }
+
   stats(): ReporterStats {
     return { ...this.#stats };
   }
