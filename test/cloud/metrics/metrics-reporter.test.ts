@@ -21,6 +21,8 @@ import { serveFakeDeviceDefender, type FakeDeviceDefender } from '../../helpers/
 import { startMosquitto, type RunningMosquitto } from '../../helpers/mosquitto.js';
 import { inbox } from '../../transport/transport-contract.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { REPO_ROOT } from '../../helpers/test-cell.js';
+import { startRuntime } from '../../../src/app/compose.js';
 
 const THING = 'cell-7';
 const SETTINGS: MetricsSettings = { intervalMs: 300_000, defender: true, topic: 'interlock/{thing}/metrics' };
@@ -267,4 +269,15 @@ t.test('settings out of range are refused, not clamped; an unreadable cursor fil
   t.ok(readdirSync(dir).some((f) => f.startsWith(`${REPORTER_STATE_FILE}.unreadable-`)), 'kept for a look');
   t.same(reporter.cursor('defender'), { seq: 0, reportId: 0 }, 'counting from the audit head on');
   await reporter.stop();
+});
+
+t.test('startRuntime refuses metrics without a cloud link, and an interval under 300 s, before opening anything', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'metrics-compose-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const base = { cellDirectory: join(REPO_ROOT, 'safety-bounds', 'demo-cell'), stateDirectory: state, log: createLogger('x', 'silent') };
+  await t.rejects(startRuntime({ ...base, metrics: SETTINGS }), /metrics need a cloud link/);
+  const link = { transport: new MqttTransport({ url: 'mqtt://127.0.0.1:1', clientId: 'x', log: () => undefined }), thingName: THING };
+  await t.rejects(startRuntime({ ...base, cloud: link, metrics: { ...SETTINGS, intervalMs: 60_000 } }), /metrics interval 60 s is under the minimum of 300 s/);
+  t.notOk(existsSync(state), 'nothing was opened or created');
 });
