@@ -10,10 +10,14 @@ import { main, parseDuration } from '../../src/cli/main.js';
 import { readCloudOptions } from '../../src/cli/cloud-options.js';
 import { silentLogger } from '../../src/core/log.js';
 import { REPO_ROOT } from '../helpers/test-cell.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { MqttTransport } from '../../src/transport/mqtt-transport.js';
+import { loadTlsFiles } from '../../src/transport/tls-files.js';
+import { inbox } from '../transport/transport-contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloud-options-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-execFileSync(join(REPO_ROOT, 'greengrass', 'standalone', 'make-certs.sh'), [dir, 'localhost', 'cell-7'], { stdio: 'pipe' });
+execFileSync(join(REPO_ROOT, 'greengrass', 'standalone', 'make-certs.sh'), [dir, 'localhost', 'cell-7', 'iot-core'], { stdio: 'pipe' });
 const CERT = join(dir, 'cell-7.crt');
 const KEY = join(dir, 'cell-7.key');
 const CA = join(dir, 'ca.crt');
@@ -64,4 +68,26 @@ t.test('good options: a cloud link over MQTT with the thing as client id, metric
   t.same(none, { ok: true }, 'no option: nothing leaves the device');
   const plainOnly = readCloudOptions({ 'cloud-url': 'mqtts://endpoint:8883', 'thing-name': 'cell-7', 'cloud-cert': CERT, 'cloud-key': KEY, 'no-defender': true, 'metrics-topic': 'm/{thing}' }, parseDuration, silentLogger);
   t.match(plainOnly, { ok: true, metrics: { defender: false, topic: 'm/{thing}', intervalMs: 300_000 } });
+});
+
+t.test("the link the options build connects over TLS with the thing's certificate (the broker requires one) and publishes", async (t) => {
+  // A TLS broker that requires a client certificate and names each client by it, standing in for IoT Core.
+  const broker = await startMosquitto({
+    config: ['listener {port} 127.0.0.1', `cafile ${CA}`, `certfile ${join(dir, 'broker.crt')}`, `keyfile ${join(dir, 'broker.key')}`, 'require_certificate true', 'use_identity_as_username true', 'allow_anonymous false', 'persistence false'],
+  });
+  t.teardown(() => broker.stop());
+  const url = `mqtts://localhost:${broker.port}`;
+  const cloudSide = new MqttTransport({ url, clientId: 'iot-core-side', ...loadTlsFiles(url, { caFile: CA, certFile: join(dir, 'iot-core.crt'), keyFile: join(dir, 'iot-core.key') }), log: () => undefined });
+  await cloudSide.start();
+  t.teardown(() => cloudSide.stop());
+  const box = inbox();
+  await cloudSide.subscribe('$aws/things/+/defender/metrics/json', box.handler);
+  const read = readCloudOptions({ 'cloud-url': url, 'thing-name': 'cell-7', 'cloud-cert': CERT, 'cloud-key': KEY, 'cloud-ca': CA }, parseDuration, silentLogger);
+  if (!read.ok || read.cloud === undefined) return t.fail(read.ok ? 'no link' : read.problem);
+  const link = read.cloud.transport;
+  t.teardown(() => link.stop());
+  await link.start();
+  await link.publish('$aws/things/cell-7/defender/metrics/json', '{"probe":true}', { qos: 1 });
+  await box.until((m) => m.length === 1, 'the publish at the broker');
+  t.same(box.payloads(), ['{"probe":true}']);
 });
