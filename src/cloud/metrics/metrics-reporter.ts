@@ -53,6 +53,15 @@ export interface MetricsReporterOptions {
   readonly log: Logger;
   /** Report on a timer every settings.intervalMs (default true); tests call reportNow() instead. */
   readonly schedule?: boolean;
+  /** Starts the interval timer and returns its stop (default setInterval, unref'd); tests pass their own. */
+  readonly every?: (intervalMs: number, tick: () => void) => () => void;
+}
+
+function everyInterval(intervalMs: number, tick: () => void): () => void {
+  const timer = setInterval(tick, intervalMs);
+  // The report timer never keeps a stopping process alive.
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** What became of one report for one destination. */
@@ -87,7 +96,7 @@ export class MetricsReporter {
   readonly #destinations: readonly Destination[];
   #stats = { published: 0, invalid: 0, failed: 0, accepted: 0, rejected: 0, lastRejection: undefined as DefenderReply | undefined };
   #chain: Promise<unknown> = Promise.resolve();
-  #timer: NodeJS.Timeout | undefined;
+  #stopTimer: () => void = () => undefined;
   #subscriptions: Subscription[] = [];
   #offDecision: () => void = () => undefined;
   #up = false;
@@ -146,10 +155,7 @@ export class MetricsReporter {
     }
     if (this.#stopped) return;
     this.#up = true;
-    if (this.#o.schedule ?? true) {
-      this.#timer = setInterval(() => void this.reportNow(), settings.intervalMs);
-      this.#timer.unref();
-    }
+    if (this.#o.schedule ?? true) this.#stopTimer = (this.#o.every ?? everyInterval)(settings.intervalMs, () => void this.reportNow());
     log.info(`metrics every ${settings.intervalMs / 1000} s to ${this.#destinations.map((d) => (d === 'defender' ? defenderTopics(thingName).report : plainMetricsTopic(settings.topic ?? '', thingName))).join(' and ')}`);
   }
 
@@ -320,7 +326,7 @@ export class MetricsReporter {
   /** Stops the timer and the reply subscriptions; a report in progress finishes first. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#stopTimer();
     this.#offDecision();
     await this.#chain;
     const subscriptions = this.#subscriptions;

@@ -281,3 +281,36 @@ t.test('startRuntime refuses metrics without a cloud link, and an interval under
   await t.rejects(startRuntime({ ...base, cloud: link, metrics: { ...SETTINGS, intervalMs: 60_000 } }), /metrics interval 60 s is under the minimum of 300 s/);
   t.notOk(existsSync(state), 'nothing was opened or created');
 });
+
+t.test('on its timer: every configured interval a report goes out; the timer stops with the reporter', async (t) => {
+  const s = await setup(t);
+  const link = new MqttTransport({ url: s.broker.url, clientId: 'device-timer', log: () => undefined });
+  const started = link.start();
+  t.teardown(() => link.stop());
+  const ticks: { intervalMs: number; tick: () => void; stopped: boolean }[] = [];
+  const reporter = new MetricsReporter({
+    settings: { ...SETTINGS, intervalMs: 900_000 },
+    transport: link,
+    thingName: THING,
+    started,
+    audit: s.audit,
+    gauges: s.gauges,
+    stateDirectory: s.dir,
+    clock: systemClock,
+    log: s.log,
+    every: (intervalMs, tick) => {
+      const entry = { intervalMs, tick, stopped: false };
+      ticks.push(entry);
+      return () => void (entry.stopped = true);
+    },
+  });
+  reporter.start();
+  await waitFor(() => ticks.length === 1, 'the timer to start once the link is up');
+  t.equal(ticks[0]?.intervalMs, 900_000, 'the configured interval');
+  await record(s.audit, [decision('allow')]);
+  ticks[0]?.tick();
+  await waitFor(() => s.dd.reports.length === 1, 'the report of the tick');
+  t.equal(number(s.dd.reports[0], 'interlock_commands_allowed'), 1);
+  await reporter.stop();
+  t.equal(ticks[0]?.stopped, true, 'the timer stopped');
+});
