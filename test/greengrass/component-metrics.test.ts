@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { startComponent, type RunningComponent } from '../../src/greengrass/component.js';
 import { ed25519PublicKeyFromPem } from '../../src/crypto/jws.js';
+import { IpcTransport } from '../../src/transport/greengrass-ipc.js';
 import { topicSet } from '../../src/transport/topics.js';
 import { fakeDeviceDefender, type FakeDeviceDefender } from '../helpers/fake-device-defender.js';
 import { TestNucleus } from '../helpers/greengrass-nucleus.js';
@@ -125,4 +126,25 @@ t.test('a plain topic the accessControl does not grant: refused by the nucleus, 
   t.equal(metrics.cursor('topic')?.seq, before, "the topic's cursor did not move: its interval stays open");
   t.ok((metrics.cursor('defender')?.seq ?? 0) > before, "Device Defender's moved");
   t.ok(s.nucleus.refused.some((r) => r.resource === `elsewhere/${THING}/metrics`), 'the nucleus refused it');
+});
+
+t.test("the recipe's mqttproxy grants exactly the cloud topics: reports and replies, audit batches and their acks", async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'gg-grants-'));
+  const recipe = loadRecipe();
+  const nucleus = new TestNucleus(join(work, 'ipc.sock'), [{ name: COMPONENT_NAME, accessControl: recipe.accessControl, configuration: {} }]);
+  await nucleus.start();
+  t.teardown(async () => {
+    await nucleus.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const cloud = new IpcTransport({ socketPath: nucleus.socketPath, authToken: nucleus.tokens.get(COMPONENT_NAME) as string, ...fast, channel: 'iot-core' });
+  await cloud.start();
+  t.teardown(() => cloud.stop());
+  for (const topic of [`$aws/things/${THING}/defender/metrics/json`, `interlock/${THING}/audit`, `interlock/${THING}/metrics`]) await t.resolves(cloud.publish(topic, '{}'), `publish ${topic}`);
+  for (const filter of [`$aws/things/${THING}/defender/metrics/json/accepted`, `$aws/things/${THING}/defender/metrics/json/rejected`, `interlock/${THING}/audit/ack`]) {
+    await t.resolves(cloud.subscribe(filter, () => undefined), `subscribe ${filter}`);
+  }
+  await t.rejects(cloud.publish(`$aws/things/${THING}/shadow/update`, '{}'), /not authorized/, 'nothing else: the shadow');
+  await t.rejects(cloud.subscribe('#', () => undefined), /not authorized/, 'nothing else: everything');
+  await t.rejects(cloud.publish(`interlock/${THING}/audit/ack`, '{}'), /not authorized/, 'the component never acknowledges its own audit batches');
 });

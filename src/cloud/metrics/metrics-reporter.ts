@@ -112,8 +112,24 @@ export class MetricsReporter {
     for (const d of this.#destinations) this.#auditErrors.set(d, 0);
   }
 
-  /** Loads (or starts) the cursors, then, once the cloud link is up, subscribes to the replies and starts the timer. */
+  /**
+   * Loads (or starts) the cursors, then, once the cloud link is up, subscribes to the replies and starts the timer.
+   * Never throws: the interlock runs whatever becomes of its metrics.
+   */
   start(): void {
+    try {
+      this.#loadCursors();
+    } catch (error) {
+      this.#o.log.error(`metrics cursors not loaded (${error instanceof Error ? error.message : String(error)}); reports count from the audit head on`);
+    }
+    this.#offDecision = this.#o.gauges.onDecision((reasons) => {
+      if (!reasons.some((r) => r.stage === 'audit')) return;
+      for (const d of this.#destinations) this.#auditErrors.set(d, (this.#auditErrors.get(d) ?? 0) + 1);
+    });
+    void this.#o.started.then(() => this.#connected()).catch((error: unknown) => this.#o.log.error(`metrics not started: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  #loadCursors(): void {
     const { log } = this.#o;
     const loaded = loadReporterState(this.#statePath);
     let state = loaded.ok ? loaded.state : undefined;
@@ -133,11 +149,6 @@ export class MetricsReporter {
     // Cursors of destinations switched off stay in the file for when they are switched on again.
     for (const [d, cursor] of Object.entries(state?.destinations ?? {})) if (!this.#cursors.has(d as Destination)) this.#cursors.set(d as Destination, cursor);
     this.#save();
-    this.#offDecision = this.#o.gauges.onDecision((reasons) => {
-      if (!reasons.some((r) => r.stage === 'audit')) return;
-      for (const d of this.#destinations) this.#auditErrors.set(d, (this.#auditErrors.get(d) ?? 0) + 1);
-    });
-    void this.#o.started.then(() => this.#connected());
   }
 
   async #connected(): Promise<void> {
@@ -210,6 +221,18 @@ export class MetricsReporter {
   }
 
   async #report(): Promise<readonly ReportOutcome[]> {
+    try {
+      return await this.#reportOnce();
+    } catch (error) {
+      // A broken read of the log (or a bug) fails this report; the cursors stay, the next one tries again.
+      const problem = `report not made: ${error instanceof Error ? error.message : String(error)}`;
+      this.#o.log.error(`metrics: ${problem}`);
+      this.#stats.failed += 1;
+      return this.#destinations.map((destination) => ({ destination, status: 'failed', problem }) as const);
+    }
+  }
+
+  async #reportOnce(): Promise<readonly ReportOutcome[]> {
     const { audit, log } = this.#o;
     if (this.#stopped) return [];
     if (!this.#up) {

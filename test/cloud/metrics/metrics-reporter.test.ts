@@ -314,3 +314,33 @@ t.test('on its timer: every configured interval a report goes out; the timer sto
   await reporter.stop();
   t.equal(ticks[0]?.stopped, true, 'the timer stopped');
 });
+
+t.test('a log that cannot be read fails that report only: logged, cursors unmoved, the next report goes out', async (t) => {
+  const s = await setup(t);
+  const link = new MqttTransport({ url: s.broker.url, clientId: 'device-broken-read', log: () => undefined });
+  const started = link.start();
+  t.teardown(() => link.stop());
+  let broken = true;
+  const audit = {
+    read: (fromSeq: number, limit: number) => {
+      if (broken) throw new Error('record 3: body is not JSON');
+      return s.audit.read(fromSeq, limit);
+    },
+    head: () => s.audit.head(),
+    health: () => s.audit.health(),
+  };
+  const reporter = new MetricsReporter({ settings: { ...SETTINGS, topic: undefined }, transport: link, thingName: THING, started, audit, gauges: s.gauges, stateDirectory: s.dir, clock: systemClock, log: s.log, schedule: false });
+  reporter.start();
+  t.teardown(() => reporter.stop());
+  await waitFor(() => reporter.ready, 'the reporter to be up');
+  await record(s.audit, [decision('allow'), decision('allow')]);
+  const before = reporter.cursor('defender');
+  const [outcome] = await reporter.reportNow();
+  t.match(outcome, { destination: 'defender', status: 'failed', problem: /report not made: record 3: body is not JSON/ });
+  t.same(reporter.cursor('defender'), before, 'the cursor did not move');
+  t.match(s.lines.join('\n'), /ERROR.*metrics: report not made/);
+  broken = false;
+  await reporter.reportNow();
+  await waitFor(() => s.dd.reports.length === 1, 'the next report');
+  t.equal(number(s.dd.reports[0], 'interlock_commands_allowed'), 2, 'with the interval of the failed one');
+});
