@@ -5,6 +5,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { isAbsolute, join } from 'node:path';
 import type { LogLevel } from '../core/log.js';
+import { MAX_METRICS_INTERVAL_MS, metricsSettingsProblem, MIN_METRICS_INTERVAL_MS, type MetricsSettings } from '../cloud/metrics/metrics-settings.js';
 
 /** The settings the component runs with, after validation (paths absolute, defaults filled in). */
 export interface ComponentSettings {
@@ -19,6 +20,8 @@ export interface ComponentSettings {
   /** Worker threads verifying signatures ahead of the decision queue; 0 verifies on the main thread. */
   readonly verifierThreads: number;
   readonly logLevel: LogLevel;
+  /** Cloud metrics over the nucleus's IoT Core connection; undefined when both destinations are off. */
+  readonly metrics: MetricsSettings | undefined;
 }
 
 /** The keys a live update may change; any other change needs a restart of the component. */
@@ -36,6 +39,8 @@ export const CONFIGURATION_KEYS: Readonly<Record<keyof ComponentSettings | 'acce
   heartbeatPeriodMs: 'How often interlock/heartbeat is published (50-10000 ms); drivers stop when it stops. Restart.',
   verifierThreads: 'Worker threads for signature checks (0-4; 1 suits a 2-core device). Restart.',
   logLevel: 'info, warn or error. Live.',
+  metrics:
+    'Cloud metrics over IoT Core: {intervalSeconds (300-86400), defender (Device Defender reports on or off), topic (a plain topic for the same numbers, {thing} for the thing name; "" for none)}; both off: no metrics. Restart.',
   accessControl: 'Greengrass IPC authorization (which topics this component may publish and subscribe); read by the nucleus.',
 };
 
@@ -51,6 +56,16 @@ const SCHEMA = {
     heartbeatPeriodMs: { type: 'integer', minimum: 50, maximum: 10_000 },
     verifierThreads: { type: 'integer', minimum: 0, maximum: 4 },
     logLevel: { enum: ['info', 'warn', 'error'] },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // SAFETY (of the account): under 300 s Device Defender throttles; a shorter interval is refused, not raised.
+        intervalSeconds: { type: 'integer', minimum: MIN_METRICS_INTERVAL_MS / 1000, maximum: MAX_METRICS_INTERVAL_MS / 1000 },
+        defender: { type: 'boolean' },
+        topic: { type: 'string', maxLength: 256 },
+      },
+    },
     // Greengrass's authorization map; its shape is the nucleus's business, so only its type is checked here.
     accessControl: { type: 'object' },
   },
@@ -125,6 +140,7 @@ export function parseComponentConfiguration(value: unknown, places: ComponentPla
   const problems: ConfigurationProblem[] = [];
   const cellDirectory = resolvePlace('cellDirectory', config['cellDirectory'] as string, places, problems);
   const stateDirectory = resolvePlace('stateDirectory', config['stateDirectory'] as string, places, problems);
+  const metrics = metricsOf(config['metrics'] as RawMetrics | undefined, problems);
   if (problems.length > 0) return { ok: false, problems };
   const digest = config['expectedDigest'];
   return {
@@ -137,8 +153,28 @@ export function parseComponentConfiguration(value: unknown, places: ComponentPla
       heartbeatPeriodMs: (config['heartbeatPeriodMs'] as number | undefined) ?? 250,
       verifierThreads: (config['verifierThreads'] as number | undefined) ?? 1,
       logLevel: (config['logLevel'] as LogLevel | undefined) ?? 'info',
+      metrics,
     },
   };
+}
+
+interface RawMetrics {
+  readonly intervalSeconds?: number;
+  readonly defender?: boolean;
+  readonly topic?: string;
+}
+
+/** The plain topic when the configuration names none: the one the recipe's accessControl grants. */
+export const DEFAULT_COMPONENT_METRICS_TOPIC = 'interlock/{thing}/metrics';
+
+/** Defaults: every 300 s, Device Defender on, the plain topic interlock/{thing}/metrics. Both off: no metrics. */
+function metricsOf(raw: RawMetrics | undefined, problems: ConfigurationProblem[]): MetricsSettings | undefined {
+  const topic = raw?.topic ?? DEFAULT_COMPONENT_METRICS_TOPIC;
+  const settings: MetricsSettings = { intervalMs: (raw?.intervalSeconds ?? 300) * 1000, defender: raw?.defender ?? true, topic: topic === '' ? undefined : topic };
+  if (!settings.defender && settings.topic === undefined) return undefined;
+  const problem = metricsSettingsProblem(settings);
+  if (problem !== undefined) problems.push({ path: '/metrics', message: problem });
+  return settings;
 }
 
 /** What a live update asks for, once validated against the settings in force. */
@@ -149,7 +185,8 @@ export type SettingsChange =
 /** Refuses any change to a key that needs a restart; the running settings then stay in force unchanged. */
 export function planSettingsChange(current: ComponentSettings, next: ComponentSettings): SettingsChange {
   const keys = Object.keys(current) as (keyof ComponentSettings)[];
-  const changedKeys = keys.filter((key) => current[key] !== next[key]);
+  // Values compared as JSON: metrics is an object, equal when its fields are.
+  const changedKeys = keys.filter((key) => JSON.stringify(current[key] ?? null) !== JSON.stringify(next[key] ?? null));
   const live: readonly string[] = LIVE_KEYS;
   const restart = changedKeys.filter((key) => !live.includes(key));
   if (restart.length > 0) {

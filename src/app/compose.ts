@@ -24,6 +24,9 @@ import type { TlsMaterial } from '../transport/tls-files.js';
 import { topicSet } from '../transport/topics.js';
 import type { Transport } from '../transport/transport.js';
 import { CloudConnection, type CloudLink } from '../cloud/cloud-link.js';
+import { MetricsReporter } from '../cloud/metrics/metrics-reporter.js';
+import { metricsSettingsProblem, type MetricsSettings } from '../cloud/metrics/metrics-settings.js';
+import { interlockGauges } from '../cloud/metrics/runtime-gauges.js';
 
 export interface RuntimeOptions {
   readonly cellDirectory: string;
@@ -52,6 +55,8 @@ export interface RuntimeOptions {
   readonly verifierThreads?: number;
   /** The link to AWS IoT Core for metrics and audit forwarding; without it nothing leaves the device. */
   readonly cloud?: CloudLink;
+  /** Cloud metrics (Device Defender and/or a plain topic) over `cloud`; needs it. */
+  readonly metrics?: MetricsSettings;
   readonly clock?: Clock;
   readonly log: Logger;
 }
@@ -76,6 +81,8 @@ export interface Runtime {
   readonly interlockPublicKeyPath: string;
   /** The link to AWS IoT Core, when one was configured. */
   readonly cloud: CloudConnection | undefined;
+  /** The cloud metrics reporter, when metrics were configured. */
+  readonly metrics: MetricsReporter | undefined;
   stop(): Promise<void>;
 }
 
@@ -92,6 +99,10 @@ export class DigestMismatchError extends Error {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { log } = options;
+  if (options.metrics !== undefined) {
+    const problem = options.cloud === undefined ? 'metrics need a cloud link (a thing and a transport to AWS IoT Core)' : metricsSettingsProblem(options.metrics);
+    if (problem !== undefined) throw new RangeError(problem);
+  }
   const loaded = loadCell(options.cellDirectory);
   if (!loaded.ok) throw new DeclarationError(loaded.problems);
   const cell = loaded.cell;
@@ -209,6 +220,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The cloud half starts last and in the background: the interlock decides whether or not the cloud is reachable.
   const cloud = options.cloud === undefined ? undefined : new CloudConnection(options.cloud, { log: (message) => log.child('cloud').info(message) });
   cloud?.start();
+  const metrics =
+    cloud === undefined || options.metrics === undefined
+      ? undefined
+      : new MetricsReporter({ settings: options.metrics, transport: cloud.link.transport, thingName: cloud.link.thingName, started: cloud.started, audit, gauges: interlockGauges(interlock), stateDirectory, clock: options.clock ?? systemClock, log: log.child('metrics') });
+  metrics?.start();
   let stopped = false;
   return {
     cell,
@@ -222,10 +238,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     interlockPublicKey: keys.publicKey,
     interlockPublicKeyPath: keys.publicKeyPath,
     cloud,
+    metrics,
     async stop() {
       if (stopped) return;
       stopped = true;
       await interlock.stop();
+      await metrics?.stop().catch((e: unknown) => log.warn(`stopping the metrics reporter: ${e instanceof Error ? e.message : String(e)}`));
       await cloud?.stop().catch((e: unknown) => log.warn(`stopping the cloud link: ${e instanceof Error ? e.message : String(e)}`));
       await transport.stop();
       await broker?.stop();

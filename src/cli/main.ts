@@ -22,6 +22,7 @@ import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from '
 import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
 import { runShadowReport } from './shadow-report.js';
 import { runProvisionCommand } from './provision.js';
+import { hasCloudOptions, readCloudOptions } from './cloud-options.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -42,6 +43,12 @@ Commands:
              --tls-ca <file>     CA bundle (PEM) the mqtts:// broker's certificate must chain to
              --tls-cert <file>   client certificate (PEM) the broker identifies the interlock by
              --tls-key <file>    its private key (PEM, unencrypted); checked against the certificate
+             --cloud-url <url>   AWS IoT Core (mqtts://ENDPOINT:8883) for metrics; needs --thing-name,
+                                 --cloud-cert and --cloud-key (--cloud-ca: default Node's root CAs)
+             --thing-name <name> the AWS IoT thing this interlock reports as
+             --metrics-interval <time>  how often metrics are reported (default 300s, never less)
+             --metrics-topic <topic>    also publish them on this plain topic ({thing}: the thing name)
+             --no-defender       no Device Defender reports (then --metrics-topic is needed)
   greengrass  Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
              pub/sub, RUNNING once ready, deployments' configurations validated, live updates. Started by
              the recipe's Startup script, which passes:
@@ -188,6 +195,14 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'cloud-url': { type: 'string' },
+        'cloud-ca': { type: 'string' },
+        'cloud-cert': { type: 'string' },
+        'cloud-key': { type: 'string' },
+        'thing-name': { type: 'string' },
+        'metrics-interval': { type: 'string' },
+        'metrics-topic': { type: 'string' },
+        'no-defender': { type: 'boolean' },
         'work-path': { type: 'string' },
         'artifact-path': { type: 'string' },
         region: { type: 'string' },
@@ -229,6 +244,9 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
     }
   }
 
+  // SAFETY: a cloud option that a command would ignore could make someone believe metrics leave the device.
+  if (command !== 'run' && hasCloudOptions(values)) return usageError(`the cloud and metrics options apply to run, not to ${command ?? 'no command'}`);
+
   try {
     switch (command) {
       case 'demo': {
@@ -254,7 +272,11 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
       case 'run': {
         const port = values.port === undefined ? 1883 : Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be 0-65535, not ${values.port ?? ''}`);
+        const cloud = readCloudOptions(values, parseDuration, log);
+        if (!cloud.ok) return usageError(cloud.problem);
         const runtime = await startRuntime({
+          ...(cloud.cloud === undefined ? {} : { cloud: cloud.cloud }),
+          ...(cloud.metrics === undefined ? {} : { metrics: cloud.metrics }),
           brokerTls: tls,
           cellDirectory,
           stateDirectory,

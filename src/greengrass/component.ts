@@ -12,6 +12,7 @@ import { formatProblem } from '../core/problems.js';
 import { IpcConnection, IpcTransport, type IpcConnectionOptions } from '../transport/greengrass-ipc.js';
 import { ComponentIpc } from './component-ipc.js';
 import { assessConfiguration } from './configuration-updates.js';
+import { thingNameProblem } from '../cloud/cloud-link.js';
 
 export interface ComponentOptions {
   /** Where to reach the nucleus; default the environment the nucleus sets (socket path and SVCUID). */
@@ -20,6 +21,8 @@ export interface ComponentOptions {
   readonly places?: ComponentPlaces;
   /** Writes one log line; default stderr (Greengrass keeps it in the component's log file). */
   readonly write?: (line: string) => void;
+  /** The AWS IoT thing of the core device; default AWS_IOT_THING_NAME, which the nucleus sets. */
+  readonly thingName?: string;
 }
 
 export interface RunningComponent {
@@ -98,6 +101,12 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
   }
   level = settings.logLevel;
 
+  // The cloud link is the nucleus's own IoT Core connection (its MQTT proxy), on the component's IPC connection.
+  const thingName = options.thingName ?? process.env['AWS_IOT_THING_NAME'];
+  if (thingName !== undefined && thingNameProblem(thingName) !== undefined) return await fail(`AWS_IOT_THING_NAME: ${thingNameProblem(thingName) ?? ''}`);
+  if (thingName === undefined && settings.metrics !== undefined) log.warn('no AWS_IOT_THING_NAME (not started by a nucleus?): no cloud link, metrics are not reported');
+  const cloud = thingName === undefined ? undefined : { transport: new IpcTransport({ connection, channel: 'iot-core' }), thingName };
+
   let runtime: Runtime;
   try {
     runtime = await startRuntime({
@@ -107,6 +116,8 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
       heartbeatPeriodMs: settings.heartbeatPeriodMs,
       verifierThreads: settings.verifierThreads,
       transport: new IpcTransport({ connection }),
+      ...(cloud === undefined ? {} : { cloud }),
+      ...(cloud === undefined || settings.metrics === undefined ? {} : { metrics: settings.metrics }),
       ...(settings.expectedDigest === undefined ? {} : { expectedDigest: settings.expectedDigest }),
       log: log.child('runtime'),
     });

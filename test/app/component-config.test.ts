@@ -20,7 +20,15 @@ function settings(extra: Record<string, unknown> = {}): ComponentSettings {
 }
 
 t.test('a minimal configuration gets the documented defaults', async (t) => {
-  t.same(settings(), { ...BASE, expectedDigest: undefined, topicPrefix: '', heartbeatPeriodMs: 250, verifierThreads: 1, logLevel: 'info' });
+  t.same(settings(), {
+    ...BASE,
+    expectedDigest: undefined,
+    topicPrefix: '',
+    heartbeatPeriodMs: 250,
+    verifierThreads: 1,
+    logLevel: 'info',
+    metrics: { intervalMs: 300_000, defender: true, topic: 'interlock/{thing}/metrics' },
+  });
   t.equal(settings({ expectedDigest: '' }).expectedDigest, undefined, 'an empty digest means none');
   t.equal(settings({ expectedDigest: 'a'.repeat(64) }).expectedDigest, 'a'.repeat(64));
   t.ok(settings({ accessControl: { 'aws.greengrass.ipc.pubsub': {} } }), "Greengrass's accessControl is allowed beside ours");
@@ -52,6 +60,10 @@ t.test('every bad value is refused with the key and the reason', async (t) => {
     ['too many threads', { verifierThreads: 64 }, /\/verifierThreads/],
     ['a silent log', { logLevel: 'silent' }, /\/logLevel/],
     ['a wildcard in the prefix', { topicPrefix: 'site/#/' }, /\/topicPrefix/],
+    ['a metrics interval under 300 s (refused, not raised)', { metrics: { intervalSeconds: 299 } }, /\/metrics\/intervalSeconds: must be >= 300/],
+    ['a metrics interval as a string', { metrics: { intervalSeconds: '300' } }, /\/metrics\/intervalSeconds: must be integer/],
+    ['an unknown metrics field', { metrics: { interval: 300 } }, /\/metrics: must NOT have additional properties|\/metrics\/interval: unknown configuration key/],
+    ['a wildcard in the metrics topic', { metrics: { topic: 'interlock/+/metrics' } }, /\/metrics: metrics topic "interlock\/\+\/metrics": wildcards are not allowed/],
   ];
   for (const [what, extra, expected] of cases) {
     const config: Record<string, unknown> = { ...BASE, ...extra };
@@ -74,6 +86,15 @@ t.test('a live update may change the declarations and the log level; anything el
     t.same(restart.problems.map((p) => p.path), ['/topicPrefix', '/verifierThreads']);
     t.match(formatConfigurationProblems(restart.problems), /restart the component/);
   }
+});
+
+t.test('metrics: Device Defender and the plain topic each on or off; both off is no metrics; a change needs a restart', async (t) => {
+  t.same(settings({ metrics: { intervalSeconds: 900, defender: false, topic: 'fleet/{thing}/m' } }).metrics, { intervalMs: 900_000, defender: false, topic: 'fleet/{thing}/m' });
+  t.same(settings({ metrics: { topic: '' } }).metrics, { intervalMs: 300_000, defender: true, topic: undefined }, 'an empty topic is none');
+  t.equal(settings({ metrics: { defender: false, topic: '' } }).metrics, undefined, 'both off: no metrics');
+  const change = planSettingsChange(settings(), settings({ metrics: { intervalSeconds: 600 } }));
+  t.match(change, { ok: false, problems: [{ path: '/metrics', message: /restart the component/ }] });
+  t.match(planSettingsChange(settings({ metrics: { intervalSeconds: 300 } }), settings()), { ok: true, changedKeys: [] }, 'equal metrics objects are no change');
 });
 
 t.test('every key is documented, and the live keys are among them', async (t) => {

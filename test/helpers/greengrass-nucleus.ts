@@ -70,6 +70,13 @@ export class TestNucleus {
   readonly states = new Map<string, string[]>();
   /** What components published to IoT Core, in order. */
   readonly iotCorePublishes: RecordedIotPublish[] = [];
+  /** The cloud side: called for every publish to IoT Core (a fake AWS service answers through cloudPublish). */
+  readonly iotCoreListeners = new Set<(publish: RecordedIotPublish) => void>();
+  /**
+   * When true, a publish to IoT Core also reaches every SubscribeToIoTCore whose filter matches, the publisher's own
+   * included, as AWS IoT Core's broker does; off by default (the cloud side then only records).
+   */
+  iotCoreLoopback = false;
   /** Calls refused as unauthorized: component, operation, resource. */
   readonly refused: { component: string; operation: string; resource: string }[] = [];
   /**
@@ -342,8 +349,12 @@ export class TestNucleus {
       case 'PublishToIoTCore': {
         const topicName = String(request['topicName']);
         if (!this.#authorized(component, 'aws.greengrass.ipc.mqttproxy', operation, topicName, true)) return unauthorized(topicName);
-        this.iotCorePublishes.push({ component, topicName, qos: String(request['qos']), payload: Buffer.from(String(request['payload'] ?? ''), 'base64') });
-        return this.#respond(connection, streamId, 'aws.greengrass#PublishToIoTCoreResponse', {}, true);
+        const published: RecordedIotPublish = { component, topicName, qos: String(request['qos']), payload: Buffer.from(String(request['payload'] ?? ''), 'base64') };
+        this.iotCorePublishes.push(published);
+        this.#respond(connection, streamId, 'aws.greengrass#PublishToIoTCoreResponse', {}, true);
+        if (this.iotCoreLoopback) this.cloudPublish(topicName, published.payload);
+        for (const listener of this.iotCoreListeners) listener(published);
+        return;
       }
       case 'SubscribeToIoTCore': {
         const topicName = String(request['topicName']);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Test } from 'tap';
-import { startRuntime, type Runtime } from '../../src/app/compose.js';
+import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/app/compose.js';
 import type { SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { silentLogger, type Logger } from '../../src/core/log.js';
@@ -63,6 +63,11 @@ export interface LiveInterlockOptions {
    * with broker 'mosquitto': the embedded broker's connection is in-process.
    */
   readonly wrapTransport?: (transport: Transport) => Transport;
+  /**
+   * More startRuntime options, made afresh for every start (restart() too): e.g. a cloud link and metrics settings,
+   * whose transport startRuntime then starts and stops.
+   */
+  readonly runtimeOptions?: () => Partial<RuntimeOptions>;
 }
 
 /** A release as the device received it. */
@@ -151,6 +156,7 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
       ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
       clock,
       log: options.log ?? silentLogger,
+      ...options.runtimeOptions?.(),
     });
     runtime.interlock.onDecision((event) => decisions.push(event));
     reader = new Database(join(stateDirectory, 'audit.db'), { readonly: true });

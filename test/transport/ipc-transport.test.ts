@@ -68,6 +68,38 @@ t.test('contract against the test nucleus', async (t) => {
   });
 });
 
+t.test('contract on the IoT Core channel (the MQTT proxy), the test nucleus looping publishes back as IoT Core does', async (t) => {
+  const CLOUD_OPEN: AccessControl = {
+    'aws.greengrass.ipc.mqttproxy': { 'cloud:1': { operations: ['aws.greengrass#PublishToIoTCore', 'aws.greengrass#SubscribeToIoTCore'], resources: ['*'] } },
+  };
+  const n = await nucleus([{ name: 'a', accessControl: CLOUD_OPEN }, { name: 'b', accessControl: CLOUD_OPEN }]);
+  n.iotCoreLoopback = true;
+  t.teardown(() => n.stop());
+  runTransportContract(t, 'ipc iot-core -> test nucleus', async () => {
+    const made: { transport: IpcTransport; connection: IpcConnection }[] = [];
+    const make = (component: string): IpcTransport => {
+      // As the component does: the IoT Core transport shares a connection it does not own.
+      const connection = new IpcConnection({ socketPath: n.socketPath, authToken: n.tokens.get(component) as string, ...fast });
+      const transport = new IpcTransport({ connection, channel: 'iot-core' });
+      made.push({ transport, connection });
+      return transport;
+    };
+    const a = make('a');
+    const b = make('b');
+    await Promise.all([a.start(), b.start()]);
+    return {
+      a,
+      b,
+      unstarted: () => make('a'),
+      cleanup: async () => {
+        await Promise.all(made.map((x) => x.transport.stop()));
+        await Promise.all(made.map((x) => x.connection.stop()));
+      },
+      dropA: async () => n.dropConnections('a'),
+    };
+  });
+});
+
 t.test("publishes and subscribes outside the component's accessControl are refused with the nucleus's reason", async (t) => {
   const n = await nucleus([{ name: 'driver', accessControl: NARROW }]);
   t.teardown(() => n.stop());
