@@ -21,6 +21,7 @@ import type { CliIo } from './cli-io.js';
 import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
 import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
 import { runShadowReport } from './shadow-report.js';
+import { runReplayCommand } from './replay-command.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -70,6 +71,8 @@ Commands:
              trace <id>          a command's chain (decision, resolution, outcomes) by command id, command digest,
                                  approval id or agent session; --json for JSON lines
              tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
+  replay     Re-decides the recorded commands of <state-dir>/audit.db against another cell folder (what would change):
+             interlock replay --cell <other> [--from <seq>] [--to <seq>] [--json]
   help       This text.
 
 Common options:
@@ -176,6 +179,8 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         kind: { type: 'string' },
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
+        from: { type: 'string' },
+        to: { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -314,6 +319,8 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         }
         return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
       }
+      case 'replay':
+        return runReplayCommand(positionals, { cell: values.cell, stateDirectory, from: values.from, to: values.to, json: values.json === true }, cliIo(output));
       case 'audit':
         return await runAuditCommand(
           positionals,
