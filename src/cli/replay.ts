@@ -134,8 +134,9 @@ export function replayRecords(cell: LoadedCell, rows: Iterable<Row>, options: Pi
       continue;
     }
     const context: PipelineContext = { cell, replay: AS_RECORDED_REPLAY, states: rebuilt.states, releases, bounds, trust };
-    // The mode hysteresis sees the people as this decision saw them, as the live interlock's state messages would.
-    observeModes(declarations, { states: rebuilt.states, bounds }, fields.timeMs);
+    // The mode hysteresis sees the people as this decision saw them, as the live interlock's state messages would. A
+    // decision that read no state (a stop) says nothing about the people, so it is not taken as "people unknown".
+    if (record['state'] !== undefined) observeModes(declarations, { states: rebuilt.states, bounds }, fields.timeMs);
     let replayed: { verdict: Verdict; reasons: readonly Reason[] } =
       answer === undefined ? evaluateCommand({ token, topicDeviceId: fields.deviceId }, context, fields.timeMs) : recheckApproved(token, fields, context);
     // The approval room is approvals' state too: a hold the recorded interlock had no room for stays denied.
