@@ -7,6 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
+import { commandStory, formatStory } from './audit-trace.js';
+import type { AgentKey } from '../core/declarations.js';
+import { formatProblem } from '../core/problems.js';
+import { loadCell } from '../declarations/load.js';
 import type { CliIo } from './cli-io.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
@@ -29,12 +33,14 @@ export interface AuditCommandOptions {
   readonly lines?: string | undefined;
   readonly follow?: boolean | undefined;
   readonly json?: boolean | undefined;
+  /** `trace`: the cell folder whose pinned keys re-verify the recorded command tokens. */
+  readonly cell?: string | undefined;
   /** Ends `tail --follow`; default: the first SIGINT or SIGTERM. */
   readonly stop?: AbortSignal | undefined;
   readonly pollMs?: number | undefined;
 }
 
-type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json';
+type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'cell';
 const OPTION_FLAGS: Record<OptionName, string> = {
   since: '--since',
   until: '--until',
@@ -45,11 +51,12 @@ const OPTION_FLAGS: Record<OptionName, string> = {
   lines: '-n/--lines',
   follow: '--follow',
   json: '--json',
+  cell: '--cell',
 };
 const OPTIONS_OF: Record<AuditSubcommand, readonly OptionName[]> = {
   verify: [],
   export: ['since', 'until', 'agent', 'device', 'verdict', 'kind'],
-  trace: ['json'],
+  trace: ['json', 'cell'],
   tail: ['lines', 'follow', 'json'],
 };
 
@@ -165,9 +172,20 @@ export async function runAuditCommand(positionals: readonly string[], options: A
       case 'export':
         runExport(reader, request.filter, io, problems);
         break;
-      case 'trace':
-        if (!runTrace(reader, request.id, request.json, io, problems)) return 1;
+      case 'trace': {
+        let keys: ReadonlyMap<string, AgentKey> | undefined;
+        if (options.cell !== undefined) {
+          const loaded = loadCell(options.cell);
+          if (!loaded.ok) {
+            io.err(`interlock: cannot read the keys of ${options.cell}: ${loaded.problems.length} problem(s) in its declarations`);
+            for (const problem of loaded.problems) io.err(`  ${formatProblem(problem)}`);
+            return 1;
+          }
+          keys = loaded.cell.declarations.keys;
+        }
+        if (!runTrace(reader, request.id, request.json, io, problems, keys)) return 1;
         break;
+      }
       case 'tail':
         await runTail(reader, request, options, io, problems);
         break;
@@ -242,7 +260,7 @@ function runExport(reader: AuditReader, filter: AuditFilter, io: CliIo, problems
 }
 
 /** Prints the chain of `id`; false (after saying so) when no record has that id. */
-function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, problems: ProblemReport): boolean {
+function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, problems: ProblemReport, keys?: ReadonlyMap<string, AgentKey>): boolean {
   const headSeq = reader.headSeq();
   // First pass: the records that carry the id, and what links to them. Only problems of this pass are reported,
   // so a damaged record is named once.
@@ -272,6 +290,7 @@ function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, pro
   // Second pass, in seq order: the roots, every record of their commands, and whatever follows up an included one.
   const included = new Set<number>();
   const commands = new Set<string>();
+  const chain: Readonly<Record<string, unknown>>[] = [];
   for (const row of reader.scan(0, headSeq)) {
     if (!row.ok) continue;
     const { record } = row;
@@ -283,10 +302,17 @@ function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, pro
       (typeof parent === 'number' && included.has(parent));
     if (!linked) continue;
     included.add(row.seq);
+    chain.push(record);
     if (typeof commandId === 'string') commands.add(commandId);
     io.out(json ? JSON.stringify(record) : formatRecordLine(record));
   }
   if (!json) io.out(`trace ${printable(id)}: ${included.size} record(s), ${commands.size} command(s)`);
+  // Then each command's story: plan -> command -> state -> decision -> approval -> release -> outcome.
+  for (const commandId of commands) {
+    const story = commandStory(commandId, chain, keys);
+    if (json) io.out(JSON.stringify({ story }));
+    else for (const line of ['', ...formatStory(story)]) io.out(line);
+  }
   return true;
 }
 

@@ -69,7 +69,9 @@ Commands:
                                  --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
                                  --verdict allow|hold|deny --kind decision|outcome|event
              trace <id>          a command's chain (decision, resolution, outcomes) by command id, command digest,
-                                 approval id or agent session; --json for JSON lines
+                                 approval id or agent session, then each command's story (plan, command, state,
+                                 decision, approval, release, outcome); --cell <dir> re-verifies the signatures;
+                                 --json for JSON lines
              tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
   replay     Re-decides the recorded commands of <state-dir>/audit.db against another cell folder (what would change):
              interlock replay --cell <other> [--from <seq>] [--to <seq>] [--json]
@@ -335,6 +337,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             lines: values.lines,
             follow: values.follow,
             json: values.json,
+            cell: values.cell,
           },
           cliIo(output),
         );
