@@ -197,7 +197,7 @@ export function auditBytesPerDecision(path: string): AuditBytes {
 export function printAuditBytes(path: string): void {
   const b = auditBytesPerDecision(path);
   console.log(
-    `audit bytes per decision: ${b.bodyBytesPerDecision} B of record body (sum of stored bodies / ${b.decisions} decisions; token, state and decisionUs included), ` +
+    `audit bytes per decision: ${b.bodyBytesPerDecision} B of record body (sum of stored bodies / ${b.decisions} decisions), ` +
       `${b.fileBytesPerRecord} B of database file per record (after a checkpoint, ${b.records} records)`,
   );
 }
