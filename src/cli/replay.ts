@@ -26,7 +26,7 @@ export interface ReplayOptions {
 
 /** What the replay cannot re-decide from a record, and so takes from it: printed at the head of every report. */
 export const AS_RECORDED = [
-  'replay protection (jti, seq) as recorded: every recorded command counts as fresh',
+  'replay protection (jti, seq) as recorded: every recorded command counts as fresh, and a command the envelope denied (signature, freshness, replay, audience, parameters) stays denied',
   'operator answers as recorded: a rejection, expiry or voided approval stands; an approved command is checked again with approved = true',
   'device state as recorded: each command is checked against the state its record says it read, at the record time; a device it did not read has no state',
   'releases and agent standings as recorded; rate windows and mode hysteresis rebuilt by replaying from the first record',
@@ -62,6 +62,8 @@ export interface ReplayReport {
     readonly newlyHeld: number;
     /** Answers to holds taken as recorded (rejected, expired, voided): not re-decided. */
     readonly answersAsRecorded: number;
+    /** Commands the envelope denied when recorded: not re-decided (replay memory and arrival topic are not recorded). */
+    readonly envelopeDenialsAsRecorded: number;
   };
 }
 
@@ -108,6 +110,7 @@ export function replayRecords(cell: LoadedCell, rows: Iterable<Row>, options: Pi
   const commands: ReplayedCommand[] = [];
   const problems: string[] = [];
   let answersAsRecorded = 0;
+  let envelopeDenialsAsRecorded = 0;
   for (const row of rows) {
     if (!row.ok) {
       problems.push(`${database}: record ${row.seq}: ${row.problem}`);
@@ -121,6 +124,12 @@ export function replayRecords(cell: LoadedCell, rows: Iterable<Row>, options: Pi
     const fields = recordFields(record);
     if (typeof fields === 'string') {
       problems.push(`${database}: record ${row.seq}: ${fields}`);
+      continue;
+    }
+    // SAFETY: re-deciding these would call a replayed or misaddressed command fresh (the replay memory and the
+    // topic it arrived on are not in the record) and report it as newly allowed.
+    if (fields.stages.includes('envelope')) {
+      if (row.seq >= fromSeq) envelopeDenialsAsRecorded += 1;
       continue;
     }
     const answer = detail?.['approvalId'] === undefined ? undefined : detail['outcome'];
@@ -176,6 +185,7 @@ export function replayRecords(cell: LoadedCell, rows: Iterable<Row>, options: Pi
         newlyAllowed: changed.filter((c) => c.replayed.verdict === 'allow').length,
         newlyHeld: changed.filter((c) => c.replayed.verdict === 'hold').length,
         answersAsRecorded,
+        envelopeDenialsAsRecorded,
       },
     },
     problems,
@@ -190,6 +200,7 @@ interface RecordFields {
   readonly action: string;
   readonly verdict: Verdict;
   readonly codes: readonly string[];
+  readonly stages: readonly string[];
 }
 
 function recordFields(record: Readonly<Record<string, unknown>>): RecordFields | string {
@@ -199,7 +210,8 @@ function recordFields(record: Readonly<Record<string, unknown>>): RecordFields |
   if (typeof verdict !== 'string' || !VERDICTS.includes(verdict)) return `verdict ${JSON.stringify(verdict)} is not allow, hold or deny`;
   if (!Array.isArray(reasons)) return 'reasons is not a list';
   const codes = reasons.map((r: unknown) => (isObject(r) && typeof r['code'] === 'string' ? r['code'] : '?'));
-  return { timeMs, commandId: commandId as string, agentId: agentId as string, deviceId: deviceId as string, action: action as string, verdict: verdict as Verdict, codes };
+  const stages = reasons.map((r: unknown) => (isObject(r) && typeof r['stage'] === 'string' ? r['stage'] : '?'));
+  return { timeMs, commandId: commandId as string, agentId: agentId as string, deviceId: deviceId as string, action: action as string, verdict: verdict as Verdict, codes, stages };
 }
 
 /**
@@ -242,7 +254,8 @@ export function formatReplay(report: ReplayReport): string[] {
   const s = report.summary;
   lines.push(
     `${s.replayed} command(s) replayed: ${s.unchanged} unchanged, ${s.newlyDenied} newly denied, ${s.newlyAllowed} newly allowed, ${s.newlyHeld} newly held` +
-      (s.answersAsRecorded === 0 ? '' : `; ${s.answersAsRecorded} answer(s) to holds taken as recorded`),
+      (s.answersAsRecorded === 0 ? '' : `; ${s.answersAsRecorded} answer(s) to holds taken as recorded`) +
+      (s.envelopeDenialsAsRecorded === 0 ? '' : `; ${s.envelopeDenialsAsRecorded} envelope denial(s) taken as recorded`),
   );
   return lines;
 }

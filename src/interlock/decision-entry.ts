@@ -36,7 +36,7 @@ export function decisionEntry(decision: Decision, topicDeviceId: string, extra: 
     ...(decision.command?.trace === undefined ? {} : { trace: decision.command.trace }),
     ...(extra.parentSeq === undefined ? {} : { parentSeq: extra.parentSeq }),
     // The exact bytes the agent signed: what the machine was told, re-checkable by anyone with the agent's key.
-    ...(decision.command === undefined || decision.commandToken === undefined ? {} : { commandToken: decision.commandToken }),
+    ...(decision.commandToken === undefined ? {} : { commandToken: decision.commandToken }),
     ...(state === undefined || Object.keys(state).length === 0 ? {} : { state }),
     ...(extra.arrivedAt === undefined ? {} : { decisionUs: elapsedUs(extra.arrivedAt, extra.decidedAt ?? performance.now()) }),
     // Shadow mode: the candidate policy set's verdict is recorded beside the enforced one, never acted on.

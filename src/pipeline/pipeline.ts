@@ -70,7 +70,7 @@ export interface Decision {
   readonly modeBecause?: readonly string[];
   /** What the shadow (candidate) policy set would have decided, when the cell has one. Never enforced. */
   readonly shadow?: ShadowVerdict;
-  /** The command as received (set once it authenticated): the compact JWS whose sha256 is `commandDigest`. */
+  /** The command as received (set once its signature verified): the compact JWS whose sha256 is `commandDigest`. */
   readonly commandToken?: string;
   /** The device states the decision read (trust, policy context, bounds), each with its receive time. */
   readonly stateUsed?: readonly UsedState[];
@@ -93,7 +93,8 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
       input.topicDeviceId === undefined ? { token: input.token } : { token: input.token, topicDeviceId: input.topicDeviceId },
       { declarations, replay: context.replay, nowMs, ...(input.signatureHint === undefined ? {} : { signatureHint: input.signatureHint }) },
     );
-    if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity };
+    // A denial whose signature verified (identity known) keeps the token for its record, as an allow does.
+    if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity, ...(envelope.identity.agentId === undefined ? {} : { commandToken: input.token }) };
     const { command } = envelope;
     const judged = judgeCommand(command, context, nowMs, false);
     return { ...base, ...judged, identity: identityOf(command), command, commandToken: input.token };

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { main } from '../../src/cli/main.js';
 import type { ReplayReport } from '../../src/cli/replay.js';
-import { liveInterlock, type LiveInterlock } from '../helpers/live-interlock.js';
+import { liveInterlock, topics, type LiveInterlock } from '../helpers/live-interlock.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { required } from '../helpers/required.js';
 
 const CONVEYOR = 'conveyor-1';
@@ -39,7 +40,11 @@ t.test('replay flips exactly the commands the new declarations decide otherwise,
   await rig.modesSettled();
   const planner = rig.cell.signer('planner-1');
   const trainee = rig.cell.signer('trainee-1');
-  const a = await rig.send(CONVEYOR, planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
+  const first = planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 });
+  const a = await rig.send(CONVEYOR, first);
+  // The same token again: denied by the replay memory, recorded with its token, and never re-decided as fresh.
+  await rig.client.publish(topics.command(CONVEYOR), first, { qos: 1 });
+  await waitFor(() => rig.decisions.some((d) => d.report.reasons.some((r) => r.code === 'ENVELOPE_REPLAYED')), 'the replayed command denied');
   const b = await rig.send(CONVEYOR, planner.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.18, rampMPerS2: 0.2 }));
   const stop = await rig.send(CONVEYOR, planner.sign(CONVEYOR, 'stop', {}));
   const held = await rig.send(CONVEYOR, trainee.sign(CONVEYOR, 'set_speed', { speedMPerS: 0.1, rampMPerS2: 0.2 }));
@@ -59,6 +64,7 @@ t.test('replay flips exactly the commands the new declarations decide otherwise,
   t.equal(sameReport.summary.replayed, 6, 'every recorded command with its token, the approval re-check included');
   t.same(sameReport.commands.filter((c) => c.changed), [], 'the same declarations change nothing');
   t.equal(sameReport.summary.unchanged, 6);
+  t.equal(sameReport.summary.envelopeDenialsAsRecorded, 1, 'the replayed command stays as recorded');
 
   // A tighter belt: 0.15 m/s in both limit sets. Only the 0.18 m/s command is above it.
   const tight = variant(t, rig, 'devices/conveyor-1.yaml', (text) => text.replace('maxSpeed: { normal: 0.5, reduced: 0.25, unit: m/s }', 'maxSpeed: { normal: 0.15, reduced: 0.15, unit: m/s }'));
@@ -75,7 +81,7 @@ t.test('replay flips exactly the commands the new declarations decide otherwise,
   t.equal(text.code, 0);
   t.match(text.stdout, /as recorded: replay protection \(jti, seq\) as recorded/);
   t.match(text.stdout, new RegExp(`#${seqOf(b)} planner-1 -> ${CONVEYOR} set_speed \\S+: allow -> deny\\n    BOUNDS_CONVEYOR_SPEED \\[${CONVEYOR}/maxSpeed/normal\\]: `));
-  t.match(text.stdout, /6 command\(s\) replayed: 5 unchanged, 1 newly denied, 0 newly allowed, 0 newly held\n$/);
+  t.match(text.stdout, /6 command\(s\) replayed: 5 unchanged, 1 newly denied, 0 newly allowed, 0 newly held; 1 envelope denial\(s\) taken as recorded\n$/);
 
   // A stricter policy: the trainee may no longer run the belt, with or without an approval.
   const strict = variant(t, rig, 'policies/conveyor.cedar', (text) => `${text}\n@id("no-trainee-belt")\nforbid (principal == Interlock::Agent::"trainee-1", action == Interlock::Action::"set_speed", resource);\n`);

@@ -59,6 +59,14 @@ t.test('an allow record holds the exact token, the state the bounds used with it
   t.ok(required(state[`${CONVEYOR}/speedMPerS`], 'the speed').ageMs >= 1500, 'the age is the time since the interlock received the state');
   t.notOk(Object.keys(state).some((key) => key.startsWith('arm-1/')), 'a device the decision never read is not recorded');
   t.ok(Number.isInteger(record.decisionUs) && (record.decisionUs ?? -1) >= 0, `decisionUs ${String(record.decisionUs)} is a whole number`);
+
+  // The same token again: an authenticated command the envelope denies (replayed) is recorded with its token too.
+  await rig.client.publish(topics.command(CONVEYOR), token, { qos: 1 });
+  await waitFor(() => rig.decisions.some((d) => d.report.reasons.some((r) => r.code === 'ENVELOPE_REPLAYED')), 'the replay denied');
+  const replayed = recordAt(rig, required(rig.decisions.find((d) => d.report.reasons.some((r) => r.code === 'ENVELOPE_REPLAYED')), 'the replay').auditSeq);
+  t.equal(replayed.commandToken, token);
+  t.equal(replayed.state, undefined, 'it read no state');
+  t.ok(Number.isInteger(replayed.decisionUs));
   t.ok(rig.audit.verify().ok);
 });
 
