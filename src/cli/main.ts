@@ -63,7 +63,7 @@ Commands:
   mode       Forces a device's reduced limits, or back to automatic: interlock mode <device> reduced|auto
   shadow-report  Compares the shadow policy set's verdicts with the enforced ones, from the audit log.
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
-  audit      Reads <state-dir>/audit.db read-only: interlock audit verify|export|trace|tail
+  audit      Reads <state-dir>/audit.db (or --db <file>) read-only: interlock audit verify|export|trace|tail
              verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
              export              every record as one JSON line, in seq order; filters:
                                  --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
@@ -73,7 +73,7 @@ Commands:
                                  decision, approval, release, outcome); --cell <dir> re-verifies the signatures;
                                  --json for JSON lines
              tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
-  replay     Re-decides the recorded commands of <state-dir>/audit.db against another cell folder (what would change):
+  replay     Re-decides the recorded commands of <state-dir>/audit.db (or --db <file>) against another cell folder:
              interlock replay --cell <other> [--from <seq>] [--to <seq>] [--json]
   help       This text.
 
@@ -182,6 +182,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
         from: { type: 'string' },
+        db: { type: 'string' },
         to: { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -322,12 +323,12 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
       }
       case 'replay':
-        return runReplayCommand(positionals, { cell: values.cell, stateDirectory, from: values.from, to: values.to, json: values.json === true }, cliIo(output));
+        return runReplayCommand(positionals, { cell: values.cell, databasePath: values.db ?? join(stateDirectory, 'audit.db'), from: values.from, to: values.to, json: values.json === true }, cliIo(output));
       case 'audit':
         return await runAuditCommand(
           positionals,
           {
-            databasePath: join(stateDirectory, 'audit.db'),
+            databasePath: values.db ?? join(stateDirectory, 'audit.db'),
             since: values.since,
             until: values.until,
             agent: values.agent,

@@ -1,12 +1,12 @@
 // The `interlock replay` command line: reads --cell, --from, --to and --json, then runs the replay (replay.ts).
 
-import { join } from 'node:path';
 import type { CliIo } from './cli-io.js';
 import { runReplay } from './replay.js';
 
 export interface ReplayCommandOptions {
   readonly cell: string | undefined;
-  readonly stateDirectory: string;
+  /** The audit database: --db, or <state-dir>/audit.db. */
+  readonly databasePath: string;
   readonly from: string | undefined;
   readonly to: string | undefined;
   readonly json: boolean;
@@ -28,7 +28,7 @@ export function runReplayCommand(positionals: readonly string[], options: Replay
   return runReplay(
     {
       cellDirectory: options.cell,
-      databasePath: join(options.stateDirectory, 'audit.db'),
+      databasePath: options.databasePath,
       json: options.json,
       ...(fromSeq === undefined ? {} : { fromSeq }),
       ...(toSeq === undefined ? {} : { toSeq }),

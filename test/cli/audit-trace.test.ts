@@ -82,7 +82,7 @@ t.test('trace tells a held, approved, released command from plan to outcome', as
   const forged = `${signature.slice(0, -4)}${signature.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
   copy.prepare('UPDATE records SET body = replace(body, ?, ?)').run(signature, forged);
   copy.close();
-  const tampered = await run('audit', 'trace', commandId, '--state-dir', copyDir, '--cell', rig.cell.cellDir);
+  const tampered = await run('audit', 'trace', commandId, '--db', join(copyDir, 'audit.db'), '--cell', rig.cell.cellDir);
   t.match(tampered.stdout, 'token: sha256 DOES NOT MATCH the recorded commandDigest; signature DOES NOT VERIFY with trainee-1-k1');
 });
 

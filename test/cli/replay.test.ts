@@ -96,7 +96,7 @@ t.test('replay flips exactly the commands the new declarations decide otherwise,
   for (const c of denied) t.ok(c.replayed.reasons.some((r) => r.code === 'POLICY_FORBIDDEN' && r.ruleId === 'no-trainee-belt'), JSON.stringify(c.replayed.reasons));
 
   // --from/--to report a window (earlier records still build the history).
-  const window = JSON.parse((await run('replay', '--cell', tight, '--state-dir', rig.stateDirectory, '--from', String(seqOf(b)), '--to', String(seqOf(b)), '--json')).stdout) as ReplayReport;
+  const window = JSON.parse((await run('replay', '--cell', tight, '--db', join(rig.stateDirectory, 'audit.db'), '--from', String(seqOf(b)), '--to', String(seqOf(b)), '--json')).stdout) as ReplayReport;
   t.same(window.commands.map((c) => [c.seq, c.changed]), [[seqOf(b), true]]);
 });
 
