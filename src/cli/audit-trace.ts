@@ -1,10 +1,15 @@
-// The story of one command for `interlock audit trace`, from its chain of records: the plan it came from, what it
-// told the machine (decoded from the recorded token, its signature re-verified when the cell's keys are at hand), the
-// state it was checked against, the decision and why, the approval, the release and what the device did.
+// `interlock audit trace`: the chain of records of an id, then the story of each command in it: the plan it came
+// from, what it told the machine (decoded from the recorded token, its signature re-verified when the cell's keys are
+// at hand), the state it was checked against, the decision and why, the approval, the release and what the device did.
+// It only reads: records come from the read-only audit reader.
 
 import { createHash } from 'node:crypto';
 import type { AgentKey } from '../core/declarations.js';
 import { parseCompactJws, verifyJws } from '../crypto/jws.js';
+import type { ProblemReport } from './audit.js';
+import { formatRecordLine, isObject, printable } from './audit-format.js';
+import type { AuditReader, AuditRow } from './audit-reader.js';
+import type { CliIo } from './cli-io.js';
 
 type AuditBody = Readonly<Record<string, unknown>>;
 
@@ -41,6 +46,74 @@ export interface CommandStory {
   readonly held: { readonly approvalId: string | null; readonly answer: StoryDecision | null; readonly refusedAnswers: number } | null;
   readonly release: { readonly underSeq: number; readonly failed: string | null } | null;
   readonly outcomes: readonly { readonly seq: number; readonly status: unknown; readonly problem?: unknown; readonly deviceTimeMs: unknown }[];
+}
+
+/** Prints the chain of `id`; false (after saying so) when no record has that id. */
+export function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, problems: ProblemReport, keys?: ReadonlyMap<string, AgentKey>): boolean {
+  const headSeq = reader.headSeq();
+  // First pass: the records that carry the id, and what links to them. Only problems of this pass are reported,
+  // so a damaged record is named once.
+  const roots = new Set<number>();
+  const commandIds = new Set<string>();
+  const seeds: Readonly<Record<string, unknown>>[] = [];
+  for (const row of reader.scan(0, headSeq)) {
+    const record = problems.take(row);
+    if (record !== undefined && carriesId(record, id)) seeds.push(record);
+  }
+  if (seeds.length === 0) {
+    io.err(`interlock: no record in ${reader.path} has "${printable(id)}" as a command id, command digest, approval id (detail.approvalId) or agent session (trace.session)`);
+    return false;
+  }
+  for (const seed of seeds) {
+    // Up to the decision the chain starts from: a resolution names its hold through parentSeq.
+    let record: Readonly<Record<string, unknown>> | undefined = seed;
+    while (record !== undefined && typeof record['seq'] === 'number' && !roots.has(record['seq'])) {
+      roots.add(record['seq']);
+      if (typeof record['commandId'] === 'string') commandIds.add(record['commandId']);
+      const parent: unknown = record['parentSeq'];
+      // SAFETY: parents come before children; anything else (a loop, a forward link) ends the walk.
+      const row: AuditRow | undefined = typeof parent === 'number' && parent < record['seq'] ? reader.get(parent) : undefined;
+      record = row?.ok === true ? row.record : undefined;
+    }
+  }
+  // Second pass, in seq order: the roots, every record of their commands, and whatever follows up an included one.
+  const included = new Set<number>();
+  const commands = new Set<string>();
+  const chain: Readonly<Record<string, unknown>>[] = [];
+  for (const row of reader.scan(0, headSeq)) {
+    if (!row.ok) continue;
+    const { record } = row;
+    const commandId = record['commandId'];
+    const parent = record['parentSeq'];
+    const linked =
+      roots.has(row.seq) ||
+      (typeof commandId === 'string' && commandIds.has(commandId)) ||
+      (typeof parent === 'number' && included.has(parent));
+    if (!linked) continue;
+    included.add(row.seq);
+    chain.push(record);
+    if (typeof commandId === 'string') commands.add(commandId);
+    io.out(json ? JSON.stringify(record) : formatRecordLine(record));
+  }
+  if (!json) io.out(`trace ${printable(id)}: ${included.size} record(s), ${commands.size} command(s)`);
+  // Then each command's story: plan -> command -> state -> decision -> approval -> release -> outcome.
+  for (const commandId of commands) {
+    const story = commandStory(commandId, chain, keys);
+    if (json) io.out(JSON.stringify({ story }));
+    else for (const line of ['', ...formatStory(story)]) io.out(line);
+  }
+  return true;
+}
+
+function carriesId(record: Readonly<Record<string, unknown>>, id: string): boolean {
+  const detail = record['detail'];
+  const trace = record['trace'];
+  return (
+    record['commandId'] === id ||
+    record['commandDigest'] === id ||
+    (isObject(detail) && detail['approvalId'] === id) ||
+    (isObject(trace) && trace['session'] === id)
+  );
 }
 
 /**
@@ -87,8 +160,12 @@ export function commandStory(commandId: string, records: readonly AuditBody[], k
   };
 }
 
-/** The story as text, one fact a line. */
+/** The story as text, one fact a line, every agent-given character visible (never a terminal control sequence). */
 export function formatStory(story: CommandStory): string[] {
+  return storyLines(story).map(printable);
+}
+
+function storyLines(story: CommandStory): string[] {
   const lines = [`command ${story.commandId}`];
   const trace = story.trace;
   lines.push(`  from: ${trace === null ? 'no plan/prompt hash or session given' : `plan ${trace.plan ?? '(none)'}, session ${trace.session ?? '(none)'}`}`);
@@ -177,8 +254,4 @@ function seqOf(record: AuditBody): number | undefined {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import type { CommandStory } from '../../src/cli/audit-trace.js';
+import { commandStory, formatStory, type CommandStory } from '../../src/cli/audit-trace.js';
 import { main } from '../../src/cli/main.js';
 import { liveInterlock, topics } from '../helpers/live-interlock.js';
 import { required } from '../helpers/required.js';
@@ -96,4 +96,14 @@ t.test('trace: an unknown command id is exit 1 with one clear line; a bad --cell
   const badCell = await run('audit', 'trace', 'x', '--state-dir', rig.stateDirectory, '--cell', join(rig.stateDirectory, 'no-cell'));
   t.equal(badCell.code, 1);
   t.match(badCell.stderr, /cannot read the keys of .*no-cell/);
+});
+
+t.test('a story never sends an agent-given control character to the terminal', async (t) => {
+  const hostile = '\u001b[2J\u009b31m';
+  const lines = formatStory(
+    commandStory(hostile, [{ seq: 1, kind: 'decision', timeMs: 0, commandId: hostile, verdict: 'deny', reasons: [{ code: 'X', message: hostile }], trace: { session: hostile } }]),
+  );
+  const text = lines.join('\n');
+  t.notOk(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text), 'no control character but the newlines between lines');
+  t.match(text, 'command \\u001b[2J\\u009b31m');
 });
