@@ -1,6 +1,7 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
 // every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded. Device
-// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts.
+// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts, audit entries built in
+// decision-entry.ts.
 
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditLog, AuditReceipt } from '../audit/audit-log.js';
