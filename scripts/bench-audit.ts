@@ -4,6 +4,7 @@
 
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AuditEntry } from '../src/audit/audit-log.js';
@@ -165,4 +166,38 @@ export async function benchAudit(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What the decision records of an audit database take: stored body bytes per decision, and file bytes per record. */
+export interface AuditBytes {
+  readonly decisions: number;
+  readonly records: number;
+  /** Sum of the stored bodies (canonical JSON, the hashed bytes) of decision records, divided by their count. */
+  readonly bodyBytesPerDecision: number;
+  /** The database file's size after a full WAL checkpoint, divided by every record (indexes and pages included). */
+  readonly fileBytesPerRecord: number;
+}
+
+/** Measures a closed audit database (the interlock stopped): checkpoints its WAL into the file first. */
+export function auditBytesPerDecision(path: string): AuditBytes {
+  const db = new Database(path);
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const { n, bytes } = db.prepare("SELECT count(*) AS n, sum(length(CAST(body AS BLOB))) AS bytes FROM records WHERE kind = 'decision'").get() as { n: number; bytes: number | null };
+    const { records } = db.prepare('SELECT count(*) AS records FROM records').get() as { records: number };
+    const pages = Number(db.pragma('page_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
+    if (n === 0) throw new Error(`bench: ${path} holds no decision record to measure`);
+    return { decisions: n, records, bodyBytesPerDecision: Math.round((bytes ?? 0) / n), fileBytesPerRecord: Math.round(pages / records) };
+  } finally {
+    db.close();
+  }
+}
+
+/** The figure as the bench prints it (section 3's audit log: allowed move_joints on the demo cell's arm). */
+export function printAuditBytes(path: string): void {
+  const b = auditBytesPerDecision(path);
+  console.log(
+    `audit bytes per decision: ${b.bodyBytesPerDecision} B of record body (sum of stored bodies / ${b.decisions} decisions), ` +
+      `${b.fileBytesPerRecord} B of database file per record (after a checkpoint, ${b.records} records)`,
+  );
 }

@@ -26,7 +26,7 @@ import { EmbeddedBroker } from '../src/transport/embedded-broker.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
 import { nodeVersionProblem } from '../src/cli/node-version.js';
-import { benchAudit } from './bench-audit.js';
+import { benchAudit, printAuditBytes } from './bench-audit.js';
 import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
 import { printFloodBench } from './bench-flood.js';
@@ -328,6 +328,7 @@ async function main(): Promise<void> {
   await interlockBus.stop();
   await broker.stop();
   audit.close();
+  printAuditBytes(join(work, 'audit.db'));
   console.log('');
 
   // This section once ran before the broker section and V8 aborted in its deoptimizer (Node 20.20.2, an inlined

@@ -14,6 +14,8 @@ export interface PendingApproval {
   readonly id: string;
   readonly command: VerifiedCommand;
   readonly commandDigest: string;
+  /** The command as received (compact JWS), recorded again with the decision that answers the hold. */
+  readonly commandToken?: string;
   /** Why it was held (and any notes). */
   readonly reasons: readonly Reason[];
   /** The device state the person is asked to judge; undefined when none was known (then any state is drift). */

@@ -7,6 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
+import { runTrace } from './audit-trace.js';
+import { formatRecordLine } from './audit-format.js';
+import type { AgentKey } from '../core/declarations.js';
+import { formatProblem } from '../core/problems.js';
+import { loadCell } from '../declarations/load.js';
 import type { CliIo } from './cli-io.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
@@ -29,12 +34,14 @@ export interface AuditCommandOptions {
   readonly lines?: string | undefined;
   readonly follow?: boolean | undefined;
   readonly json?: boolean | undefined;
+  /** `trace`: the cell folder whose pinned keys re-verify the recorded command tokens. */
+  readonly cell?: string | undefined;
   /** Ends `tail --follow`; default: the first SIGINT or SIGTERM. */
   readonly stop?: AbortSignal | undefined;
   readonly pollMs?: number | undefined;
 }
 
-type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json';
+type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'cell';
 const OPTION_FLAGS: Record<OptionName, string> = {
   since: '--since',
   until: '--until',
@@ -45,11 +52,12 @@ const OPTION_FLAGS: Record<OptionName, string> = {
   lines: '-n/--lines',
   follow: '--follow',
   json: '--json',
+  cell: '--cell',
 };
 const OPTIONS_OF: Record<AuditSubcommand, readonly OptionName[]> = {
   verify: [],
   export: ['since', 'until', 'agent', 'device', 'verdict', 'kind'],
-  trace: ['json'],
+  trace: ['json', 'cell'],
   tail: ['lines', 'follow', 'json'],
 };
 
@@ -165,9 +173,20 @@ export async function runAuditCommand(positionals: readonly string[], options: A
       case 'export':
         runExport(reader, request.filter, io, problems);
         break;
-      case 'trace':
-        if (!runTrace(reader, request.id, request.json, io, problems)) return 1;
+      case 'trace': {
+        let keys: ReadonlyMap<string, AgentKey> | undefined;
+        if (options.cell !== undefined) {
+          const loaded = loadCell(options.cell);
+          if (!loaded.ok) {
+            io.err(`interlock: cannot read the keys of ${options.cell}: ${loaded.problems.length} problem(s) in its declarations`);
+            for (const problem of loaded.problems) io.err(`  ${formatProblem(problem)}`);
+            return 1;
+          }
+          keys = loaded.cell.declarations.keys;
+        }
+        if (!runTrace(reader, request.id, request.json, io, problems, keys)) return 1;
         break;
+      }
       case 'tail':
         await runTail(reader, request, options, io, problems);
         break;
@@ -212,7 +231,7 @@ async function runVerify(path: string, io: CliIo): Promise<number> {
 }
 
 /** Names each record whose body cannot be read (on stderr, the first few); any makes the exit code 1. */
-class ProblemReport {
+export class ProblemReport {
   static readonly SHOWN = 20;
   count = 0;
   readonly #path: string;
@@ -239,66 +258,6 @@ function runExport(reader: AuditReader, filter: AuditFilter, io: CliIo, problems
     const record = problems.take(row);
     if (record !== undefined && matchesFilter(record, filter)) io.out(JSON.stringify(record));
   }
-}
-
-/** Prints the chain of `id`; false (after saying so) when no record has that id. */
-function runTrace(reader: AuditReader, id: string, json: boolean, io: CliIo, problems: ProblemReport): boolean {
-  const headSeq = reader.headSeq();
-  // First pass: the records that carry the id, and what links to them. Only problems of this pass are reported,
-  // so a damaged record is named once.
-  const roots = new Set<number>();
-  const commandIds = new Set<string>();
-  const seeds: Readonly<Record<string, unknown>>[] = [];
-  for (const row of reader.scan(0, headSeq)) {
-    const record = problems.take(row);
-    if (record !== undefined && carriesId(record, id)) seeds.push(record);
-  }
-  if (seeds.length === 0) {
-    io.err(`interlock: no record in ${reader.path} has "${printable(id)}" as a command id, command digest, approval id (detail.approvalId) or agent session (trace.session)`);
-    return false;
-  }
-  for (const seed of seeds) {
-    // Up to the decision the chain starts from: a resolution names its hold through parentSeq.
-    let record: Readonly<Record<string, unknown>> | undefined = seed;
-    while (record !== undefined && typeof record['seq'] === 'number' && !roots.has(record['seq'])) {
-      roots.add(record['seq']);
-      if (typeof record['commandId'] === 'string') commandIds.add(record['commandId']);
-      const parent: unknown = record['parentSeq'];
-      // SAFETY: parents come before children; anything else (a loop, a forward link) ends the walk.
-      const row: AuditRow | undefined = typeof parent === 'number' && parent < record['seq'] ? reader.get(parent) : undefined;
-      record = row?.ok === true ? row.record : undefined;
-    }
-  }
-  // Second pass, in seq order: the roots, every record of their commands, and whatever follows up an included one.
-  const included = new Set<number>();
-  const commands = new Set<string>();
-  for (const row of reader.scan(0, headSeq)) {
-    if (!row.ok) continue;
-    const { record } = row;
-    const commandId = record['commandId'];
-    const parent = record['parentSeq'];
-    const linked =
-      roots.has(row.seq) ||
-      (typeof commandId === 'string' && commandIds.has(commandId)) ||
-      (typeof parent === 'number' && included.has(parent));
-    if (!linked) continue;
-    included.add(row.seq);
-    if (typeof commandId === 'string') commands.add(commandId);
-    io.out(json ? JSON.stringify(record) : formatRecordLine(record));
-  }
-  if (!json) io.out(`trace ${printable(id)}: ${included.size} record(s), ${commands.size} command(s)`);
-  return true;
-}
-
-function carriesId(record: Readonly<Record<string, unknown>>, id: string): boolean {
-  const detail = record['detail'];
-  const trace = record['trace'];
-  return (
-    record['commandId'] === id ||
-    record['commandDigest'] === id ||
-    (isObject(detail) && detail['approvalId'] === id) ||
-    (isObject(trace) && trace['session'] === id)
-  );
 }
 
 async function runTail(
@@ -366,43 +325,6 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * One record as one readable line: time, seq, kind, verdict, agent -> device, action (or event name), then what
  * is present of reason codes, approval id, approver or operator, parent seq and command id.
  */
-export function formatRecordLine(record: Readonly<Record<string, unknown>>): string {
-  const text = (value: unknown): string | undefined => (typeof value === 'string' ? printable(value) : undefined);
-  const timeMs = record['timeMs'];
-  const time = typeof timeMs === 'number' && Number.isFinite(timeMs) ? new Date(timeMs).toISOString() : '?';
-  const detail = isObject(record['detail']) ? record['detail'] : {};
-  const kind = text(record['kind']) ?? '?';
-  const parts = [
-    time,
-    `#${String(record['seq'])}`,
-    kind.padEnd(8),
-    (text(record['verdict']) ?? '-').padEnd(5),
-    `${text(record['agentId']) ?? '-'} -> ${text(record['deviceId']) ?? '-'}`,
-    text(record['action']) ?? text(detail['event']) ?? '-',
-  ];
-  const reasons = Array.isArray(record['reasons']) ? record['reasons'].map((r: unknown) => (isObject(r) ? text(r['code']) : undefined) ?? '?') : [];
-  if (reasons.length > 0) parts.push(`reasons=${reasons.join(',')}`);
-  const approvalId = text(detail['approvalId']);
-  if (approvalId !== undefined) parts.push(`approval=${approvalId}`);
-  const operatorId = text(detail['operatorId']);
-  // On a decision that answers a hold, the operator is the one who approved or rejected it.
-  if (operatorId !== undefined) parts.push(`${kind === 'decision' && approvalId !== undefined ? 'approver' : 'operator'}=${operatorId}`);
-  if (typeof record['parentSeq'] === 'number') parts.push(`parent=#${record['parentSeq']}`);
-  const commandId = text(record['commandId']);
-  if (commandId !== undefined) parts.push(`command=${commandId}`);
-  return parts.join('  ').trimEnd();
-}
-
-// SAFETY: ids, actions and detail come from agents; a control character or escape sequence in them must not
-// reach the operator's terminal as anything but visible text.
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isOneOf<T extends string>(values: readonly T[], value: string): value is T {
   return (values as readonly string[]).includes(value);
 }

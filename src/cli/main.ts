@@ -23,6 +23,7 @@ import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMater
 import { runShadowReport } from './shadow-report.js';
 import { runProvisionCommand } from './provision.js';
 import { hasCloudOptions, readCloudOptions } from './cloud-options.js';
+import { runReplayCommand } from './replay-command.js';
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -70,13 +71,15 @@ Commands:
   mode       Forces a device's reduced limits, or back to automatic: interlock mode <device> reduced|auto
   shadow-report  Compares the shadow policy set's verdicts with the enforced ones, from the audit log.
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
-  audit      Reads <state-dir>/audit.db read-only: interlock audit verify|export|trace|tail
+  audit      Reads <state-dir>/audit.db (or --db <file>) read-only: interlock audit verify|export|trace|tail
              verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
              export              every record as one JSON line, in seq order; filters:
                                  --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
                                  --verdict allow|hold|deny --kind decision|outcome|event
              trace <id>          a command's chain (decision, resolution, outcomes) by command id, command digest,
-                                 approval id or agent session; --json for JSON lines
+                                 approval id or agent session, then each command's story (plan, command, state,
+                                 decision, approval, release, outcome); --cell <dir> re-verifies the signatures;
+                                 --json for JSON lines
              tail                the last records, one line each: -n <n> (default 20), --follow until Ctrl-C, --json
   provision  Creates or updates, idempotently, the Device Defender custom metrics, the security profile and its
              attachment to a thing group (run from a workstation or CI with AWS credentials; docs/provisioning.md)
@@ -86,6 +89,8 @@ Commands:
              --max-audit-backlog <n>  unacknowledged audit records before an alarm (default 10000)
              --max-audit-space <pct>  audit space in use before an alarm (default 80)
              --dry-run           print the plan, make only read calls  --json  one JSON object
+  replay     Re-decides the recorded commands of <state-dir>/audit.db (or --db <file>) against another cell folder:
+             interlock replay --cell <other> [--from <seq>] [--to <seq>] [--json]
   help       This text.
 
 Common options:
@@ -192,6 +197,9 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         kind: { type: 'string' },
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
+        from: { type: 'string' },
+        db: { type: 'string' },
+        to: { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -352,11 +360,13 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         }
         return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
       }
+      case 'replay':
+        return runReplayCommand(positionals, { cell: values.cell, databasePath: values.db ?? join(stateDirectory, 'audit.db'), from: values.from, to: values.to, json: values.json === true }, cliIo(output));
       case 'audit':
         return await runAuditCommand(
           positionals,
           {
-            databasePath: join(stateDirectory, 'audit.db'),
+            databasePath: values.db ?? join(stateDirectory, 'audit.db'),
             since: values.since,
             until: values.until,
             agent: values.agent,
@@ -366,6 +376,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             lines: values.lines,
             follow: values.follow,
             json: values.json,
+            cell: values.cell,
           },
           cliIo(output),
         );

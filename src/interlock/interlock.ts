@@ -1,12 +1,13 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
 // every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded. Device
-// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts.
+// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts, audit entries built in
+// decision-entry.ts.
 
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
-import type { AuditEntry, AuditLog, AuditReceipt } from '../audit/audit-log.js';
+import type { AuditLog, AuditReceipt } from '../audit/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { reason, recordableReasons } from '../core/reasons.js';
+import { reason } from '../core/reasons.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { signHeartbeat } from '../dispatch/heartbeat.js';
 import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
@@ -19,6 +20,7 @@ import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
 import { recordRelease, recordReleaseAhead } from '../bounds/bounds.js';
+import { auditFailureReason, decisionEntry, eventEntry } from './decision-entry.js';
 import { DeviceReports } from './device-reports.js';
 import { OperatorChannel } from './operator-channel.js';
 import type { Subscription, Transport } from '../transport/transport.js';
@@ -170,7 +172,7 @@ export class Interlock {
       log: this.log,
       settled: () => this.releaseChain,
       recordEvent: (event, detail) => this.recordEvent(event, detail),
-      resolveHeld: (pending, verdict, reasons, detail, judged) => this.resolveHeld(pending, verdict, reasons, detail, judged),
+      resolveHeld: (pending, verdict, reasons, detail, judged, arrivedAt) => this.resolveHeld(pending, verdict, reasons, detail, judged, arrivedAt),
       announceStanding: (agentId, event, detail) => this.announceStanding(agentId, event, detail),
     });
   }
@@ -200,6 +202,8 @@ export class Interlock {
     );
     this.subscriptions.push(
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
+        // Monotonic, taken on receipt: the record's decisionUs runs from here to the verdict.
+        const arrivedAt = performance.now();
         // The signature is checked on a worker now, while earlier commands are still being decided; the decision
         // itself stays in arrival order on the queue.
         // SAFETY: the size first, before the payload is converted, hashed or handed to a verifier.
@@ -209,7 +213,7 @@ export class Interlock {
         this.queue = this.queue.then(async () => {
           const verified = await hint;
           // SAFETY: a hint from the pool of replaced declarations is dropped: a kid may now name another key.
-          return this.handleCommand(topic, payload, pool === this.verifier ? verified : undefined, tooLarge);
+          return this.handleCommand(topic, payload, arrivedAt, pool === this.verifier ? verified : undefined, tooLarge);
         }).catch((error: unknown) => {
           this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
@@ -217,7 +221,8 @@ export class Interlock {
     );
     this.subscriptions.push(
       await transport.subscribe(this.topics.operator, (_topic, payload) => {
-        this.queue = this.queue.then(() => this.operatorChannel.handle(payload)).catch((error: unknown) => {
+        const arrivedAt = performance.now();
+        this.queue = this.queue.then(() => this.operatorChannel.handle(payload, arrivedAt)).catch((error: unknown) => {
           this.log.error(`operator message handling failed: ${error instanceof Error ? error.stack : String(error)}`);
         });
       }),
@@ -333,7 +338,7 @@ export class Interlock {
    * waits for it (per-device memory, approval room), and an allow in flight counts as released for every other
    * device's shared-zone checks, which can only make those stricter.
    */
-  private async handleCommand(topic: string, payload: Buffer, hint?: PreVerified, tooLarge?: string): Promise<void> {
+  private async handleCommand(topic: string, payload: Buffer, arrivedAt: number, hint?: PreVerified, tooLarge?: string): Promise<void> {
     const topicDeviceId = this.topics.deviceOfCommandTopic(topic);
     if (topicDeviceId === undefined) {
       this.log.warn(`command on unusable topic ${JSON.stringify(topic)} ignored`);
@@ -376,13 +381,14 @@ export class Interlock {
         ],
       };
     }
+    const decidedAt = performance.now();
     const safeState = decision.verdict === 'allow' && decision.command?.safeState === true;
     // The record joins the batch now; it is awaited on the release chain, in decision order.
     // SAFETY: a denial that authenticated nobody is only counted in the window's aggregate record, so that a flood of
     // garbage cannot fill the log; its decision is still published, with auditSeq null.
     const aggregated = isUnauthenticatedDenial(decision);
     if (aggregated) this.unauthenticated.add(decision, topicDeviceId, tooLarge === undefined ? payload.toString('utf8') : payload.subarray(0, 256).toString('utf8'));
-    const recorded = aggregated ? Promise.resolve(undefined) : this.options.audit.record(this.decisionEntry(decision, topicDeviceId), { safeState });
+    const recorded = aggregated ? Promise.resolve(undefined) : this.options.audit.record(decisionEntry(decision, topicDeviceId, { arrivedAt, decidedAt }), { safeState });
     recorded.catch(() => undefined); // handled on the release chain; never an unhandled rejection meanwhile
     const deviceId = decision.command?.device.id ?? topicDeviceId;
     const reservation = decision.verdict === 'allow' && decision.command !== undefined ? this.reserveRelease(decision) : undefined;
@@ -452,29 +458,6 @@ export class Interlock {
     await this.announceDemotion(decided.verdict !== 'deny' && decision.verdict === 'deny' ? this.countDenial(decision) : demotion);
   }
 
-  /** The audit entry of a decision on a command (the first one, or the one that answers a hold). */
-  private decisionEntry(decision: Decision, topicDeviceId: string, extra: { parentSeq?: number; detail?: Record<string, unknown> } = {}): AuditEntry {
-    return {
-      kind: 'decision',
-      timeMs: decision.decidedAtMs,
-      commandDigest: decision.commandDigest,
-      declarationsDigest: decision.declarationsDigest,
-      verdict: decision.verdict,
-      // SAFETY: every reason recordable: a value JSON cannot carry would make the audit log refuse the whole record.
-      reasons: recordableReasons(decision.reasons),
-      ...(decision.identity.commandId === undefined ? {} : { commandId: decision.identity.commandId }),
-      ...(decision.identity.agentId === undefined ? {} : { agentId: decision.identity.agentId }),
-      ...(decision.identity.action === undefined ? {} : { action: decision.identity.action }),
-      deviceId: decision.identity.deviceId ?? topicDeviceId,
-      ...(decision.command?.trace === undefined ? {} : { trace: decision.command.trace }),
-      ...(extra.parentSeq === undefined ? {} : { parentSeq: extra.parentSeq }),
-      // Shadow mode: the candidate policy set's verdict is recorded beside the enforced one, never acted on.
-      ...(extra.detail === undefined && decision.shadow === undefined
-        ? {}
-        : { detail: { ...extra.detail, ...(decision.shadow === undefined ? {} : { shadow: { ...decision.shadow, reasons: recordableReasons(decision.shadow.reasons) } }) } }),
-    };
-  }
-
   metrics(): InterlockMetrics {
     const nowMs = this.options.clock.nowMs();
     return {
@@ -515,6 +498,7 @@ export class Interlock {
       {
         command,
         commandDigest: decision.commandDigest,
+        ...(decision.commandToken === undefined ? {} : { commandToken: decision.commandToken }),
         reasons: decision.reasons,
         snapshot: this.states.latest(command.device.id)?.state,
         heldAtMs: decision.decidedAtMs,
@@ -565,8 +549,9 @@ export class Interlock {
     await this.releaseChain;
     const nowMs = this.options.clock.nowMs();
     for (const pending of this.approvals.expire(nowMs)) {
+      const arrivedAt = performance.now();
       const minutes = this.cell.declarations.approvals.pendingTtlMs;
-      await this.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' });
+      await this.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' }, undefined, arrivedAt);
     }
   }
 
@@ -576,7 +561,8 @@ export class Interlock {
     verdict: 'allow' | 'deny',
     reasons: readonly Reason[],
     detail: Record<string, unknown>,
-    judged?: Pick<Decision, 'mode' | 'modeBecause'>,
+    judged?: Pick<Decision, 'mode' | 'modeBecause' | 'stateUsed'>,
+    arrivedAt: number = performance.now(),
   ): Promise<{ released: boolean; decision: Decision }> {
     const { command } = pending;
     let decision: Decision = {
@@ -589,11 +575,13 @@ export class Interlock {
       command,
       ...(judged?.mode === undefined ? {} : { mode: judged.mode }),
       ...(judged?.modeBecause === undefined ? {} : { modeBecause: judged.modeBecause }),
+      ...(judged?.stateUsed === undefined ? {} : { stateUsed: judged.stateUsed }),
+      ...(pending.commandToken === undefined ? {} : { commandToken: pending.commandToken }),
     };
     let receipt: AuditReceipt | undefined;
     try {
       receipt = await this.options.audit.record(
-        this.decisionEntry(decision, command.device.id, { ...(pending.auditSeq === null ? {} : { parentSeq: pending.auditSeq }), detail: { approvalId: pending.id, ...detail } }),
+        decisionEntry(decision, command.device.id, { ...(pending.auditSeq === null ? {} : { parentSeq: pending.auditSeq }), detail: { approvalId: pending.id, ...detail }, arrivedAt }),
       );
     } catch (error) {
       const note = auditFailureReason(error);
@@ -658,26 +646,11 @@ export class Interlock {
 
   private async recordEvent(event: string, detail: Record<string, unknown>, parentSeq?: number): Promise<void> {
     try {
-      await this.options.audit.record({
-        kind: parentSeq === undefined ? 'event' : 'outcome',
-        timeMs: this.options.clock.nowMs(),
-        declarationsDigest: this.cell.declarations.digest,
-        detail: { event, ...detail },
-        ...(parentSeq === undefined ? {} : { parentSeq }),
-      });
+      await this.options.audit.record(
+        eventEntry(event, detail, { timeMs: this.options.clock.nowMs(), declarationsDigest: this.cell.declarations.digest, ...(parentSeq === undefined ? {} : { parentSeq }) }),
+      );
     } catch (error) {
       this.log.error(`audit event ${event} not recorded: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-}
-
-/** The audit log's failure codes, each a reason code of its own; anything else is AUDIT_WRITE_FAILED. */
-const AUDIT_FAILURE_CODES = ['AUDIT_LOG_FULL', 'AUDIT_DISK_FULL', 'AUDIT_OUTCOME_UNKNOWN', 'AUDIT_UNAVAILABLE'] as const;
-
-/** Why a decision's record failed, as the reason an agent and the audit trail see. */
-export function auditFailureReason(error: unknown): Reason {
-  const message = `audit write failed: ${error instanceof Error ? error.message : String(error)}`;
-  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-  const known = AUDIT_FAILURE_CODES.find((c) => c === code);
-  return reason(known ?? 'AUDIT_WRITE_FAILED', message);
 }

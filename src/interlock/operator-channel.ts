@@ -37,7 +37,15 @@ export interface OperatorHost {
   settled(): Promise<void>;
   recordEvent(event: string, detail: Record<string, unknown>): Promise<void>;
   /** Records and publishes the final decision on a held command, releasing it on allow. */
-  resolveHeld(pending: PendingApproval, verdict: 'allow' | 'deny', reasons: readonly Reason[], detail: Record<string, unknown>, judged?: Pick<Decision, 'mode' | 'modeBecause'>): Promise<{ released: boolean; decision: Decision }>;
+  /** `arrivedAt`: performance.now() when the message that resolves it arrived (for the record's decisionUs). */
+  resolveHeld(
+    pending: PendingApproval,
+    verdict: 'allow' | 'deny',
+    reasons: readonly Reason[],
+    detail: Record<string, unknown>,
+    judged?: Pick<Decision, 'mode' | 'modeBecause' | 'stateUsed'>,
+    arrivedAt?: number,
+  ): Promise<{ released: boolean; decision: Decision }>;
   announceStanding(agentId: string, event: string, detail: Record<string, unknown>): Promise<void>;
 }
 
@@ -46,7 +54,7 @@ type OperatorResult = { ok: boolean; problem?: string; [key: string]: unknown };
 export class OperatorChannel {
   constructor(private readonly host: OperatorHost) {}
 
-  async handle(payload: Buffer): Promise<void> {
+  async handle(payload: Buffer, arrivedAt: number = performance.now()): Promise<void> {
     // Operator actions act on what earlier commands did: let every decided command settle first.
     await this.host.settled();
     const { clock } = this.host;
@@ -78,7 +86,7 @@ export class OperatorChannel {
       return;
     }
     const message = verified.message;
-    const result = await this.actOnOperator(message, nowMs);
+    const result = await this.actOnOperator(message, nowMs, arrivedAt);
     await this.answerOperator({ messageDigest, jti: message.jti, operatorId: message.operator.id, action: message.request.action, ...result });
   }
 
@@ -88,7 +96,7 @@ export class OperatorChannel {
     });
   }
 
-  private async actOnOperator(message: OperatorMessage, nowMs: number): Promise<OperatorResult> {
+  private async actOnOperator(message: OperatorMessage, nowMs: number, arrivedAt: number): Promise<OperatorResult> {
     const { request, operator } = message;
     const by = { operatorId: operator.id, operatorName: operator.owner, messageDigest: message.digest };
     switch (request.action) {
@@ -109,10 +117,10 @@ export class OperatorChannel {
         this.host.approvals.take(pending.id);
         const note = request.note === undefined ? {} : { note: request.note };
         if (request.action === 'reject') {
-          const { decision } = await this.host.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note });
+          const { decision } = await this.host.resolveHeld(pending, 'deny', [reason('APPROVAL_REJECTED', `rejected by operator ${operator.id}${request.note === undefined ? '' : `: ${request.note}`}`, { ruleId: `operator/${operator.id}` })], { outcome: 'rejected', ...by, ...note }, undefined, arrivedAt);
           return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons };
         }
-        return this.approve(pending, message, nowMs, { ...by, ...note });
+        return this.approve(pending, message, nowMs, { ...by, ...note }, arrivedAt);
       }
       case 'restore_agent': {
         if (!this.host.cell.declarations.agents.has(request.agent)) return { ok: false, problem: `no agent ${request.agent} is declared` };
@@ -158,10 +166,11 @@ export class OperatorChannel {
    * An operator approved a held command. The approval is void if the device's state drifted beyond the declared
    * tolerances since the hold; otherwise policy and bounds are checked again, now, with approved = true.
    */
-  private async approve(pending: PendingApproval, message: OperatorMessage, nowMs: number, by: Record<string, unknown>): Promise<OperatorResult> {
+  private async approve(pending: PendingApproval, message: OperatorMessage, nowMs: number, by: Record<string, unknown>, arrivedAt: number): Promise<OperatorResult> {
     const { command } = pending;
     const cell = this.host.cell;
-    const current = this.host.states.latest(command.device.id)?.state;
+    const observed = this.host.states.latest(command.device.id);
+    const current = observed?.state;
     const tolerances = cell.declarations.approvals.drift.get(command.device.id) ?? [];
     const drift =
       pending.snapshot === undefined || current === undefined
@@ -176,17 +185,17 @@ export class OperatorChannel {
           ...(d.actual === undefined ? {} : { actual: d.actual }),
         }),
       );
-      const { decision } = await this.host.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by });
+      const { decision } = await this.host.resolveHeld(pending, 'deny', reasons, { outcome: 'void', ...by }, observed === undefined ? undefined : { stateUsed: [{ deviceId: command.device.id, observed }] }, arrivedAt);
       return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the state drifted since the hold' };
     }
     const judged = judgeCommand(command, { cell, replay: this.host.replay, states: this.host.states, releases: this.host.releases, bounds: this.host.bounds, trust: this.host.trust }, nowMs, true);
     if (judged.verdict !== 'allow') {
       const reasons = [reason('APPROVAL_RECHECK_FAILED', `approved by ${message.operator.id}, but the command no longer passes`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-      const { decision } = await this.host.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged);
+      const { decision } = await this.host.resolveHeld(pending, 'deny', reasons, { outcome: 'recheck-failed', ...by }, judged, arrivedAt);
       return { ok: true, approvalId: pending.id, verdict: 'deny', released: false, reasons: decision.reasons, problem: 'the command no longer passes' };
     }
     const reasons = [reason('APPROVAL_GRANTED', `approved by operator ${message.operator.id} and checked again against the current state`, { ruleId: `operator/${message.operator.id}` }), ...judged.reasons];
-    const { released, decision } = await this.host.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged);
+    const { released, decision } = await this.host.resolveHeld(pending, 'allow', reasons, { outcome: 'approved', ...by }, judged, arrivedAt);
     return { ok: true, approvalId: pending.id, verdict: decision.verdict, released, reasons: decision.reasons };
   }
 }

@@ -12,6 +12,7 @@ import { peopleInCell } from '../bounds/people.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { checkEnvelope, type EnvelopeIdentity } from '../envelope/envelope.js';
 import type { ReplayGuard } from '../envelope/replay-guard.js';
+import { ConsultedStates, type UsedState } from './consulted-state.js';
 
 export interface PipelineContext {
   readonly cell: LoadedCell;
@@ -69,6 +70,10 @@ export interface Decision {
   readonly modeBecause?: readonly string[];
   /** What the shadow (candidate) policy set would have decided, when the cell has one. Never enforced. */
   readonly shadow?: ShadowVerdict;
+  /** The command as received (set once its signature verified): the compact JWS whose sha256 is `commandDigest`. */
+  readonly commandToken?: string;
+  /** The device states the decision read (trust, policy context, bounds), each with its receive time. */
+  readonly stateUsed?: readonly UsedState[];
 }
 
 export interface ShadowVerdict extends StageResult {
@@ -88,10 +93,11 @@ export function evaluateCommand(input: CommandInput, context: PipelineContext, n
       input.topicDeviceId === undefined ? { token: input.token } : { token: input.token, topicDeviceId: input.topicDeviceId },
       { declarations, replay: context.replay, nowMs, ...(input.signatureHint === undefined ? {} : { signatureHint: input.signatureHint }) },
     );
-    if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity };
+    // A denial whose signature verified (identity known) keeps the token for its record, as an allow does.
+    if (!envelope.ok) return { ...base, ...envelope.result, identity: envelope.identity, ...(envelope.identity.agentId === undefined ? {} : { commandToken: input.token }) };
     const { command } = envelope;
     const judged = judgeCommand(command, context, nowMs, false);
-    return { ...base, ...judged, identity: identityOf(command), command };
+    return { ...base, ...judged, identity: identityOf(command), command, commandToken: input.token };
   } catch (error) {
     return { ...base, ...internalError(error), identity: {} };
   }
@@ -107,16 +113,27 @@ function internalError(error: unknown): StageResult {
   return { verdict: 'deny', reasons: [reason('INTERNAL_ERROR', `internal error while checking: ${message}`)] };
 }
 
+/** What judging an authenticated command produces: the verdict, the limit set, the shadow verdict, the state read. */
+export type Judgement = StageResult & {
+  readonly mode?: Mode;
+  readonly modeBecause?: readonly string[];
+  readonly shadow?: ShadowVerdict;
+  readonly stateUsed?: readonly UsedState[];
+};
+
 /**
  * Trust, policy and bounds for an authenticated command, in that order. `approved` is true only when an operator
- * approved exactly this command and it is checked again before release.
+ * approved exactly this command and it is checked again before release. The device states it read come back in
+ * `stateUsed`, for the audit record.
  */
-export function judgeCommand(
-  command: VerifiedCommand,
-  context: PipelineContext,
-  nowMs: number,
-  approved: boolean,
-): StageResult & { readonly mode?: Mode; readonly modeBecause?: readonly string[]; readonly shadow?: ShadowVerdict } {
+export function judgeCommand(command: VerifiedCommand, context: PipelineContext, nowMs: number, approved: boolean): Judgement {
+  const consulted = new ConsultedStates(context.states);
+  const judged = judgeWith(command, { ...context, states: consulted }, nowMs, approved);
+  const used = consulted.used();
+  return used.length === 0 ? judged : { ...judged, stateUsed: used };
+}
+
+function judgeWith(command: VerifiedCommand, context: PipelineContext, nowMs: number, approved: boolean): Judgement {
   try {
     if (command.safeState) {
       // SAFETY: stopping is always safe; an authenticated stop is never held back by trust, policy or bounds.

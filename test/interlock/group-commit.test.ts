@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { auditFailureReason, type DecisionEvent } from '../../src/interlock/interlock.js';
+import { auditFailureReason } from '../../src/interlock/decision-entry.js';
+import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { parseDeviceOutcome } from '../../src/interlock/device-reports.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
 import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
