@@ -21,6 +21,8 @@ export type { SqliteAuditPragmas } from './sqlite-audit-schema.js';
 export interface SqliteAuditLogOptions extends SpaceOptions {
   /** Receives one-line operational messages (open, schema creation, write failures). */
   readonly log?: (msg: string) => void;
+  /** Receives the warnings an operator must act on (the 80% space alarm). Default: `log`. */
+  readonly warn?: (msg: string) => void;
   /** The most records one transaction commits; more waiting records go to the next one. Default 1,000. */
   readonly maxBatch?: number;
   /** Signed checkpoints (size, head) so that truncation is detectable; none are written without this. */
@@ -106,7 +108,7 @@ function openOnce(path: string, options: SqliteAuditLogOptions, segment: { moved
       const checkpoint = segment.moved.lastCheckpoint;
       writeMeta(db, { base_seq: String(checkpoint?.size ?? 0), base_hash: checkpoint?.head ?? GENESIS_HASH, ack_seq: String(checkpoint?.size ?? 0) });
     }
-    const instance = new SqliteAuditLog(db, path, log, maxBatch, checkpoints, { ...space, nowMs: options.nowMs ?? Date.now, retentionMs: options.retentionMs });
+    const instance = new SqliteAuditLog(db, path, log, maxBatch, checkpoints, { ...space, nowMs: options.nowMs ?? Date.now, retentionMs: options.retentionMs }, options.warn ?? log);
     if (segment !== undefined) instance.startSegment(segment.moved, segment.why);
     instance.afterOpen(options.retentionIntervalMs ?? DEFAULT_RETENTION_INTERVAL_MS);
     const head = instance.head();

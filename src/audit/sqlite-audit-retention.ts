@@ -10,6 +10,10 @@ import { appendEntries, encodeEntry } from './sqlite-audit-entry.js';
 import { countUsedPages, readAckSeq, readHead, type AuditHead, type AuditStatements } from './sqlite-audit-schema.js';
 
 export const PAGE_SIZE = 4096;
+/** The space alarm goes on when the used bytes reach this fraction of the cap... */
+export const SPACE_ALARM_ON_FRACTION = 0.8;
+/** ...and is re-armed only once they fall below this one (hysteresis: one alarm per crossing, not per record). */
+export const SPACE_ALARM_OFF_FRACTION = 0.7;
 
 /** The space options of SqliteAuditLogOptions (documented there). */
 export interface SpaceOptions {
@@ -42,6 +46,10 @@ export interface AuditHealth {
   readonly usedBytes: number;
   readonly maxBytes: number | undefined;
   readonly ballastPresent: boolean;
+  /** usedBytes / maxBytes; undefined without a cap. */
+  readonly usedFraction: number | undefined;
+  /** On from 80% of the cap until the use falls below 70% (an `audit-space-high` event marks each rise). */
+  readonly spaceAlarm: boolean;
   readonly problem: string | undefined;
 }
 
@@ -84,6 +92,8 @@ export class AuditSpace {
   diskFull: string | undefined;
   /** The acknowledgement cursor as last read or set; re-read from meta, since another connection may move it. */
   ackSeq = 0;
+  /** The 80% alarm: on from SPACE_ALARM_ON_FRACTION of the cap until the use falls below SPACE_ALARM_OFF_FRACTION. */
+  spaceAlarm = false;
   #lastSpaceCheckMs = 0;
   #lastRetentionAttemptMs = 0;
 
@@ -104,6 +114,30 @@ export class AuditSpace {
   /** Re-reads pages in use (after a commit or a deletion). */
   measure(db: Database.Database): void {
     this.usedPages = countUsedPages(db);
+  }
+
+  /** usedBytes / maxBytes, or undefined without a cap. */
+  usedFraction(): number | undefined {
+    const { maxPages } = this.settings;
+    return maxPages === undefined || maxPages === 0 ? undefined : this.usedPages / maxPages;
+  }
+
+  /**
+   * After a measure: 'raised' when the use crossed the alarm fraction since the alarm was last off (the caller records
+   * one event and warns), 'cleared' when it fell below the re-arm fraction, undefined when nothing changed.
+   */
+  checkAlarm(): 'raised' | 'cleared' | undefined {
+    const fraction = this.usedFraction();
+    if (fraction === undefined) return undefined;
+    if (!this.spaceAlarm && fraction >= SPACE_ALARM_ON_FRACTION) {
+      this.spaceAlarm = true;
+      return 'raised';
+    }
+    if (this.spaceAlarm && fraction < SPACE_ALARM_OFF_FRACTION) {
+      this.spaceAlarm = false;
+      return 'cleared';
+    }
+    return undefined;
   }
 
   /**
@@ -207,6 +241,8 @@ export class AuditSpace {
       usedBytes: this.usedPages * pageSize,
       maxBytes: maxPages === undefined ? undefined : maxPages * pageSize,
       ballastPresent: this.settings.ballastBytes > 0 && ballastPresent(this.#path, this.settings.ballastBytes),
+      usedFraction: this.usedFraction(),
+      spaceAlarm: this.spaceAlarm,
       problem: refusing ?? this.diskFull,
     };
   }

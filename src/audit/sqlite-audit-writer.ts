@@ -28,6 +28,7 @@ export class SqliteAuditLog implements AuditLog {
   readonly #db: Database.Database;
   readonly #sql: AuditStatements;
   readonly #log: (msg: string) => void;
+  readonly #warn: (msg: string) => void;
   readonly #maxBatch: number;
   #closed = false;
   /** Set when a batch failed after BEGIN: rows may or may not be on disk, so nothing more is written until reopen. */
@@ -51,10 +52,11 @@ export class SqliteAuditLog implements AuditLog {
   readonly notices: string[] = [];
 
   /** Use `openSqliteAuditLog`; the constructor expects a configured database with the schema in place. */
-  constructor(db: Database.Database, path: string, log: (msg: string) => void, maxBatch: number, checkpoints: CheckpointSettings | undefined, space: SpaceRuntime) {
+  constructor(db: Database.Database, path: string, log: (msg: string) => void, maxBatch: number, checkpoints: CheckpointSettings | undefined, space: SpaceRuntime, warn = log) {
     this.#db = db;
     this.path = path;
     this.#log = log;
+    this.#warn = warn;
     this.#maxBatch = maxBatch;
     this.#sql = prepareStatements(db);
     this.#checkpoints = checkpoints;
@@ -75,6 +77,7 @@ export class SqliteAuditLog implements AuditLog {
       clearUnknownOutcome(this.path);
       this.#notice(done.notice);
     }
+    this.#measure();
     const noBallast = this.#space.makeBallast();
     if (noBallast !== undefined) this.#notice(noBallast);
     const retentionMs = this.#space.settings.retentionMs;
@@ -138,6 +141,32 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
+  /** Re-reads the pages in use; on crossing 80% of the cap, one `audit-space-high` event and a warning. */
+  #measure(): void {
+    this.#space.measure(this.#db);
+    const alarm = this.#space.checkAlarm();
+    if (alarm === undefined) return;
+    const { usedBytes, maxBytes, unacknowledged } = this.#space.health(this.#readHead().seq, undefined);
+    if (alarm === 'cleared') {
+      this.#note(`sqlite-audit-log: ${this.path}: space alarm off: ${usedBytes} of ${maxBytes ?? 0} bytes used`);
+      return;
+    }
+    const text = `sqlite-audit-log: ${this.path}: ${usedBytes} of ${maxBytes ?? 0} bytes used (${Math.round((usedBytes / (maxBytes ?? 1)) * 100)}% of the cap), ${unacknowledged} records unacknowledged; archive (interlock audit archive) or restore the cloud link before ordinary records are refused`;
+    this.#warnQuietly(text);
+    // Safe-state: this record is about the log itself and must not be refused by the cap it warns of.
+    this.record({ kind: 'event', timeMs: this.#nowMs(), detail: { event: 'audit-space-high', usedBytes, maxBytes: maxBytes ?? 0, unacknowledged } }, { safeState: true }).catch(
+      (error: unknown) => this.#note(`sqlite-audit-log: ${this.path}: audit-space-high not recorded: ${messageOf(error)}`),
+    );
+  }
+
+  #warnQuietly(msg: string): void {
+    try {
+      this.#warn(msg);
+    } catch {
+      // The event record still says it.
+    }
+  }
+
   #retentionQuietly(): void {
     try {
       this.applyRetention();
@@ -181,7 +210,7 @@ export class SqliteAuditLog implements AuditLog {
     const done = deleteRetained(this.#sql, this.#base, ackSeq, this.#nowMs(), retentionMs);
     if (done === undefined) return { deleted: 0, firstSeq: firstStored() };
     this.#base = done.base;
-    this.#space.measure(this.#db);
+    this.#measure();
     this.#note(`sqlite-audit-log: ${this.path}: retention deleted records ${done.from}..${done.base.seq} (acknowledged and older than ${retentionMs} ms)`);
     return { deleted: done.deleted, firstSeq: done.base.seq + 1 };
   }
@@ -268,7 +297,7 @@ export class SqliteAuditLog implements AuditLog {
     this.#commits += 1;
     this.#committedRecords += batch.length;
     this.#largestBatch = Math.max(this.#largestBatch, batch.length);
-    this.#space.measure(this.#db);
+    this.#measure();
     batch.forEach((pending, index) => {
       const receipt = receipts[index];
       // Unreachable: one receipt was pushed per entry before the COMMIT.

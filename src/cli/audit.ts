@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
 import type { CliIo } from './cli-io.js';
+import { runArchiveVerify, runAuditArchive } from './audit-archive.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
 export type AuditSubcommand = (typeof AUDIT_SUBCOMMANDS)[number];
@@ -32,6 +33,12 @@ export interface AuditCommandOptions {
   /** Ends `tail --follow`; default: the first SIGINT or SIGTERM. */
   readonly stop?: AbortSignal | undefined;
   readonly pollMs?: number | undefined;
+  /** `archive`: where the archive goes; `--upto`: its last record at most; `verify --archive`: a file to check. */
+  readonly out?: string | undefined;
+  readonly upto?: string | undefined;
+  readonly archive?: string | undefined;
+  /** The interlock's public key file (archive and verify --archive). */
+  readonly key?: string | undefined;
 }
 
 type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json';
@@ -73,7 +80,7 @@ export type AuditRequest =
 export function parseAuditRequest(positionals: readonly string[], options: AuditCommandOptions): AuditRequest | string {
   const [subcommand, ...rest] = positionals;
   if (subcommand === undefined) return `audit needs a subcommand: ${AUDIT_SUBCOMMANDS.join(', ')}`;
-  if (!isOneOf(AUDIT_SUBCOMMANDS, subcommand)) return `unknown audit subcommand "${subcommand}" (expected ${AUDIT_SUBCOMMANDS.join(', ')})`;
+  if (!isOneOf(AUDIT_SUBCOMMANDS, subcommand)) return `unknown audit subcommand "${subcommand}" (expected ${AUDIT_SUBCOMMANDS.join(', ')}, archive)`;
   for (const name of Object.keys(OPTION_FLAGS) as OptionName[]) {
     if (options[name] !== undefined && options[name] !== false && !OPTIONS_OF[subcommand].includes(name)) {
       return `${OPTION_FLAGS[name]} does not apply to audit ${subcommand}${subcommand === 'export' && name === 'json' ? ' (export always writes JSON lines)' : ''}`;
@@ -150,6 +157,19 @@ export function matchesFilter(record: Readonly<Record<string, unknown>>, filter:
 
 /** Runs one `interlock audit` subcommand; returns the exit code: 0 ok, 1 broken, unreadable or unknown, 2 usage. */
 export async function runAuditCommand(positionals: readonly string[], options: AuditCommandOptions, io: CliIo): Promise<number> {
+  // The archive options go with archive and verify --archive only; those two run apart from the readers.
+  if (positionals[0] === 'archive' || options.archive !== undefined) {
+    for (const name of Object.keys(OPTION_FLAGS) as OptionName[]) {
+      if (options[name] !== undefined && options[name] !== false) return io.usageError(`${OPTION_FLAGS[name]} does not apply to audit archive or verify --archive`);
+    }
+  }
+  if (positionals[0] === 'archive') return runAuditArchive(positionals.slice(1), options, io);
+  if (options.out !== undefined || options.upto !== undefined) return io.usageError('--out and --upto apply to audit archive only');
+  if (positionals[0] === 'verify' && options.archive !== undefined) {
+    if (positionals.length > 1) return io.usageError(`audit verify takes no arguments, got extra: ${positionals.slice(1).join(' ')}`);
+    return runArchiveVerify(options.archive, options, io);
+  }
+  if (options.archive !== undefined) return io.usageError('--archive applies to audit verify only');
   const request = parseAuditRequest(positionals, options);
   if (typeof request === 'string') return io.usageError(request);
   if (request.subcommand === 'verify') return runVerify(options.databasePath, io);
