@@ -174,9 +174,9 @@ export class AuditSpace {
 
   /**
    * Why an ordinary record would be refused now, if it would. Retries room at most once a second: the disk (free
-   * space for the ballast), then the cap (through `retention`).
+   * space for the ballast), then the cap (through `retention`; at once when `refreshAck` finds the cursor moved).
    */
-  refusal(pendingCount: number, headSeq: () => number, retention: () => void): AuditWriteError | undefined {
+  refusal(pendingCount: number, headSeq: () => number, retention: () => void, refreshAck: () => void): AuditWriteError | undefined {
     const nowMs = this.settings.nowMs();
     if (this.diskFull !== undefined) {
       if (nowMs - this.#lastSpaceCheckMs >= 1_000) {
@@ -186,6 +186,8 @@ export class AuditSpace {
       if (this.diskFull !== undefined) return new AuditWriteError('AUDIT_DISK_FULL', `audit log ${this.#path}: the disk is full (${this.diskFull}); only safe-state records are written`);
     }
     if (!this.atCap(pendingCount)) return undefined;
+    // A cursor moved by another connection (an archive) lets retention try again at once.
+    refreshAck();
     if (this.settings.retentionMs !== undefined && nowMs - this.#lastRetentionAttemptMs >= 1_000) {
       this.#lastRetentionAttemptMs = nowMs;
       retention();

@@ -131,7 +131,7 @@ export class SqliteAuditLog implements AuditLog {
       // SAFETY: ordinary records are refused while the disk is full or the log is at its cap; a safe-state record
       // is still attempted (the ballast's room and the reserve are for it), because stopping is always safe.
       if (!safeState) {
-        const refusal = this.#space.refusal(this.#pending.length, () => this.#readHead().seq, () => this.#retentionQuietly());
+        const refusal = this.#space.refusal(this.#pending.length, () => this.#readHead().seq, () => this.#retentionQuietly(), () => this.#space.syncAck(this.#sql));
         if (refusal !== undefined) throw refusal;
       }
       // SAFETY: snapshot now, through the same canonical JSON the body uses: a refused value (NaN, Infinity,
