@@ -4,7 +4,7 @@
 // acknowledged and older than the retention, and never lets an ordinary record use the safe-state reserve.
 
 import type Database from 'better-sqlite3';
-import { AuditWriteError } from './audit-log.js';
+import { AuditWriteError, type AuditEntry } from './audit-log.js';
 import { ballastPresent, createBallast, DEFAULT_BALLAST_BYTES, freeBytes, releaseBallast } from './audit-space.js';
 import { appendEntries, encodeEntry } from './sqlite-audit-entry.js';
 import { countUsedPages, readAckSeq, readHead, type AuditHead, type AuditStatements } from './sqlite-audit-schema.js';
@@ -138,6 +138,21 @@ export class AuditSpace {
       return 'cleared';
     }
     return undefined;
+  }
+
+  /**
+   * After a measure, what a change of the alarm calls for: on a rise, the warning and the `audit-space-high` event to
+   * record; on a fall below the re-arm fraction, a line to log. Undefined when nothing changed.
+   */
+  alarmChange(headSeq: () => number, timeMs: number): { readonly message: string; readonly entry?: AuditEntry } | undefined {
+    const change = this.checkAlarm();
+    if (change === undefined) return undefined;
+    const { usedBytes, maxBytes = 0, unacknowledged } = this.health(headSeq(), undefined);
+    if (change === 'cleared') return { message: `sqlite-audit-log: ${this.#path}: space alarm off: ${usedBytes} of ${maxBytes} bytes used` };
+    return {
+      message: `sqlite-audit-log: ${this.#path}: ${usedBytes} of ${maxBytes} bytes used (${Math.round((usedBytes / maxBytes) * 100)}% of the cap), ${unacknowledged} records unacknowledged; archive (interlock audit archive) or restore the cloud link before ordinary records are refused`,
+      entry: { kind: 'event', timeMs, detail: { event: 'audit-space-high', usedBytes, maxBytes, unacknowledged } },
+    };
   }
 
   /**

@@ -144,27 +144,12 @@ export class SqliteAuditLog implements AuditLog {
   /** Re-reads the pages in use; on crossing 80% of the cap, one `audit-space-high` event and a warning. */
   #measure(): void {
     this.#space.measure(this.#db);
-    const alarm = this.#space.checkAlarm();
-    if (alarm === undefined) return;
-    const { usedBytes, maxBytes, unacknowledged } = this.#space.health(this.#readHead().seq, undefined);
-    if (alarm === 'cleared') {
-      this.#note(`sqlite-audit-log: ${this.path}: space alarm off: ${usedBytes} of ${maxBytes ?? 0} bytes used`);
-      return;
-    }
-    const text = `sqlite-audit-log: ${this.path}: ${usedBytes} of ${maxBytes ?? 0} bytes used (${Math.round((usedBytes / (maxBytes ?? 1)) * 100)}% of the cap), ${unacknowledged} records unacknowledged; archive (interlock audit archive) or restore the cloud link before ordinary records are refused`;
-    this.#warnQuietly(text);
+    const change = this.#space.alarmChange(() => this.#readHead().seq, this.#nowMs());
+    if (change === undefined) return;
+    this.#note(change.message, change.entry !== undefined);
+    if (change.entry === undefined) return;
     // Safe-state: this record is about the log itself and must not be refused by the cap it warns of.
-    this.record({ kind: 'event', timeMs: this.#nowMs(), detail: { event: 'audit-space-high', usedBytes, maxBytes: maxBytes ?? 0, unacknowledged } }, { safeState: true }).catch(
-      (error: unknown) => this.#note(`sqlite-audit-log: ${this.path}: audit-space-high not recorded: ${messageOf(error)}`),
-    );
-  }
-
-  #warnQuietly(msg: string): void {
-    try {
-      this.#warn(msg);
-    } catch {
-      // The event record still says it.
-    }
+    this.record(change.entry, { safeState: true }).catch((error: unknown) => this.#note(`sqlite-audit-log: ${this.path}: audit-space-high not recorded: ${messageOf(error)}`));
   }
 
   #retentionQuietly(): void {
@@ -363,10 +348,10 @@ export class SqliteAuditLog implements AuditLog {
     this.#rejectAll(waiting, new AuditWriteError('AUDIT_UNAVAILABLE', `audit log ${this.path} refuses writes: ${why}`, { cause }));
   }
 
-  /** Logs without letting a throwing logger escape a flush (which would leave promises unsettled). */
-  #note(msg: string): void {
+  /** Logs (or warns) without letting a throwing logger escape a flush (which would leave promises unsettled). */
+  #note(msg: string, warn = false): void {
     try {
-      this.#log(msg);
+      (warn ? this.#warn : this.#log)(msg);
     } catch {
       // The log line is lost; the rejection the caller gets still says what happened.
     }

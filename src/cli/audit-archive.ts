@@ -12,6 +12,8 @@ import type { CliIo } from './cli-io.js';
 
 export interface AuditArchiveOptions {
   readonly databasePath: string;
+  /** `verify --archive`: the archive file to check. */
+  readonly archive?: string | undefined;
   readonly out?: string | undefined;
   readonly upto?: string | undefined;
   /** The interlock's public key file; default `<state-dir>/keys/interlock.pub.pem`. */
@@ -73,4 +75,19 @@ export function runArchiveVerify(file: string, options: AuditArchiveOptions, io:
   }
   io.out(`broken at seq ${result.seq}: ${result.problem.replace(new RegExp(`^record ${result.seq}: `), '')}`);
   return 1;
+}
+
+/**
+ * `audit archive` and `audit verify --archive` apart from the readers: the exit code when the command line is one of
+ * them (or misuses their options), undefined when it is for the readers. `readerFlags`: the readers' options given.
+ */
+export function runArchiveSubcommand(positionals: readonly string[], options: AuditArchiveOptions, readerFlags: readonly string[], io: CliIo): number | undefined {
+  const archiving = positionals[0] === 'archive' || options.archive !== undefined;
+  if (archiving && readerFlags.length > 0) return io.usageError(`${readerFlags[0] ?? ''} does not apply to audit archive or verify --archive`);
+  if (positionals[0] === 'archive') return runAuditArchive(positionals.slice(1), options, io);
+  if (options.out !== undefined || options.upto !== undefined) return io.usageError('--out and --upto apply to audit archive only');
+  if (options.archive === undefined) return undefined;
+  if (positionals[0] !== 'verify') return io.usageError('--archive applies to audit verify only');
+  if (positionals.length > 1) return io.usageError(`audit verify takes no arguments, got extra: ${positionals.slice(1).join(' ')}`);
+  return runArchiveVerify(options.archive, options, io);
 }

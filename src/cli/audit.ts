@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
 import type { CliIo } from './cli-io.js';
-import { runArchiveVerify, runAuditArchive } from './audit-archive.js';
+import { runArchiveSubcommand } from './audit-archive.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
 export type AuditSubcommand = (typeof AUDIT_SUBCOMMANDS)[number];
@@ -157,19 +157,9 @@ export function matchesFilter(record: Readonly<Record<string, unknown>>, filter:
 
 /** Runs one `interlock audit` subcommand; returns the exit code: 0 ok, 1 broken, unreadable or unknown, 2 usage. */
 export async function runAuditCommand(positionals: readonly string[], options: AuditCommandOptions, io: CliIo): Promise<number> {
-  // The archive options go with archive and verify --archive only; those two run apart from the readers.
-  if (positionals[0] === 'archive' || options.archive !== undefined) {
-    for (const name of Object.keys(OPTION_FLAGS) as OptionName[]) {
-      if (options[name] !== undefined && options[name] !== false) return io.usageError(`${OPTION_FLAGS[name]} does not apply to audit archive or verify --archive`);
-    }
-  }
-  if (positionals[0] === 'archive') return runAuditArchive(positionals.slice(1), options, io);
-  if (options.out !== undefined || options.upto !== undefined) return io.usageError('--out and --upto apply to audit archive only');
-  if (positionals[0] === 'verify' && options.archive !== undefined) {
-    if (positionals.length > 1) return io.usageError(`audit verify takes no arguments, got extra: ${positionals.slice(1).join(' ')}`);
-    return runArchiveVerify(options.archive, options, io);
-  }
-  if (options.archive !== undefined) return io.usageError('--archive applies to audit verify only');
+  const readerFlags = (Object.keys(OPTION_FLAGS) as OptionName[]).filter((n) => options[n] !== undefined && options[n] !== false).map((n) => OPTION_FLAGS[n]);
+  const archived = runArchiveSubcommand(positionals, options, readerFlags, io);
+  if (archived !== undefined) return archived;
   const request = parseAuditRequest(positionals, options);
   if (typeof request === 'string') return io.usageError(request);
   if (request.subcommand === 'verify') return runVerify(options.databasePath, io);
