@@ -1,7 +1,9 @@
 // The SQLite audit log: a gapless, sha256-chained record of every decision, in WAL mode with synchronous=FULL. This
 // file is its public surface and its open (integrity check, schema, cap, a new segment after a damaged file); the
-// writer with group commit is sqlite-audit-writer.ts, the SQL sqlite-audit-schema.ts, verification
-// sqlite-audit-verify.ts, retention and space sqlite-audit-retention.ts. A damaged file is never extended or deleted.
+// writer with group commit is sqlite-audit-writer.ts, the schema and every statement sqlite-audit-schema.ts, entry
+// encoding sqlite-audit-entry.ts, verification sqlite-audit-verify.ts, retention and space
+// sqlite-audit-retention.ts, checkpoint timing sqlite-audit-checkpointing.ts. A damaged file is never extended or
+// deleted.
 
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
