@@ -31,7 +31,8 @@ import {
   type AuditStatements,
   type CheckpointRow,
 } from './sqlite-audit-schema.js';
-import { checkpointOfRow } from './sqlite-audit-verify.js';
+import { checkChainLink, checkpointOfRow } from './sqlite-audit-verify.js';
+import { checkpointSignatureValid } from './audit-checkpoint.js';
 
 export interface ArchiveOptions {
   /** Archive no record beyond this seq (the segment then ends at the newest checkpoint at or before it). */
@@ -138,6 +139,26 @@ function chooseSegment(sql: AuditStatements, uptoSeq: number | undefined): Segme
   return { firstSeq, checkpoint, baseHash };
 }
 
+/** A record to archive does not link: nothing is written. */
+class ChainProblem extends Error {}
+
+/** The header line, then each record's line, checking the chain from baseHash to the checkpoint's head on the way. */
+function* archiveLines(sql: AuditStatements, header: ArchiveHeader): Generator<string> {
+  yield JSON.stringify(header);
+  let expectedSeq = header.firstSeq;
+  let prevHash = header.baseHash;
+  for (const row of sql.selectRange.iterate(header.firstSeq, header.lastSeq) as IterableIterator<ArchiveLine>) {
+    if (row.seq !== expectedSeq) throw new ChainProblem(`record ${expectedSeq} missing`);
+    const link = checkChainLink(row, expectedSeq, prevHash, header.firstSeq - 1);
+    if ('problem' in link) throw new ChainProblem(link.problem.text);
+    yield JSON.stringify({ seq: row.seq, hash: row.hash, body: row.body });
+    prevHash = row.hash;
+    expectedSeq += 1;
+  }
+  if (expectedSeq !== header.lastSeq + 1) throw new ChainProblem(`records ${expectedSeq}..${header.lastSeq} missing`);
+  if (prevHash !== header.checkpoint.head) throw new ChainProblem(`record ${header.lastSeq} has hash ${prevHash}, not the checkpoint head ${header.checkpoint.head}`);
+}
+
 /** Archives the unacknowledged records of the log at `dbPath` into `out` (a file, or an existing folder). */
 export function archiveAuditLog(dbPath: string, out: string, options: ArchiveOptions = {}): ArchiveOutcome {
   const nowMs = options.nowMs ?? Date.now;
@@ -152,11 +173,17 @@ export function archiveAuditLog(dbPath: string, out: string, options: ArchiveOpt
   }
   try {
     const sql = prepareStatements(db);
-    // One read transaction: the segment and its records as of one moment (the writer may append meanwhile).
-    const read = db.transaction(() => {
+    // One read transaction: the segment and its records as of one moment (the writer may append meanwhile). The
+    // records stream from the database through the chain check into the file, so a large log is never held in memory.
+    const written = db.transaction((): { header: ArchiveHeader; target: string; fileSha256: string } | string => {
       const segment = chooseSegment(sql, options.uptoSeq);
       if (typeof segment === 'string') return segment;
       const checkpoint = checkpointOfRow(segment.checkpoint);
+      // SAFETY: check what would be archived before anything moves: a forged checkpoint or a broken chain is never
+      // archived as if sound, since the cursor it advances lets retention delete the originals.
+      if (options.publicKey !== undefined && !checkpointSignatureValid(checkpoint, options.publicKey)) {
+        return `the records to archive do not verify, nothing written: checkpoint ${checkpoint.seq}: signature does not verify`;
+      }
       const header: ArchiveHeader = {
         format: ARCHIVE_FORMAT,
         version: ARCHIVE_VERSION,
@@ -167,27 +194,16 @@ export function archiveAuditLog(dbPath: string, out: string, options: ArchiveOpt
         checkpoint,
         createdMs: Math.trunc(nowMs()),
       };
-      const rows = sql.selectRange.all(segment.firstSeq, checkpoint.size) as ArchiveLine[];
-      const lines = [JSON.stringify(header), ...rows.map((row) => JSON.stringify({ seq: row.seq, hash: row.hash, body: row.body }))];
-      return { header, lines };
-    });
-    const taken = read.deferred();
-    if (typeof taken === 'string') return { ok: false, problem: taken };
-    const { header, lines } = taken;
-    // SAFETY: check what would be archived before anything moves: a broken chain is never archived as if sound,
-    // since the cursor it advances lets retention delete the originals.
-    if (options.publicKey !== undefined) {
-      const check = verifyArchiveText(`${lines.join('\n')}\n`, options.publicKey);
-      if (!check.ok) return { ok: false, problem: `the records to archive do not verify, nothing written: ${check.problem}` };
-    }
-    const target = targetPath(out, header.firstSeq, header.lastSeq);
-    if (typeof target !== 'string') return { ok: false, problem: target.problem };
-    let fileSha256: string;
-    try {
-      fileSha256 = writeDurably(target, lines);
-    } catch (error) {
-      return { ok: false, problem: `cannot write the archive ${target}: ${messageOf(error)}` };
-    }
+      const target = targetPath(out, header.firstSeq, header.lastSeq);
+      if (typeof target !== 'string') return target.problem;
+      try {
+        return { header, target, fileSha256: writeDurably(target, archiveLines(sql, header)) };
+      } catch (error) {
+        return error instanceof ChainProblem ? `the records to archive do not verify, nothing written: ${error.message}` : `cannot write the archive ${target}: ${messageOf(error)}`;
+      }
+    }).deferred();
+    if (typeof written === 'string') return { ok: false, problem: written };
+    const { header, target, fileSha256 } = written;
     // Only now, with the file durable: the event and the cursor, in one IMMEDIATE transaction.
     const record = db.transaction(() => {
       const head = readHead(sql, readBase(sql));

@@ -157,3 +157,24 @@ t.test('retention deletes what an archive acknowledged, and the log still verifi
   t.match(log.applyRetention(), { deleted: 20, firstSeq: 21 }, 'the archived records go');
   t.match(log.verify(keys.publicKey), { ok: true });
 });
+
+t.test('a log whose records or checkpoint do not verify is not archived, and nothing moves', async (t) => {
+  const tamperedLog = async (change: (db: import('better-sqlite3').Database) => void, withKey: boolean): Promise<void> => {
+    const d = freshDir();
+    const db = path.join(d, 'audit.db');
+    const log = openSqliteAuditLog(db, options());
+    t.teardown(() => log.close());
+    for (let i = 1; i <= 20; i++) await log.record(entry(i));
+    const { default: Database } = await import('better-sqlite3');
+    const raw = new Database(db);
+    change(raw);
+    raw.close();
+    const out = freshDir();
+    t.match(archiveAuditLog(db, out, withKey ? { publicKey: keys.publicKey } : {}), { ok: false, problem: /do not verify, nothing written/ });
+    t.same(fs.readdirSync(out), [], 'no file, no temp file');
+    t.equal(log.acknowledgedSeq(), 0, 'the cursor did not move');
+    t.equal(log.head().seq, 20, 'no event was appended');
+  };
+  await tamperedLog((db) => db.prepare("UPDATE records SET body = replace(body, 'cmd-7', 'cmd-x') WHERE seq = 7").run(), false);
+  await tamperedLog((db) => db.prepare("UPDATE checkpoints SET head = ? WHERE seq = 2").run('f'.repeat(64)), true);
+});
