@@ -121,6 +121,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'), {
     checkpoints: { privateKey: keys.privateKey, origin: cell.declarations.cellId },
     log: (message) => log.child('audit').info(message),
+    warn: (message) => log.child('audit').warn(message),
     ...(retentionMs === undefined ? {} : { retentionMs }),
     ...(maxBytes === undefined ? {} : { maxBytes }),
   });

@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { AuditEntry } from './audit-log.js';
 
 /** The last checkpoint read from a damaged file: the records it covers are the ones a new segment links to. */
 export interface SalvagedCheckpoint {
@@ -103,4 +104,54 @@ export function loadUnknownOutcome(dbPath: string): { outcome?: UnknownOutcome; 
 
 export function clearUnknownOutcome(dbPath: string): void {
   rmSync(unknownOutcomePathOf(dbPath), { force: true });
+}
+
+/** The first record of a new segment after a damaged file: names the file and the checkpoint it links to. */
+export function segmentStartedEntry(moved: MovedAside, why: string, base: { seq: number; hash: string }, timeMs: number): AuditEntry {
+  const checkpoint = moved.lastCheckpoint;
+  return {
+    kind: 'event',
+    timeMs,
+    detail: {
+      event: 'audit-segment-started',
+      previousFile: moved.movedTo,
+      why,
+      baseSeq: base.seq,
+      baseHash: base.hash,
+      lastCheckpoint: checkpoint === undefined ? null : { ...checkpoint },
+      ...(moved.checkpointProblem === undefined ? {} : { checkpointProblem: moved.checkpointProblem }),
+    },
+  };
+}
+
+/** The record saying which of a failed COMMIT's records are on disk (`present`) and which are not. */
+export function reconciledEntry(outcome: UnknownOutcome, present: readonly number[], absent: readonly number[], timeMs: number): AuditEntry {
+  return {
+    kind: 'event',
+    timeMs,
+    detail: {
+      event: 'audit-reconciled',
+      failedAtMs: outcome.atMs,
+      error: outcome.error,
+      present: [...present],
+      absent: [...absent],
+      // The interlock releases nothing whose record did not resolve, so none of these reached a device.
+      note: 'the commit of these records failed with an I/O error; none of them was released',
+    },
+  };
+}
+
+/** Which of the records a failed COMMIT tried to write are on disk (`storedHash` gives the stored hash of a seq). */
+export function reconcile(
+  outcome: UnknownOutcome,
+  storedHash: (seq: number) => string | undefined,
+): { readonly present: number[]; readonly absent: number[]; readonly notice: string } {
+  const present: number[] = [];
+  const absent: number[] = [];
+  for (const { seq, hash } of outcome.attempted) {
+    if (storedHash(seq) === hash) present.push(seq);
+    else absent.push(seq);
+  }
+  const notice = `reconciled a failed commit: records ${present.join(', ') || 'none'} on disk, ${absent.join(', ') || 'none'} absent; none was released`;
+  return { present, absent, notice };
 }

@@ -13,6 +13,7 @@ import type { AgentKey } from '../core/declarations.js';
 import { formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
 import type { CliIo } from './cli-io.js';
+import { runArchiveSubcommand } from './audit-archive.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
 export type AuditSubcommand = (typeof AUDIT_SUBCOMMANDS)[number];
@@ -39,6 +40,12 @@ export interface AuditCommandOptions {
   /** Ends `tail --follow`; default: the first SIGINT or SIGTERM. */
   readonly stop?: AbortSignal | undefined;
   readonly pollMs?: number | undefined;
+  /** `archive`: where the archive goes; `--upto`: its last record at most; `verify --archive`: a file to check. */
+  readonly out?: string | undefined;
+  readonly upto?: string | undefined;
+  readonly archive?: string | undefined;
+  /** The interlock's public key file (archive and verify --archive). */
+  readonly key?: string | undefined;
 }
 
 type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'cell';
@@ -81,7 +88,7 @@ export type AuditRequest =
 export function parseAuditRequest(positionals: readonly string[], options: AuditCommandOptions): AuditRequest | string {
   const [subcommand, ...rest] = positionals;
   if (subcommand === undefined) return `audit needs a subcommand: ${AUDIT_SUBCOMMANDS.join(', ')}`;
-  if (!isOneOf(AUDIT_SUBCOMMANDS, subcommand)) return `unknown audit subcommand "${subcommand}" (expected ${AUDIT_SUBCOMMANDS.join(', ')})`;
+  if (!isOneOf(AUDIT_SUBCOMMANDS, subcommand)) return `unknown audit subcommand "${subcommand}" (expected ${AUDIT_SUBCOMMANDS.join(', ')}, archive)`;
   for (const name of Object.keys(OPTION_FLAGS) as OptionName[]) {
     if (options[name] !== undefined && options[name] !== false && !OPTIONS_OF[subcommand].includes(name)) {
       return `${OPTION_FLAGS[name]} does not apply to audit ${subcommand}${subcommand === 'export' && name === 'json' ? ' (export always writes JSON lines)' : ''}`;
@@ -158,6 +165,9 @@ export function matchesFilter(record: Readonly<Record<string, unknown>>, filter:
 
 /** Runs one `interlock audit` subcommand; returns the exit code: 0 ok, 1 broken, unreadable or unknown, 2 usage. */
 export async function runAuditCommand(positionals: readonly string[], options: AuditCommandOptions, io: CliIo): Promise<number> {
+  const readerFlags = (Object.keys(OPTION_FLAGS) as OptionName[]).filter((n) => options[n] !== undefined && options[n] !== false).map((n) => OPTION_FLAGS[n]);
+  const archived = runArchiveSubcommand(positionals, options, readerFlags, io);
+  if (archived !== undefined) return archived;
   const request = parseAuditRequest(positionals, options);
   if (typeof request === 'string') return io.usageError(request);
   if (request.subcommand === 'verify') return runVerify(options.databasePath, io);

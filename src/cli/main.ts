@@ -71,8 +71,12 @@ Commands:
   mode       Forces a device's reduced limits, or back to automatic: interlock mode <device> reduced|auto
   shadow-report  Compares the shadow policy set's verdicts with the enforced ones, from the audit log.
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
-  audit      Reads <state-dir>/audit.db (or --db <file>) read-only: interlock audit verify|export|trace|tail
+  audit      Reads <state-dir>/audit.db (or --db <file>) read-only: interlock audit verify|export|trace|tail (archive writes)
              verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
+             verify --archive <file> [--key <pub.pem>]  check an archive on its own (default key:
+                                 <state-dir>/keys/interlock.pub.pem)
+             archive --out <file|folder> [--upto <seq>]  for sites without cloud: the unacknowledged records
+                                 up to the newest signed checkpoint into one verifiable file, then acknowledged
              export              every record as one JSON line, in seq order; filters:
                                  --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
                                  --verdict allow|hold|deny --kind decision|outcome|event
@@ -200,6 +204,9 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         from: { type: 'string' },
         db: { type: 'string' },
         to: { type: 'string' },
+        out: { type: 'string' },
+        upto: { type: 'string' },
+        archive: { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -377,6 +384,10 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             follow: values.follow,
             json: values.json,
             cell: values.cell,
+            out: values.out,
+            upto: values.upto,
+            archive: values.archive,
+            key: values.key,
           },
           cliIo(output),
         );

@@ -43,7 +43,7 @@ function catalog(): Readonly<Record<string, MetricSpec>> {
     interlock_pending_approvals: { type: 'number', measure: 'gauge', summary: 'Held commands waiting for an operator at report time.' },
     interlock_approval_requests: { type: 'number', measure: 'counter', summary: 'Approval requests raised (holds) in the interval, including ones refused for a full queue.' },
     interlock_audit_backlog: { type: 'number', measure: 'gauge', summary: 'Audit records not yet acknowledged by the cloud receiver or an archive at report time.' },
-    interlock_audit_errors: { type: 'number', measure: 'counter', summary: 'Decisions that carried an audit failure reason (AUDIT_*) in the interval; counted live, as their records are not in the log (a crash before the next report loses them).' },
+    interlock_audit_errors: { type: 'number', measure: 'counter', summary: 'Decisions with an audit failure reason (AUDIT_*) in the interval; counted live, as their records are not in the log.' },
     interlock_audit_space_used_percent: { type: 'number', measure: 'gauge', summary: 'Audit database pages in use as a percentage of its size cap (0 when no cap is declared).' },
     interlock_decision_latency_p99_us: { type: 'number', measure: 'counter', summary: '99th percentile of command arrival to verdict, in microseconds, over the interval (0 with no decisions).' },
     interlock_declaration_digest_changes: { type: 'number', measure: 'counter', summary: 'Declaration sets put in force (a new digest) in the interval.' },
