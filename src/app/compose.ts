@@ -24,6 +24,7 @@ import type { TlsMaterial } from '../transport/tls-files.js';
 import { topicSet } from '../transport/topics.js';
 import type { Transport } from '../transport/transport.js';
 import { CloudConnection, type CloudLink } from '../cloud/cloud-link.js';
+import { AuditForwarder, forwardingSettings, type AuditForwardingOptions } from '../cloud/audit-forwarder.js';
 
 export interface RuntimeOptions {
   readonly cellDirectory: string;
@@ -52,6 +53,8 @@ export interface RuntimeOptions {
   readonly verifierThreads?: number;
   /** The link to AWS IoT Core for metrics and audit forwarding; without it nothing leaves the device. */
   readonly cloud?: CloudLink;
+  /** Audit forwarding over the cloud link (on by default when there is one; `enabled: false` turns it off). */
+  readonly auditForwarding?: AuditForwardingOptions;
   readonly clock?: Clock;
   readonly log: Logger;
 }
@@ -76,6 +79,8 @@ export interface Runtime {
   readonly interlockPublicKeyPath: string;
   /** The link to AWS IoT Core, when one was configured. */
   readonly cloud: CloudConnection | undefined;
+  /** The audit forwarder, once the cloud link is up (undefined before, without a link, or with forwarding off). */
+  readonly auditForwarder: AuditForwarder | undefined;
   stop(): Promise<void>;
 }
 
@@ -92,6 +97,8 @@ export class DigestMismatchError extends Error {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { log } = options;
+  // Checked before anything opens, so a bad forwarding option refuses the start with its reason.
+  const forwarding = forwardingSettings(options.auditForwarding);
   const loaded = loadCell(options.cellDirectory);
   if (!loaded.ok) throw new DeclarationError(loaded.problems);
   const cell = loaded.cell;
@@ -209,7 +216,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The cloud half starts last and in the background: the interlock decides whether or not the cloud is reachable.
   const cloud = options.cloud === undefined ? undefined : new CloudConnection(options.cloud, { log: (message) => log.child('cloud').info(message) });
   cloud?.start();
+  // Audit records leave once the link is up; the cursor moves only on the receiver's watermark (audit-forwarder.ts).
+  let auditForwarder: AuditForwarder | undefined;
   let stopped = false;
+  if (cloud !== undefined && forwarding.enabled) {
+    const link = cloud.link;
+    void cloud.started.then(async () => {
+      if (stopped) return;
+      const forwarder = new AuditForwarder({ log: audit, transport: link.transport, thingName: link.thingName, logger: log.child('audit-forward'), ...(options.auditForwarding === undefined ? {} : { options: options.auditForwarding }) });
+      auditForwarder = forwarder;
+      await forwarder.start().catch((e: unknown) => log.error(`audit forwarding did not start: ${e instanceof Error ? e.message : String(e)}`));
+    });
+  }
   return {
     cell,
     interlock,
@@ -222,10 +240,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     interlockPublicKey: keys.publicKey,
     interlockPublicKeyPath: keys.publicKeyPath,
     cloud,
+    get auditForwarder() {
+      return auditForwarder;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       await interlock.stop();
+      await auditForwarder?.stop();
       await cloud?.stop().catch((e: unknown) => log.warn(`stopping the cloud link: ${e instanceof Error ? e.message : String(e)}`));
       await transport.stop();
       await broker?.stop();

@@ -1084,6 +1084,13 @@ export class SqliteAuditLog implements AuditLog {
     return undefined;
   }
 
+  /** The newest signed checkpoint as stored (undefined before the first), for the audit forwarder to send along. */
+  latestCheckpoint(): AuditCheckpoint | undefined {
+    this.#assertOpen();
+    const row = this.#db.prepare('SELECT seq, size, head, origin, time_ms, signature FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as CheckpointRow | undefined;
+    return row === undefined ? undefined : { seq: row.seq, size: row.size, head: row.head, origin: row.origin, timeMs: row.time_ms, signature: row.signature };
+  }
+
   /** The last record's seq and hash (seq 0 and GENESIS_HASH when empty), as stored. */
   head(): AuditHead {
     this.#assertOpen();
