@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ed25519PublicKeyFromPem } from '../crypto/jws.js';
 import { verifyAuditDatabase } from './audit-verify.js';
+import { parseAgainst } from './audit-against.js';
+import type { AuditWatermark } from '../cloud/audit-batch.js';
 import type { CliIo } from './cli-io.js';
 
 export const AUDIT_SUBCOMMANDS = ['verify', 'export', 'trace', 'tail'] as const;
@@ -32,9 +34,11 @@ export interface AuditCommandOptions {
   /** Ends `tail --follow`; default: the first SIGINT or SIGTERM. */
   readonly stop?: AbortSignal | undefined;
   readonly pollMs?: number | undefined;
+  /** `verify --against SEQ:HASH|FILE`: the cloud receiver's acknowledged head (audit-against.ts). */
+  readonly against?: string | undefined;
 }
 
-type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json';
+type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'against';
 const OPTION_FLAGS: Record<OptionName, string> = {
   since: '--since',
   until: '--until',
@@ -45,9 +49,10 @@ const OPTION_FLAGS: Record<OptionName, string> = {
   lines: '-n/--lines',
   follow: '--follow',
   json: '--json',
+  against: '--against',
 };
 const OPTIONS_OF: Record<AuditSubcommand, readonly OptionName[]> = {
-  verify: [],
+  verify: ['against'],
   export: ['since', 'until', 'agent', 'device', 'verdict', 'kind'],
   trace: ['json'],
   tail: ['lines', 'follow', 'json'],
@@ -64,7 +69,7 @@ export interface AuditFilter {
 }
 
 export type AuditRequest =
-  | { readonly subcommand: 'verify' }
+  | { readonly subcommand: 'verify'; readonly against?: AuditWatermark }
   | { readonly subcommand: 'export'; readonly filter: AuditFilter }
   | { readonly subcommand: 'trace'; readonly id: string; readonly json: boolean }
   | { readonly subcommand: 'tail'; readonly lines: number; readonly follow: boolean; readonly json: boolean };
@@ -82,8 +87,11 @@ export function parseAuditRequest(positionals: readonly string[], options: Audit
   const extra = subcommand === 'trace' ? rest.slice(1) : rest;
   if (extra.length > 0) return `audit ${subcommand} takes ${subcommand === 'trace' ? 'one id' : 'no arguments'}, got extra: ${extra.join(' ')}`;
   switch (subcommand) {
-    case 'verify':
-      return { subcommand };
+    case 'verify': {
+      if (options.against === undefined) return { subcommand };
+      const against = parseAgainst(options.against);
+      return typeof against === 'string' ? against : { subcommand, against };
+    }
     case 'export': {
       const filter = parseFilter(options);
       return typeof filter === 'string' ? filter : { subcommand, filter };
@@ -152,7 +160,7 @@ export function matchesFilter(record: Readonly<Record<string, unknown>>, filter:
 export async function runAuditCommand(positionals: readonly string[], options: AuditCommandOptions, io: CliIo): Promise<number> {
   const request = parseAuditRequest(positionals, options);
   if (typeof request === 'string') return io.usageError(request);
-  if (request.subcommand === 'verify') return runVerify(options.databasePath, io);
+  if (request.subcommand === 'verify') return runVerify(options.databasePath, io, request.against);
   const opened = openAuditReader(options.databasePath);
   if (!opened.ok) {
     io.err(`interlock: ${opened.problem}`);
@@ -181,7 +189,7 @@ export async function runAuditCommand(positionals: readonly string[], options: A
   return problems.count === 0 ? 0 : 1;
 }
 
-async function runVerify(path: string, io: CliIo): Promise<number> {
+async function runVerify(path: string, io: CliIo, against?: AuditWatermark): Promise<number> {
   // The interlock's public key beside the database (<state-dir>/keys/interlock.pub.pem) lets verify check the
   // signed checkpoints too; without it the chain and the checkpoints' sizes and heads are still checked.
   const keyPath = join(dirname(path), 'keys', 'interlock.pub.pem');
@@ -194,10 +202,10 @@ async function runVerify(path: string, io: CliIo): Promise<number> {
       return 1;
     }
   }
-  const outcome = await verifyAuditDatabase(path, publicKey);
+  const outcome = await verifyAuditDatabase(path, publicKey, against);
   switch (outcome.status) {
     case 'ok':
-      io.out(`ok: ${outcome.records} records, head ${outcome.headHash}`);
+      io.out(`ok: ${outcome.records} records, head ${outcome.headHash}${outcome.against === undefined ? '' : `; ${outcome.against}`}`);
       return 0;
     case 'broken': {
       // verify() names the record in its text already; say the seq once, up front.

@@ -64,6 +64,7 @@ Commands:
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
   audit      Reads <state-dir>/audit.db read-only: interlock audit verify|export|trace|tail
              verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
+               --against SEQ:HASH|FILE  also check the cloud receiver's acknowledged head is held with that hash
              export              every record as one JSON line, in seq order; filters:
                                  --since <ISO> (inclusive) --until <ISO> (exclusive) --agent <id> --device <id>
                                  --verdict allow|hold|deny --kind decision|outcome|event
@@ -173,6 +174,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         agent: { type: 'string' },
         device: { type: 'string' },
         verdict: { type: 'string' },
+        against: { type: 'string' },
         kind: { type: 'string' },
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
@@ -328,6 +330,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             lines: values.lines,
             follow: values.follow,
             json: values.json,
+            against: values.against,
           },
           cliIo(output),
         );
