@@ -138,7 +138,13 @@ export class AuditForwarder {
     if (this.#running) return;
     this.#running = true;
     const { transport, thingName } = this.#deps;
-    this.#subscription = await transport.subscribe(auditAckTopic(thingName), (_topic, payload) => this.#onAck(payload));
+    const subscription = await transport.subscribe(auditAckTopic(thingName), (_topic, payload) => this.#onAck(payload));
+    if (!this.#running) {
+      // Stopped while subscribing (the runtime stopped as the link came up): leave nothing behind.
+      await subscription.unsubscribe().catch(() => undefined);
+      return;
+    }
+    this.#subscription = subscription;
     // After an outage nothing in flight can be trusted to arrive: start again from the cursor.
     this.#offConnection = transport.onConnectionChange((connected) => {
       if (connected) {
