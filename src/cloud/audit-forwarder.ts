@@ -181,7 +181,7 @@ export class AuditForwarder {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#pump();
+      this.#pumpSafely();
     }, Math.max(0, delayMs));
     // The forwarder never keeps the process alive on its own.
     this.#timer.unref();
@@ -203,6 +203,16 @@ export class AuditForwarder {
     if (now - this.#lastWarnMs < 10_000) return;
     this.#lastWarnMs = now;
     this.#logger.warn(message);
+  }
+
+  /** The drain must never take the interlock down: a failure reading the log stops forwarding, named, and retries. */
+  #pumpSafely(): void {
+    try {
+      this.#pump();
+    } catch (error) {
+      this.#stick(`reading the audit log failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.#wake(this.#s.ackTimeoutMs);
+    }
   }
 
   #pump(): void {
@@ -270,7 +280,7 @@ export class AuditForwarder {
     this.#deps.transport.publish(auditTopic(this.#deps.thingName), payload, { qos: 1 }).then(
       () => {
         this.#sending = false;
-        this.#pump();
+        this.#pumpSafely();
       },
       (error: unknown) => {
         this.#sending = false;
@@ -281,6 +291,15 @@ export class AuditForwarder {
   }
 
   #onAck(payload: Buffer): void {
+    try {
+      this.#handleAck(payload);
+    } catch (error) {
+      // SAFETY: an ack is input from outside; nothing in it may throw into the transport's message loop.
+      this.#logger.error(`audit ack not applied: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  #handleAck(payload: Buffer): void {
     const parsed = parseAuditAck(payload);
     if (!parsed.ok) {
       this.#logger.warn(`audit ack ignored: ${parsed.problem}`);

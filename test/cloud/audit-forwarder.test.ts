@@ -3,6 +3,7 @@
 // stay within the byte limit; a record too large for any batch stops forwarding there and says so; a new forwarder
 // on the same log resumes from the cursor.
 
+import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { createLogger } from '../../src/core/log.js';
 import { AuditForwarder, forwardingSettings } from '../../src/cloud/audit-forwarder.js';
@@ -117,6 +118,28 @@ t.test('a new forwarder on the same log resumes from the cursor; the receiver ho
   await waitFor(() => device.log.acknowledgedSeq() === 500, 'the rest to be acknowledged');
   t.equal(peer.store.count(THING), 500);
   t.same(await peer.receiver.watermark(THING), device.log.head());
+});
+
+t.test('a tampered or unreadable record stops forwarding there, named, without throwing into the interlock', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  for (const [label, body, expected] of [
+    ['edited', `replace(body, 'cmd-3', 'cmd-X')`, /record 3's body does not hash to its stored hash/],
+    ['not JSON', `'garbage'`, /reading the audit log failed: .*record 3: body is not JSON/],
+  ] as const) {
+    const device = await filledLog(t, 6);
+    const db = new Database(device.path);
+    db.prepare(`UPDATE records SET body = ${body} WHERE seq = 3`).run();
+    db.close();
+    const peer = await cloudPeer(t, broker.url, new Map([[`${THING}-${label.replace(' ', '-')}`, device.publicKey]]));
+    const forwarder = new AuditForwarder({ log: device.log, transport: await deviceLink(t, broker.url), thingName: `${THING}-${label.replace(' ', '-')}`, logger: capture().logger, options: { idlePollMs: 20, ackTimeoutMs: 200 } });
+    t.teardown(() => forwarder.stop());
+    await forwarder.start();
+    await waitFor(() => forwarder.status().stuck !== undefined, `forwarding to stop at the ${label} record`);
+    t.match(forwarder.status().stuck, expected, label);
+    t.ok(device.log.acknowledgedSeq() <= 2, `${label}: nothing from record 3 on is acknowledged`);
+    t.ok(peer.store.count(`${THING}-${label.replace(' ', '-')}`) <= 2, `${label}: nothing from record 3 on is sent`);
+  }
 });
 
 t.test('options are checked, each bad one named', async (t) => {
