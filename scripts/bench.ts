@@ -32,6 +32,7 @@ import { benchIdentity } from './bench-identity.js';
 import { printFloodBench } from './bench-flood.js';
 import { benchOversize, printOversize } from './bench-oversize.js';
 import { benchReports } from './bench-reports.js';
+import { benchForward } from './bench-forward.js';
 import { wideBroker, wideClient } from './wide-broker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -356,6 +357,8 @@ async function main(): Promise<void> {
   // 7. Hostile traffic: oversize publishes against the broker's packet limit, and an unauthenticated flood.
   printOversize([await benchOversize()]);
   await printFloodBench();
+
+  await benchForward(cell, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 5000 }));
 
   rmSync(work, { recursive: true, force: true });
 }

@@ -27,6 +27,7 @@ import { CloudConnection, type CloudLink } from '../cloud/cloud-link.js';
 import { MetricsReporter } from '../cloud/metrics/metrics-reporter.js';
 import { metricsSettingsProblem, type MetricsSettings } from '../cloud/metrics/metrics-settings.js';
 import { interlockGauges } from '../cloud/metrics/runtime-gauges.js';
+import { AuditForwarder, forwardingSettings, type AuditForwardingOptions } from '../cloud/audit-forwarder.js';
 
 export interface RuntimeOptions {
   readonly cellDirectory: string;
@@ -57,6 +58,8 @@ export interface RuntimeOptions {
   readonly cloud?: CloudLink;
   /** Cloud metrics (Device Defender and/or a plain topic) over `cloud`; needs it. */
   readonly metrics?: MetricsSettings;
+  /** Audit forwarding over the cloud link (on by default when there is one; `enabled: false` turns it off). */
+  readonly auditForwarding?: AuditForwardingOptions;
   readonly clock?: Clock;
   readonly log: Logger;
 }
@@ -83,6 +86,8 @@ export interface Runtime {
   readonly cloud: CloudConnection | undefined;
   /** The cloud metrics reporter, when metrics were configured. */
   readonly metrics: MetricsReporter | undefined;
+  /** The audit forwarder, once the cloud link is up (undefined before, without a link, or with forwarding off). */
+  readonly auditForwarder: AuditForwarder | undefined;
   stop(): Promise<void>;
 }
 
@@ -103,6 +108,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const problem = options.cloud === undefined ? 'metrics need a cloud link (a thing and a transport to AWS IoT Core)' : metricsSettingsProblem(options.metrics);
     if (problem !== undefined) throw new RangeError(problem);
   }
+  // Checked before anything opens, so a bad forwarding option refuses the start with its reason.
+  const forwarding = forwardingSettings(options.auditForwarding);
   const loaded = loadCell(options.cellDirectory);
   if (!loaded.ok) throw new DeclarationError(loaded.problems);
   const cell = loaded.cell;
@@ -226,7 +233,18 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       ? undefined
       : new MetricsReporter({ settings: options.metrics, transport: cloud.link.transport, thingName: cloud.link.thingName, started: cloud.started, audit, gauges: interlockGauges(interlock), stateDirectory, clock: options.clock ?? systemClock, log: log.child('metrics') });
   metrics?.start();
+  // Audit records leave once the link is up; the cursor moves only on the receiver's watermark (audit-forwarder.ts).
+  let auditForwarder: AuditForwarder | undefined;
   let stopped = false;
+  if (cloud !== undefined && forwarding.enabled) {
+    const link = cloud.link;
+    void cloud.started.then(async () => {
+      if (stopped) return;
+      const forwarder = new AuditForwarder({ log: audit, transport: link.transport, thingName: link.thingName, logger: log.child('audit-forward'), ...(options.auditForwarding === undefined ? {} : { options: options.auditForwarding }) });
+      auditForwarder = forwarder;
+      await forwarder.start().catch((e: unknown) => log.error(`audit forwarding did not start: ${e instanceof Error ? e.message : String(e)}`));
+    });
+  }
   return {
     cell,
     interlock,
@@ -240,11 +258,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     interlockPublicKeyPath: keys.publicKeyPath,
     cloud,
     metrics,
+    get auditForwarder() {
+      return auditForwarder;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       await interlock.stop();
       await metrics?.stop().catch((e: unknown) => log.warn(`stopping the metrics reporter: ${e instanceof Error ? e.message : String(e)}`));
+      await auditForwarder?.stop().catch((e: unknown) => log.warn(`stopping the audit forwarder: ${e instanceof Error ? e.message : String(e)}`));
       await cloud?.stop().catch((e: unknown) => log.warn(`stopping the cloud link: ${e instanceof Error ? e.message : String(e)}`));
       await transport.stop();
       await broker?.stop();

@@ -5,14 +5,14 @@
 
 import type { KeyObject } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { CheckpointSettings } from './audit-checkpoint.js';
+import type { AuditCheckpoint, CheckpointSettings } from './audit-checkpoint.js';
 import { AuditWriteError, type AuditEntry, type AuditFailureCode, type AuditLog, type AuditReceipt, type AuditRecord, type RecordOptions, type VerifyResult } from './audit-log.js';
 import { clearUnknownOutcome, loadUnknownOutcome, reconcile, reconciledEntry, saveUnknownOutcome, segmentStartedEntry, type MovedAside, type UnknownOutcome } from './audit-recovery.js';
 import { checkpointIfDue, checkpointNow, IdleCheckpointTimer } from './sqlite-audit-checkpointing.js';
 import { appendEntries, encodeEntry, type EncodedEntry } from './sqlite-audit-entry.js';
 import { AuditSpace, deleteRetained, type AuditHealth, type RetentionResult, type SpaceRuntime } from './sqlite-audit-retention.js';
 import { type SqliteAuditStats } from './sqlite-audit-log.js';
-import { firstStoredSeq, readPragmas, type SqliteAuditPragmas, isFull, messageOf, prepareStatements, readBase, readHead, type AuditHead, type AuditStatements } from './sqlite-audit-schema.js';
+import { firstStoredSeq, readPragmas, type SqliteAuditPragmas, isFull, messageOf, prepareStatements, readBase, readHead, type AuditHead, type AuditStatements, type CheckpointRow } from './sqlite-audit-schema.js';
 import { readRecords, verifyStored } from './sqlite-audit-verify.js';
 
 /** An accepted entry waiting for its batch: a snapshot of what will be stored, and the caller's promise. */
@@ -372,6 +372,13 @@ export class SqliteAuditLog implements AuditLog {
   verify(publicKey?: KeyObject): VerifyResult {
     this.#assertOpen();
     return verifyStored(this.#sql, publicKey);
+  }
+
+  /** The newest signed checkpoint as stored (undefined before the first), for the audit forwarder to send along. */
+  latestCheckpoint(): AuditCheckpoint | undefined {
+    this.#assertOpen();
+    const row = this.#sql.selectLastCheckpoint.get() as CheckpointRow | undefined;
+    return row === undefined ? undefined : { seq: row.seq, size: row.size, head: row.head, origin: row.origin, timeMs: row.time_ms, signature: row.signature };
   }
 
   /** The last record's seq and hash (seq 0 and GENESIS_HASH when empty), as stored. */

@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteAuditLog } from '../audit/sqlite-audit-log.js';
 import { messageOf, openAuditReader } from './audit-reader.js';
+import { checkAgainst } from './audit-against.js';
+import type { AuditWatermark } from '../cloud/audit-batch.js';
 
 export type AuditVerifyOutcome =
-  | { readonly status: 'ok'; readonly records: number; readonly headHash: string }
+  | { readonly status: 'ok'; readonly records: number; readonly headHash: string; readonly against?: string }
   /** The chain is broken at `seq`: a record was edited, deleted, reordered or had a column changed. */
   | { readonly status: 'broken'; readonly seq: number; readonly problem: string }
   /** The database could not be checked at all (missing, not an audit log, damaged pages); never "ok". */
@@ -18,9 +20,10 @@ export type AuditVerifyOutcome =
 
 /**
  * `publicKey`: the interlock's public key (`<state-dir>/keys/interlock.pub.pem`); with it, signed checkpoints are
- * checked too, so dropped newest records and forged checkpoints are found.
+ * checked too, so dropped newest records and forged checkpoints are found. `against`: the cloud receiver's watermark,
+ * which must still be held with its hash (so the newest records deleted with their checkpoints are found too).
  */
-export async function verifyAuditDatabase(path: string, publicKey?: KeyObject): Promise<AuditVerifyOutcome> {
+export async function verifyAuditDatabase(path: string, publicKey?: KeyObject, against?: AuditWatermark): Promise<AuditVerifyOutcome> {
   const opened = openAuditReader(path);
   if (!opened.ok) return { status: 'unreadable', problem: opened.problem };
   const scratch = mkdtempSync(join(tmpdir(), 'interlock-audit-verify-'));
@@ -44,9 +47,10 @@ export async function verifyAuditDatabase(path: string, publicKey?: KeyObject): 
     }
     try {
       const result = log.verify(publicKey);
-      return result.ok
-        ? { status: 'ok', records: result.records, headHash: result.headHash }
-        : { status: 'broken', seq: result.seq, problem: result.problem };
+      if (!result.ok) return { status: 'broken', seq: result.seq, problem: result.problem };
+      if (against === undefined) return { status: 'ok', records: result.records, headHash: result.headHash };
+      const witnessed = checkAgainst(log, against);
+      return witnessed.ok ? { status: 'ok', records: result.records, headHash: result.headHash, against: witnessed.note } : { status: 'broken', seq: witnessed.seq, problem: witnessed.problem };
     } finally {
       log.close();
     }

@@ -12,6 +12,8 @@ import { formatRecordLine } from './audit-format.js';
 import type { AgentKey } from '../core/declarations.js';
 import { formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
+import { parseAgainst } from './audit-against.js';
+import type { AuditWatermark } from '../cloud/audit-batch.js';
 import type { CliIo } from './cli-io.js';
 import { runArchiveSubcommand } from './audit-archive.js';
 
@@ -46,9 +48,11 @@ export interface AuditCommandOptions {
   readonly archive?: string | undefined;
   /** The interlock's public key file (archive and verify --archive). */
   readonly key?: string | undefined;
+  /** `verify --against SEQ:HASH|FILE`: the cloud receiver's acknowledged head (audit-against.ts). */
+  readonly against?: string | undefined;
 }
 
-type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'cell';
+type OptionName = 'since' | 'until' | 'agent' | 'device' | 'verdict' | 'kind' | 'lines' | 'follow' | 'json' | 'cell' | 'against';
 const OPTION_FLAGS: Record<OptionName, string> = {
   since: '--since',
   until: '--until',
@@ -60,9 +64,10 @@ const OPTION_FLAGS: Record<OptionName, string> = {
   follow: '--follow',
   json: '--json',
   cell: '--cell',
+  against: '--against',
 };
 const OPTIONS_OF: Record<AuditSubcommand, readonly OptionName[]> = {
-  verify: [],
+  verify: ['against'],
   export: ['since', 'until', 'agent', 'device', 'verdict', 'kind'],
   trace: ['json', 'cell'],
   tail: ['lines', 'follow', 'json'],
@@ -79,7 +84,7 @@ export interface AuditFilter {
 }
 
 export type AuditRequest =
-  | { readonly subcommand: 'verify' }
+  | { readonly subcommand: 'verify'; readonly against?: AuditWatermark }
   | { readonly subcommand: 'export'; readonly filter: AuditFilter }
   | { readonly subcommand: 'trace'; readonly id: string; readonly json: boolean }
   | { readonly subcommand: 'tail'; readonly lines: number; readonly follow: boolean; readonly json: boolean };
@@ -97,8 +102,11 @@ export function parseAuditRequest(positionals: readonly string[], options: Audit
   const extra = subcommand === 'trace' ? rest.slice(1) : rest;
   if (extra.length > 0) return `audit ${subcommand} takes ${subcommand === 'trace' ? 'one id' : 'no arguments'}, got extra: ${extra.join(' ')}`;
   switch (subcommand) {
-    case 'verify':
-      return { subcommand };
+    case 'verify': {
+      if (options.against === undefined) return { subcommand };
+      const against = parseAgainst(options.against);
+      return typeof against === 'string' ? against : { subcommand, against };
+    }
     case 'export': {
       const filter = parseFilter(options);
       return typeof filter === 'string' ? filter : { subcommand, filter };
@@ -170,7 +178,7 @@ export async function runAuditCommand(positionals: readonly string[], options: A
   if (archived !== undefined) return archived;
   const request = parseAuditRequest(positionals, options);
   if (typeof request === 'string') return io.usageError(request);
-  if (request.subcommand === 'verify') return runVerify(options.databasePath, io);
+  if (request.subcommand === 'verify') return runVerify(options.databasePath, io, request.against);
   const opened = openAuditReader(options.databasePath);
   if (!opened.ok) {
     io.err(`interlock: ${opened.problem}`);
@@ -210,7 +218,7 @@ export async function runAuditCommand(positionals: readonly string[], options: A
   return problems.count === 0 ? 0 : 1;
 }
 
-async function runVerify(path: string, io: CliIo): Promise<number> {
+async function runVerify(path: string, io: CliIo, against?: AuditWatermark): Promise<number> {
   // The interlock's public key beside the database (<state-dir>/keys/interlock.pub.pem) lets verify check the
   // signed checkpoints too; without it the chain and the checkpoints' sizes and heads are still checked.
   const keyPath = join(dirname(path), 'keys', 'interlock.pub.pem');
@@ -223,10 +231,10 @@ async function runVerify(path: string, io: CliIo): Promise<number> {
       return 1;
     }
   }
-  const outcome = await verifyAuditDatabase(path, publicKey);
+  const outcome = await verifyAuditDatabase(path, publicKey, against);
   switch (outcome.status) {
     case 'ok':
-      io.out(`ok: ${outcome.records} records, head ${outcome.headHash}`);
+      io.out(`ok: ${outcome.records} records, head ${outcome.headHash}${outcome.against === undefined ? '' : `; ${outcome.against}`}`);
       return 0;
     case 'broken': {
       // verify() names the record in its text already; say the seq once, up front.

@@ -73,6 +73,7 @@ Commands:
              --since <ISO time>  only decisions from then on  --json  one JSON object instead of the text
   audit      Reads <state-dir>/audit.db (or --db <file>) read-only: interlock audit verify|export|trace|tail (archive writes)
              verify              check the hash chain: ok and the head hash, or the first broken seq (exit 1)
+               --against SEQ:HASH|FILE  also check the cloud receiver's acknowledged head is held with that hash
              verify --archive <file> [--key <pub.pem>]  check an archive on its own (default key:
                                  <state-dir>/keys/interlock.pub.pem)
              archive --out <file|folder> [--upto <seq>]  for sites without cloud: the unacknowledged records
@@ -198,6 +199,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         agent: { type: 'string' },
         device: { type: 'string' },
         verdict: { type: 'string' },
+        against: { type: 'string' },
         kind: { type: 'string' },
         lines: { type: 'string', short: 'n' },
         follow: { type: 'boolean' },
@@ -388,6 +390,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             upto: values.upto,
             archive: values.archive,
             key: values.key,
+            against: values.against,
           },
           cliIo(output),
         );

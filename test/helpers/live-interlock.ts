@@ -28,6 +28,8 @@ import { makeTestCell, type TestCell } from './test-cell.js';
 import type { DeviceReporter } from '../../src/driver-sdk/device-reporter.js';
 import { modesSettled } from './modes-settled.js';
 import { waitFor } from './wait-for.js';
+import type { CloudLink } from '../../src/cloud/cloud-link.js';
+import type { AuditForwardingOptions } from '../../src/cloud/audit-forwarder.js';
 
 export const topics = topicSet();
 
@@ -68,6 +70,10 @@ export interface LiveInterlockOptions {
    * whose transport startRuntime then starts and stops.
    */
   readonly runtimeOptions?: () => Partial<RuntimeOptions>;
+  /** The cloud link, made anew for every start (RuntimeOptions.cloud: a transport is started once). */
+  readonly cloud?: () => CloudLink;
+  /** RuntimeOptions.auditForwarding. */
+  readonly auditForwarding?: AuditForwardingOptions;
 }
 
 /** A release as the device received it. */
@@ -153,6 +159,8 @@ export async function liveInterlock(t: Test, options: LiveInterlockOptions = {})
           ? { brokerUrl: mosquitto.url }
           : { transport: wrapTransport(new MqttTransport({ url: mosquitto.url, clientId: 'interlock-live-rig', log: (message) => (options.log ?? silentLogger).child('mqtt').info(message) })) }),
       heartbeatPeriodMs: options.heartbeatPeriodMs ?? 0,
+      ...(options.cloud === undefined ? {} : { cloud: options.cloud() }),
+      ...(options.auditForwarding === undefined ? {} : { auditForwarding: options.auditForwarding }),
       ...(options.verifierThreads === undefined ? {} : { verifierThreads: options.verifierThreads }),
       clock,
       log: options.log ?? silentLogger,

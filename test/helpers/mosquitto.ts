@@ -31,6 +31,8 @@ export interface RunningMosquitto {
   readonly configPath: string;
   /** Kills the broker and removes its temp directory; safe to call twice. */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash or power cut: no clean shutdown, nothing saved. Then as stop(). */
+  kill(): Promise<void>;
 }
 
 const POLL_MS = 20;
@@ -107,7 +109,11 @@ async function startOn(binary: string, port: number, options: MosquittoOptions):
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`mosquitto did not start on port ${port}: ${reason}\n${stderr.trim()}`);
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, configPath, stop };
+  const kill = (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return stop();
+  };
+  return { url: `mqtt://127.0.0.1:${port}`, port, configPath, stop, kill };
 }
 
 async function freePort(): Promise<number> {
