@@ -1,7 +1,8 @@
 // The `interlock run` options of the cloud link (AWS IoT Core over mqtts with the thing's certificate) and of the
-// cloud metrics, read and checked before anything starts: every bad combination is one line saying what to change.
+// cloud metrics and audit forwarding, read and checked before anything starts: every bad combination is one line saying what to change.
 
 import { thingNameProblem, type CloudLink } from '../cloud/cloud-link.js';
+import { forwardingSettings, type AuditForwardingOptions } from '../cloud/audit-forwarder.js';
 import { DEFAULT_METRICS_INTERVAL_MS, metricsSettingsProblem, type MetricsSettings } from '../cloud/metrics/metrics-settings.js';
 import type { Logger } from '../core/log.js';
 import { MqttTransport, redactUrl } from '../transport/mqtt-transport.js';
@@ -16,11 +17,13 @@ export interface CloudOptionValues {
   readonly 'metrics-interval'?: string | undefined;
   readonly 'metrics-topic'?: string | undefined;
   readonly 'no-defender'?: boolean | undefined;
+  readonly 'no-audit-forwarding'?: boolean | undefined;
+  readonly 'audit-forward-rate'?: string | undefined;
 }
 
-export const CLOUD_FLAGS = ['cloud-url', 'cloud-ca', 'cloud-cert', 'cloud-key', 'thing-name', 'metrics-interval', 'metrics-topic', 'no-defender'] as const;
+export const CLOUD_FLAGS = ['cloud-url', 'cloud-ca', 'cloud-cert', 'cloud-key', 'thing-name', 'metrics-interval', 'metrics-topic', 'no-defender', 'no-audit-forwarding', 'audit-forward-rate'] as const;
 
-export type CloudOptions = { readonly ok: true; readonly cloud?: CloudLink; readonly metrics?: MetricsSettings } | { readonly ok: false; readonly problem: string };
+export type CloudOptions = { readonly ok: true; readonly cloud?: CloudLink; readonly metrics?: MetricsSettings; readonly auditForwarding?: AuditForwardingOptions } | { readonly ok: false; readonly problem: string };
 
 /** True when any cloud or metrics option was given. */
 export function hasCloudOptions(values: CloudOptionValues): boolean {
@@ -70,6 +73,19 @@ export function readCloudOptions(values: CloudOptionValues, parseDuration: (text
     const hint = metrics.defender || metrics.topic !== undefined ? '' : ' (--no-defender needs --metrics-topic TOPIC)';
     return { ok: false, problem: `${metricsProblem}${hint}` };
   }
+  // Audit forwarding is on with a cloud link: it is what lets retention delete (docs/audit-forwarding.md).
+  const rate = values['audit-forward-rate'];
+  const recordsPerSecond = rate === undefined ? undefined : Number(rate);
+  if (rate !== undefined && (!Number.isSafeInteger(recordsPerSecond) || (recordsPerSecond ?? 0) < 1)) {
+    return { ok: false, problem: `--audit-forward-rate must be a whole number of records per second >= 1, not "${rate}"` };
+  }
+  if (rate !== undefined && values['no-audit-forwarding'] === true) return { ok: false, problem: '--audit-forward-rate and --no-audit-forwarding contradict each other: give one' };
+  const auditForwarding: AuditForwardingOptions = { enabled: values['no-audit-forwarding'] !== true, ...(recordsPerSecond === undefined ? {} : { recordsPerSecond }) };
+  try {
+    forwardingSettings(auditForwarding);
+  } catch (error) {
+    return { ok: false, problem: error instanceof Error ? error.message : String(error) };
+  }
   const transport = new MqttTransport({ url, clientId: thingName, ...tls, log: (message) => log.child('cloud-mqtt').info(message) });
-  return { ok: true, cloud: { transport, thingName }, metrics };
+  return { ok: true, cloud: { transport, thingName }, metrics, auditForwarding };
 }

@@ -44,12 +44,14 @@ Commands:
              --tls-ca <file>     CA bundle (PEM) the mqtts:// broker's certificate must chain to
              --tls-cert <file>   client certificate (PEM) the broker identifies the interlock by
              --tls-key <file>    its private key (PEM, unencrypted); checked against the certificate
-             --cloud-url <url>   AWS IoT Core (mqtts://ENDPOINT:8883) for metrics; needs --thing-name,
+             --cloud-url <url>   AWS IoT Core (mqtts://ENDPOINT:8883) for metrics and audit forwarding; needs --thing-name,
                                  --cloud-cert and --cloud-key (--cloud-ca: default Node's root CAs)
              --thing-name <name> the AWS IoT thing this interlock reports as
              --metrics-interval <time>  how often metrics are reported (default 300s, never less)
              --metrics-topic <topic>    also publish them on this plain topic ({thing}: the thing name)
              --no-defender       no Device Defender reports (then --metrics-topic is needed)
+             --no-audit-forwarding  keep audit records on the device (retention then needs audit archive)
+             --audit-forward-rate <n>  audit records sent per second at most (default 1000)
   greengrass  Run as a Greengrass v2 component: configuration from the nucleus (IPC), the interlock on local
              pub/sub, RUNNING once ready, deployments' configurations validated, live updates. Started by
              the recipe's Startup script, which passes:
@@ -220,6 +222,8 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         'metrics-interval': { type: 'string' },
         'metrics-topic': { type: 'string' },
         'no-defender': { type: 'boolean' },
+        'no-audit-forwarding': { type: 'boolean' },
+        'audit-forward-rate': { type: 'string' },
         'work-path': { type: 'string' },
         'artifact-path': { type: 'string' },
         region: { type: 'string' },
@@ -294,6 +298,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         const runtime = await startRuntime({
           ...(cloud.cloud === undefined ? {} : { cloud: cloud.cloud }),
           ...(cloud.metrics === undefined ? {} : { metrics: cloud.metrics }),
+          ...(cloud.auditForwarding === undefined ? {} : { auditForwarding: cloud.auditForwarding }),
           brokerTls: tls,
           cellDirectory,
           stateDirectory,

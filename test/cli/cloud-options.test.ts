@@ -43,6 +43,10 @@ t.test('bad combinations: one usage line each, exit 2, nothing started', async (
     [[...GOOD, '--metrics-interval', 'often'], /--metrics-interval: cannot read "often"/],
     [[...GOOD, '--no-defender'], /metrics go nowhere.*\(--no-defender needs --metrics-topic TOPIC\)$/],
     [[...GOOD, '--metrics-topic', 'interlock/+/metrics'], /metrics topic "interlock\/\+\/metrics": wildcards are not allowed/],
+    [[...GOOD, '--audit-forward-rate', '0'], /--audit-forward-rate must be a whole number of records per second >= 1, not "0"$/],
+    [[...GOOD, '--audit-forward-rate', '2.5'], /--audit-forward-rate must be a whole number/],
+    [[...GOOD, '--audit-forward-rate', '10', '--no-audit-forwarding'], /--audit-forward-rate and --no-audit-forwarding contradict each other/],
+    [['--no-audit-forwarding'], /--no-audit-forwarding need a cloud link/],
   ];
   for (const [args, expected] of cases) {
     const { code, line } = await usage(['run', '--state-dir', join(dir, 'state'), ...args]);
@@ -64,6 +68,11 @@ t.test('good options: a cloud link over MQTT with the thing as client id, metric
   t.equal(read.cloud?.thingName, 'cell-7');
   t.equal(read.cloud?.transport.name, 'mqtt');
   t.same(read.metrics, { intervalMs: 900_000, defender: true, topic: 'fleet/{thing}/metrics' });
+  t.same(read.auditForwarding, { enabled: true }, 'audit forwarding on with a cloud link, at the default rate');
+  const slow = readCloudOptions({ 'cloud-url': 'mqtts://endpoint:8883', 'thing-name': 'cell-7', 'cloud-cert': CERT, 'cloud-key': KEY, 'audit-forward-rate': '50' }, parseDuration, silentLogger);
+  t.match(slow, { ok: true, auditForwarding: { enabled: true, recordsPerSecond: 50 } });
+  const off = readCloudOptions({ 'cloud-url': 'mqtts://endpoint:8883', 'thing-name': 'cell-7', 'cloud-cert': CERT, 'cloud-key': KEY, 'no-audit-forwarding': true }, parseDuration, silentLogger);
+  t.match(off, { ok: true, auditForwarding: { enabled: false } });
   const none = readCloudOptions({}, parseDuration, silentLogger);
   t.same(none, { ok: true }, 'no option: nothing leaves the device');
   const plainOnly = readCloudOptions({ 'cloud-url': 'mqtts://endpoint:8883', 'thing-name': 'cell-7', 'cloud-cert': CERT, 'cloud-key': KEY, 'no-defender': true, 'metrics-topic': 'm/{thing}' }, parseDuration, silentLogger);
