@@ -22,6 +22,8 @@ export interface ComponentSettings {
   readonly logLevel: LogLevel;
   /** Cloud metrics over the nucleus's IoT Core connection; undefined when both destinations are off. */
   readonly metrics: MetricsSettings | undefined;
+  /** Audit forwarding over the same IoT Core connection (docs/audit-forwarding.md); on by default. */
+  readonly auditForwarding: { readonly enabled: boolean; readonly recordsPerSecond: number };
 }
 
 /** The keys a live update may change; any other change needs a restart of the component. */
@@ -41,6 +43,8 @@ export const CONFIGURATION_KEYS: Readonly<Record<keyof ComponentSettings | 'acce
   logLevel: 'info, warn or error. Live.',
   metrics:
     'Cloud metrics over IoT Core: {intervalSeconds (300-86400), defender (Device Defender reports on or off), topic (a plain topic for the same numbers, {thing} for the thing name; "" for none)}; both off: no metrics. Restart.',
+  auditForwarding:
+    'Audit records to the cloud receiver over IoT Core: {enabled (default true; off: only `interlock audit archive` lets retention delete), recordsPerSecond (1-100000, default 1000)}. Restart.',
   accessControl: 'Greengrass IPC authorization (which topics this component may publish and subscribe); read by the nucleus.',
 };
 
@@ -64,6 +68,14 @@ const SCHEMA = {
         intervalSeconds: { type: 'integer', minimum: MIN_METRICS_INTERVAL_MS / 1000, maximum: MAX_METRICS_INTERVAL_MS / 1000 },
         defender: { type: 'boolean' },
         topic: { type: 'string', maxLength: 256 },
+      },
+    },
+    auditForwarding: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        recordsPerSecond: { type: 'integer', minimum: 1, maximum: 100_000 },
       },
     },
     // Greengrass's authorization map; its shape is the nucleus's business, so only its type is checked here.
@@ -154,6 +166,10 @@ export function parseComponentConfiguration(value: unknown, places: ComponentPla
       verifierThreads: (config['verifierThreads'] as number | undefined) ?? 1,
       logLevel: (config['logLevel'] as LogLevel | undefined) ?? 'info',
       metrics,
+      auditForwarding: {
+        enabled: (config['auditForwarding'] as { enabled?: boolean } | undefined)?.enabled ?? true,
+        recordsPerSecond: (config['auditForwarding'] as { recordsPerSecond?: number } | undefined)?.recordsPerSecond ?? 1_000,
+      },
     },
   };
 }

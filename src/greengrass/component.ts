@@ -104,7 +104,7 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
   // The cloud link is the nucleus's own IoT Core connection (its MQTT proxy), on the component's IPC connection.
   const thingName = options.thingName ?? process.env['AWS_IOT_THING_NAME'];
   if (thingName !== undefined && thingNameProblem(thingName) !== undefined) return await fail(`AWS_IOT_THING_NAME: ${thingNameProblem(thingName) ?? ''}`);
-  if (thingName === undefined && settings.metrics !== undefined) log.warn('no AWS_IOT_THING_NAME (not started by a nucleus?): no cloud link, metrics are not reported');
+  if (thingName === undefined && (settings.metrics !== undefined || settings.auditForwarding.enabled)) log.warn('no AWS_IOT_THING_NAME (not started by a nucleus?): no cloud link, metrics are not reported and audit records are not forwarded');
   const cloud = thingName === undefined ? undefined : { transport: new IpcTransport({ connection, channel: 'iot-core' }), thingName };
 
   let runtime: Runtime;
@@ -118,6 +118,7 @@ export async function startComponent(options: ComponentOptions = {}): Promise<Ru
       transport: new IpcTransport({ connection }),
       ...(cloud === undefined ? {} : { cloud }),
       ...(cloud === undefined || settings.metrics === undefined ? {} : { metrics: settings.metrics }),
+      auditForwarding: settings.auditForwarding,
       ...(settings.expectedDigest === undefined ? {} : { expectedDigest: settings.expectedDigest }),
       log: log.child('runtime'),
     });

@@ -28,7 +28,10 @@ t.test('a minimal configuration gets the documented defaults', async (t) => {
     verifierThreads: 1,
     logLevel: 'info',
     metrics: { intervalMs: 300_000, defender: true, topic: 'interlock/{thing}/metrics' },
+    auditForwarding: { enabled: true, recordsPerSecond: 1_000 },
   });
+  t.same(settings({ auditForwarding: { enabled: false } }).auditForwarding, { enabled: false, recordsPerSecond: 1_000 }, 'forwarding off, the rate default kept');
+  t.same(settings({ auditForwarding: { recordsPerSecond: 50 } }).auditForwarding, { enabled: true, recordsPerSecond: 50 });
   t.equal(settings({ expectedDigest: '' }).expectedDigest, undefined, 'an empty digest means none');
   t.equal(settings({ expectedDigest: 'a'.repeat(64) }).expectedDigest, 'a'.repeat(64));
   t.ok(settings({ accessControl: { 'aws.greengrass.ipc.pubsub': {} } }), "Greengrass's accessControl is allowed beside ours");
@@ -63,6 +66,9 @@ t.test('every bad value is refused with the key and the reason', async (t) => {
     ['a metrics interval under 300 s (refused, not raised)', { metrics: { intervalSeconds: 299 } }, /\/metrics\/intervalSeconds: must be >= 300/],
     ['a metrics interval as a string', { metrics: { intervalSeconds: '300' } }, /\/metrics\/intervalSeconds: must be integer/],
     ['an unknown metrics field', { metrics: { interval: 300 } }, /\/metrics: must NOT have additional properties|\/metrics\/interval: unknown configuration key/],
+    ['a forwarding rate of 0', { auditForwarding: { recordsPerSecond: 0 } }, /\/auditForwarding\/recordsPerSecond: must be >= 1/],
+    ['forwarding enabled as a string', { auditForwarding: { enabled: 'yes' } }, /\/auditForwarding\/enabled: must be boolean/],
+    ['an unknown forwarding field', { auditForwarding: { rate: 5 } }, /\/auditForwarding/],
     ['a wildcard in the metrics topic', { metrics: { topic: 'interlock/+/metrics' } }, /\/metrics: metrics topic "interlock\/\+\/metrics": wildcards are not allowed/],
   ];
   for (const [what, extra, expected] of cases) {
