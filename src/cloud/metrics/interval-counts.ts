@@ -5,18 +5,15 @@
 import type { AuditRecord } from '../../audit/audit-log.js';
 import { REASON_CATALOG, type Stage } from '../../core/reasons.js';
 import type { DeviceKind } from '../../core/kinds/index.js';
-import { UNAUTHENTICATED_DENIALS_EVENT, type UnauthenticatedDenialsSummary } from '../../interlock/unauthenticated-denials.js';
+import { UNAUTHENTICATED_CODES, UNAUTHENTICATED_DENIALS_EVENT, type UnauthenticatedDenialsSummary } from '../../interlock/unauthenticated-denials.js';
 import { kindSegment, METRICS } from '../metric-catalog.js';
 
-/** Codes that say the sender did not authenticate: bad signature, key or claims (replays are counted apart). */
+/**
+ * Codes that say the sender did not authenticate: the unauthenticated denials (which are only counted in aggregate)
+ * and the claims a signed command got wrong (replays are counted apart).
+ */
 export const AUTH_FAILURE_CODES: ReadonlySet<string> = new Set([
-  'ENVELOPE_OVERSIZE',
-  'ENVELOPE_MALFORMED',
-  'ENVELOPE_ALG_REJECTED',
-  'ENVELOPE_UNKNOWN_KEY',
-  'ENVELOPE_KEY_REVOKED',
-  'ENVELOPE_KEY_NOT_VALID',
-  'ENVELOPE_BAD_SIGNATURE',
+  ...UNAUTHENTICATED_CODES,
   'ENVELOPE_INVALID_CLAIMS',
   'ENVELOPE_ISSUER_MISMATCH',
   'ENVELOPE_WRONG_AUDIENCE',
