@@ -99,11 +99,24 @@ export async function exerciseArtifact(t: Test, run: ArtifactRun): Promise<void>
     allowed = await send({ speedMPerS: 0.1, rampMPerS2: 0.2 });
   }
   t.equal(allowed.verdict, 'allow', JSON.stringify(allowed.reasons));
-  await waitFor(() => conveyor.executed.length === 1, 'the conveyor to execute the release', 60_000);
+  // A release carries its command's expiry (the signer's 2 s). Under qemu on a loaded machine it can reach the conveyor
+  // after that, and the conveyor rightly refuses it as expired: that is the safety design working, so send a fresh one.
+  await waitFor(() => conveyor.received.length >= 1, 'the release at the conveyor', 60_000);
+  while (conveyor.executed.length === 0 && conveyor.received.every((r) => r.problem === 'expired') && Date.now() < deadline) {
+    t.comment(`${run.arch}: the release reached the conveyor after its expiry (a loaded machine); sending a fresh command`);
+    const before = conveyor.received.length;
+    const again = await send({ speedMPerS: 0.1, rampMPerS2: 0.2 });
+    if (again.verdict !== 'allow') break;
+    await waitFor(() => conveyor.received.length > before, 'the fresh release at the conveyor', 60_000);
+  }
+  await waitFor(() => conveyor.executed.length === 1, 'the conveyor to execute the release', 60_000).catch((error: unknown) => {
+    t.fail(`${error instanceof Error ? error.message : String(error)}; the conveyor received: ${JSON.stringify(conveyor.received.map((r) => r.problem ?? 'accepted'))}`);
+  });
+  const receivedBefore = conveyor.received.length;
   const denied = await send({ speedMPerS: 2, rampMPerS2: 0.2 });
   t.equal(denied.verdict, 'deny');
   t.ok(denied.reasons.some((r) => r.code.startsWith('BOUNDS_')), JSON.stringify(denied.reasons));
-  t.equal(conveyor.received.length, 1, 'the denied command never reached the conveyor');
+  t.equal(conveyor.received.length, receivedBefore, 'the denied command never reached the conveyor');
 
   const refused = await nucleus.deploy(COMPONENT_NAME, { ...configuration, heartbeatPeriodMs: 5 });
   t.equal(refused.status, 'FAILED', 'a deployment with a configuration the component refuses fails');
