@@ -64,6 +64,16 @@ async function applyMetric(ctx: IotContext, desired: DesiredState, step: MetricS
   return { kind: 'metric', name: step.name, outcome: again.action === 'update' ? 'updated' : 'unchanged', differences: again.differences, note: 'created meanwhile by someone else' };
 }
 
+/** What a create and an update of the profile both send: its name and the wanted content. */
+function profileFields(step: ProfileStep) {
+  return {
+    securityProfileName: step.name,
+    securityProfileDescription: step.content.description,
+    behaviors: step.content.behaviors,
+    additionalMetricsToRetainV2: step.content.metricsToRetain,
+  };
+}
+
 async function updateProfile(ctx: IotContext, desired: DesiredState, first: ProfileStep, note?: string): Promise<AppliedStep> {
   let step = first;
   for (let attempt = 1; ; attempt++) {
@@ -74,10 +84,7 @@ async function updateProfile(ctx: IotContext, desired: DesiredState, first: Prof
         ctx.client,
         'UpdateSecurityProfile',
         new ctx.sdk.UpdateSecurityProfileCommand({
-          securityProfileName: step.name,
-          securityProfileDescription: step.content.description,
-          behaviors: step.content.behaviors,
-          additionalMetricsToRetainV2: step.content.metricsToRetain,
+          ...profileFields(step),
           // SAFETY: never overwrite a change someone made since it was read.
           ...(step.version === undefined ? {} : { expectedVersion: step.version }),
         }),
@@ -98,12 +105,7 @@ async function applyProfile(ctx: IotContext, desired: DesiredState, step: Profil
     await callIot(
       ctx.client,
       'CreateSecurityProfile',
-      new ctx.sdk.CreateSecurityProfileCommand({
-        securityProfileName: step.name,
-        securityProfileDescription: step.content.description,
-        behaviors: step.content.behaviors,
-        additionalMetricsToRetainV2: step.content.metricsToRetain,
-      }),
+      new ctx.sdk.CreateSecurityProfileCommand(profileFields(step)),
       ctx.retry,
     );
     return { kind: 'profile', name: step.name, outcome: 'created', differences: [] };
