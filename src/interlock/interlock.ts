@@ -1,7 +1,9 @@
 // The running interlock: takes commands and device state from a Transport, decides with the pipeline, records
-// every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded. Device
-// reports are checked in device-reports.ts, operator messages handled in operator-channel.ts, audit entries built in
-// decision-entry.ts.
+// every decision durably, and only then releases allowed commands to actuators. Nothing moves unrecorded. Releases are
+// pipelined: the release chain hands each one to the transport in decision order and moves on without waiting for the
+// broker's acknowledgement; only the same device's next command waits for it. Device reports are checked in
+// device-reports.ts, operator messages handled in operator-channel.ts, releases, holds and decision messages sent by
+// release-desk.ts, audit entries built in decision-entry.ts.
 
 import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { AuditLog, AuditReceipt } from '../audit/audit-log.js';
@@ -10,19 +12,16 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { reason } from '../core/reasons.js';
 import type { LoadedCell } from '../declarations/load.js';
 import { signHeartbeat } from '../dispatch/heartbeat.js';
-import { signReleasedCommand, type ReleasedCommand } from '../dispatch/released-command.js';
 import { MemoryReplayGuard, type ReplayGuard } from '../envelope/replay-guard.js';
-import { decisionReport, type DecisionReport } from '../pipeline/decision-report.js';
-import { BoundsMemory, evaluateCommand, identityOf, type Decision } from '../pipeline/pipeline.js';
-import { ApprovalBook, viewOf, type PendingApproval } from '../approvals/approval-book.js';
+import { BoundsMemory, evaluateCommand, type Decision } from '../pipeline/pipeline.js';
+import { ApprovalBook } from '../approvals/approval-book.js';
 import { TrustTracker, type Demotion, type DemotionStore } from '../trust/trust-tracker.js';
-import type { Reason } from '../core/reasons.js';
 import { hintedVerifier, VerifierPool, type PreVerified } from '../crypto/verifier-pool.js';
 import type { LastRelease, ReleaseView } from '../core/device-state.js';
-import { recordRelease, recordReleaseAhead } from '../bounds/bounds.js';
 import { auditFailureReason, decisionEntry, eventEntry } from './decision-entry.js';
 import { DeviceReports } from './device-reports.js';
 import { OperatorChannel } from './operator-channel.js';
+import { NOT_RELEASED, ReleaseDesk, type DecisionEvent, type ReleaseOutcome } from './release-desk.js';
 import type { Subscription, Transport } from '../transport/transport.js';
 import { commandPayloadProblem, PAYLOAD_LIMITS } from '../transport/payload-limits.js';
 import { topicSet, type TopicSet } from '../transport/topics.js';
@@ -69,21 +68,7 @@ export interface InterlockMetrics {
   readonly demotedAgents: readonly { readonly agentId: string; readonly demotedTo: string; readonly sinceMs: number }[];
 }
 
-/** What the live view and tests see for each command handled. */
-export interface DecisionEvent {
-  readonly report: DecisionReport;
-  /** The audit record of the decision, when it was committed. */
-  readonly auditSeq: number | null;
-  /** True when the command was published to the actuator topic. */
-  readonly released: boolean;
-  /** Why an allowed command was not released (the broker connection refused the publish); absent otherwise. */
-  readonly releaseProblem?: string;
-  readonly topicDeviceId: string;
-}
-
-/** What became of a release: published, or not, and why not. */
-type ReleaseOutcome = { readonly released: true } | { readonly released: false; readonly problem?: string };
-const NOT_RELEASED: ReleaseOutcome = { released: false };
+export type { DecisionEvent } from './release-desk.js';
 
 export type DecisionListener = (event: DecisionEvent) => void;
 
@@ -125,10 +110,14 @@ export class Interlock {
   private releaseChain: Promise<void> = Promise.resolve();
   /** Per device: the settlement of its latest allowed or held command still in flight. */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Settlements past the chain (waiting for a PUBACK, publishing the decision), for `settledAll`. */
+  private readonly settling = new Set<Promise<void>>();
   private running = false;
   /** Denials that authenticated nobody, counted per window instead of recorded one by one (unauthenticated-denials.ts). */
   private readonly unauthenticated: UnauthenticatedDenials;
   private readonly operatorChannel: OperatorChannel;
+  /** Releases, holds and decision messages go out through it (release-desk.ts). */
+  private readonly desk: ReleaseDesk;
 
   constructor(private readonly options: InterlockOptions) {
     this.topics = options.topics ?? topicSet();
@@ -152,6 +141,29 @@ export class Interlock {
     this.verifier = threads > 0 ? new VerifierPool(options.cell.declarations.keys, threads) : undefined;
     // Getters: the cell, approvals and trust are replaced whole when the declarations change.
     const self = this;
+    this.desk = new ReleaseDesk({
+      transport: options.transport,
+      topics: this.topics,
+      signingKey: options.signingKey,
+      clock: options.clock,
+      audit: options.audit,
+      log: this.log,
+      reports: this.reports,
+      bounds: this.bounds,
+      states: this.states,
+      lastReleases: this.lastReleases,
+      get cell() {
+        return self.cell;
+      },
+      get approvals() {
+        return self.approvals;
+      },
+      recordEvent: (event, detail, parentSeq) => this.recordEvent(event, detail, parentSeq),
+      decided: (event, verdict) => {
+        this.counts[verdict] += 1;
+        for (const listener of this.listeners) listener(event);
+      },
+    });
     this.operatorChannel = new OperatorChannel({
       get cell() {
         return self.cell;
@@ -170,9 +182,9 @@ export class Interlock {
       transport: options.transport,
       topics: this.topics,
       log: this.log,
-      settled: () => this.releaseChain,
+      settled: () => this.settledAll(),
       recordEvent: (event, detail) => this.recordEvent(event, detail),
-      resolveHeld: (pending, verdict, reasons, detail, judged, arrivedAt) => this.resolveHeld(pending, verdict, reasons, detail, judged, arrivedAt),
+      resolveHeld: (pending, verdict, reasons, detail, judged, arrivedAt) => this.desk.resolveHeld(pending, verdict, reasons, detail, judged, arrivedAt),
       announceStanding: (agentId, event, detail) => this.announceStanding(agentId, event, detail),
     });
   }
@@ -256,7 +268,7 @@ export class Interlock {
     this.subscriptions = [];
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
     await this.queue;
-    await this.releaseChain;
+    await this.settledAll();
     await this.unauthenticated.close();
     await this.recordEvent('interlock-stopped', {});
     await this.verifier?.close();
@@ -276,7 +288,7 @@ export class Interlock {
    */
   replaceCell(next: LoadedCell, change: { readonly source: string; readonly by?: string }): Promise<CellChange> {
     const result = this.queue.then(async (): Promise<CellChange> => {
-      await this.releaseChain;
+      await this.settledAll();
       const previous = this.cell;
       const from = previous.declarations.digest;
       const to = next.declarations.digest;
@@ -305,7 +317,7 @@ export class Interlock {
       });
       this.log.info(`declarations changed ${from} -> ${to} (${change.source}${change.by === undefined ? '' : `, by ${change.by}`})`);
       for (const pending of voided) {
-        await this.resolveHeld(pending, 'deny', [reason('APPROVAL_DECLARATIONS_CHANGED', `held under declarations ${from}, which were replaced by ${to} before an answer`, { ruleId: 'approvals/declarations' })], { outcome: 'declarations-changed' });
+        await this.desk.resolveHeld(pending, 'deny', [reason('APPROVAL_DECLARATIONS_CHANGED', `held under declarations ${from}, which were replaced by ${to} before an answer`, { ruleId: 'approvals/declarations' })], { outcome: 'declarations-changed' });
       }
       return { ok: true, changed: true, fromDigest: from, toDigest: to };
     });
@@ -319,7 +331,7 @@ export class Interlock {
   /** Resolves when every command received so far has been decided, recorded and released or reported. */
   async idle(): Promise<void> {
     await this.queue;
-    await this.releaseChain;
+    await this.settledAll();
   }
 
   private beat(): void {
@@ -395,16 +407,24 @@ export class Interlock {
     // A denial counts now, so the agent's next command (perhaps already queued) is decided with it.
     const demotion = decision.verdict === 'deny' ? this.countDenial(decision) : undefined;
     const decided = decision;
-    const settled = this.releaseChain.then(() => this.settleCommand(decided, topicDeviceId, recorded, reservation, demotion));
-    this.releaseChain = settled.catch((error: unknown) => {
+    // The device's next command waits until this one's release is known to have happened or not (per-device order
+    // and memory); other devices' commands do not wait for it.
+    let deviceFree = (): void => undefined;
+    const free = new Promise<void>((resolve) => {
+      deviceFree = resolve;
+    });
+    const step = this.releaseChain.then(() => this.startSettlement(decided, topicDeviceId, recorded, reservation, demotion, deviceFree));
+    this.releaseChain = step.catch((error: unknown) => {
+      deviceFree();
       this.log.error(`command settlement failed: ${error instanceof Error ? error.stack : String(error)}`);
     });
     if (decision.verdict !== 'deny') {
-      const done = this.releaseChain;
-      this.inFlight.set(deviceId, done);
-      void done.then(() => {
-        if (this.inFlight.get(deviceId) === done) this.inFlight.delete(deviceId);
+      this.inFlight.set(deviceId, free);
+      void free.then(() => {
+        if (this.inFlight.get(deviceId) === free) this.inFlight.delete(deviceId);
       });
+    } else {
+      deviceFree();
     }
   }
 
@@ -423,13 +443,18 @@ export class Interlock {
     };
   }
 
-  /** Waits for the command's record, then releases, holds or only reports it; runs in decision order. */
-  private async settleCommand(
+  /**
+   * On the release chain, in decision order: waits for the command's record, then hands its release (or its hold) to
+   * the transport, which sends in call order. The chain then moves on: the broker's acknowledgement, the decision
+   * message and any demotion follow in `finishSettlement`, so no command waits for an earlier one's PUBACK.
+   */
+  private async startSettlement(
     decided: Decision,
     topicDeviceId: string,
     recorded: Promise<AuditReceipt | undefined>,
     undoReservation: (() => void) | undefined,
     demotion: Demotion | undefined,
+    deviceFree: () => void,
   ): Promise<void> {
     let decision = decided;
     let receipt: AuditReceipt | undefined;
@@ -445,17 +470,55 @@ export class Interlock {
           ? { ...decision, reasons: [...decision.reasons, note] }
           : { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
     }
+    // Both start synchronously: the release is signed and handed to the transport, the hold enters the approval book.
+    const release = decision.verdict === 'allow' && decision.command !== undefined ? this.desk.release(decision, receipt) : undefined;
+    const held = decision.verdict === 'hold' && decision.command !== undefined ? this.desk.hold(decision, receipt) : undefined;
+    const final = decision;
+    this.track(this.finishSettlement(decided, final, topicDeviceId, receipt, release, held, undoReservation, demotion, deviceFree));
+  }
 
-    let outcome = NOT_RELEASED;
-    if (decision.verdict === 'allow' && decision.command !== undefined) {
-      outcome = await this.release(decision, receipt);
+  /** Off the chain: waits for the release's acknowledgement, then publishes the decision and any demotion. */
+  private async finishSettlement(
+    decided: Decision,
+    decision: Decision,
+    topicDeviceId: string,
+    receipt: AuditReceipt | undefined,
+    release: Promise<ReleaseOutcome> | undefined,
+    held: Promise<void> | undefined,
+    undoReservation: (() => void) | undefined,
+    demotion: Demotion | undefined,
+    deviceFree: () => void,
+  ): Promise<void> {
+    try {
+      const outcome = release === undefined ? NOT_RELEASED : await release;
+      // A release that did not happen must not count as one for other devices' shared-zone checks any more.
+      if (!outcome.released) undoReservation?.();
+      await held;
+      const published = this.desk.publishDecision(decision, topicDeviceId, outcome, receipt);
+      // The device's next command may be decided now: this one's release is settled and its decision is on its way
+      // (sent before anything the next one publishes on the same topic).
+      deviceFree();
+      await published;
+      // A command denied only because its record failed counts here (its decision said allow or hold until now).
+      await this.announceDemotion(decided.verdict !== 'deny' && decision.verdict === 'deny' ? this.countDenial(decision) : demotion);
+    } finally {
+      deviceFree();
     }
-    // A release that did not happen must not count as one for other devices' shared-zone checks any more.
-    if (!outcome.released) undoReservation?.();
-    if (decision.verdict === 'hold' && decision.command !== undefined) await this.hold(decision, receipt);
-    await this.publishDecision(decision, topicDeviceId, outcome, receipt);
-    // A command denied only because its record failed counts here (its decision said allow or hold until now).
-    await this.announceDemotion(decided.verdict !== 'deny' && decision.verdict === 'deny' ? this.countDenial(decision) : demotion);
+  }
+
+  /** Keeps a settlement running off the chain so that `settledAll` (idle, stop, declaration changes) can wait for it. */
+  private track(settling: Promise<void>): void {
+    const tracked = settling.catch((error: unknown) => {
+      this.log.error(`command settlement failed: ${error instanceof Error ? error.stack : String(error)}`);
+    });
+    this.settling.add(tracked);
+    void tracked.then(() => this.settling.delete(tracked));
+  }
+
+  /** Resolves once every command handed to the release chain so far is settled, acknowledgements included. */
+  private async settledAll(): Promise<void> {
+    await this.releaseChain;
+    while (this.settling.size > 0) await Promise.all([...this.settling]);
   }
 
   metrics(): InterlockMetrics {
@@ -473,43 +536,6 @@ export class Interlock {
     this.options.transport.publish(this.topics.metrics, JSON.stringify(this.metrics()), { qos: 0 }).catch((error: unknown) => {
       this.log.warn(`metrics not published: ${error instanceof Error ? error.message : String(error)}`);
     });
-  }
-
-  private async publishDecision(decision: Decision, topicDeviceId: string, outcome: ReleaseOutcome, receipt: AuditReceipt | undefined): Promise<void> {
-    this.counts[decision.verdict] += 1;
-    const report = decisionReport(decision);
-    const { released } = outcome;
-    // An allow that was not released says why: the agent must not read `allow` as "it moved".
-    const releaseProblem = outcome.released ? undefined : outcome.problem;
-    const message = { ...report, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), auditSeq: receipt?.seq ?? null };
-    await this.options.transport.publish(this.topics.decision(topicDeviceId), JSON.stringify(message), { qos: 1 }).catch((error: unknown) => {
-      this.log.warn(`decision for ${report.commandId ?? report.commandDigest} not published: ${error instanceof Error ? error.message : String(error)}`);
-    });
-    const event: DecisionEvent = { report, auditSeq: receipt?.seq ?? null, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), topicDeviceId };
-    for (const listener of this.listeners) listener(event);
-  }
-
-  /** A held command waits for an operator: kept with the device's state now, and published (retained). */
-  private async hold(decision: Decision, receipt: AuditReceipt | undefined): Promise<void> {
-    const command = decision.command;
-    if (command === undefined) return;
-    const approvers = [...this.cell.declarations.operators.values()].filter((o) => o.roles.includes('approve')).map((o) => o.id);
-    const pending = this.approvals.add(
-      {
-        command,
-        commandDigest: decision.commandDigest,
-        ...(decision.commandToken === undefined ? {} : { commandToken: decision.commandToken }),
-        reasons: decision.reasons,
-        snapshot: this.states.latest(command.device.id)?.state,
-        heldAtMs: decision.decidedAtMs,
-        auditSeq: receipt?.seq ?? null,
-      },
-      approvers,
-    );
-    if (approvers.length === 0) this.log.warn(`command ${command.commandId} is held, but no operator has the approve role: it will expire`);
-    await this.options.transport
-      .publish(this.topics.approvalPending(pending.id), JSON.stringify(viewOf(pending)), { qos: 1, retain: true })
-      .catch((error: unknown) => this.log.warn(`pending approval ${pending.id} not published: ${error instanceof Error ? error.message : String(error)}`));
   }
 
   /**
@@ -546,101 +572,16 @@ export class Interlock {
   }
 
   private async expireApprovals(): Promise<void> {
+    // Holds enter the book on the release chain; with none due, the queue does not wait for acknowledgements.
     await this.releaseChain;
+    if (!this.approvals.list().some((pending) => !(this.options.clock.nowMs() < pending.expiresAtMs))) return;
+    // An expiry's decision follows the hold's own decision message on the device's topic.
+    await this.settledAll();
     const nowMs = this.options.clock.nowMs();
     for (const pending of this.approvals.expire(nowMs)) {
       const arrivedAt = performance.now();
       const minutes = this.cell.declarations.approvals.pendingTtlMs;
-      await this.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' }, undefined, arrivedAt);
-    }
-  }
-
-  /** Records and publishes the final decision on a held command, and clears its retained pending message. */
-  private async resolveHeld(
-    pending: PendingApproval,
-    verdict: 'allow' | 'deny',
-    reasons: readonly Reason[],
-    detail: Record<string, unknown>,
-    judged?: Pick<Decision, 'mode' | 'modeBecause' | 'stateUsed'>,
-    arrivedAt: number = performance.now(),
-  ): Promise<{ released: boolean; decision: Decision }> {
-    const { command } = pending;
-    let decision: Decision = {
-      verdict,
-      reasons,
-      commandDigest: pending.commandDigest,
-      declarationsDigest: this.cell.declarations.digest,
-      decidedAtMs: this.options.clock.nowMs(),
-      identity: identityOf(command),
-      command,
-      ...(judged?.mode === undefined ? {} : { mode: judged.mode }),
-      ...(judged?.modeBecause === undefined ? {} : { modeBecause: judged.modeBecause }),
-      ...(judged?.stateUsed === undefined ? {} : { stateUsed: judged.stateUsed }),
-      ...(pending.commandToken === undefined ? {} : { commandToken: pending.commandToken }),
-    };
-    let receipt: AuditReceipt | undefined;
-    try {
-      receipt = await this.options.audit.record(
-        decisionEntry(decision, command.device.id, { ...(pending.auditSeq === null ? {} : { parentSeq: pending.auditSeq }), detail: { approvalId: pending.id, ...detail }, arrivedAt }),
-      );
-    } catch (error) {
-      const note = auditFailureReason(error);
-      this.log.error(note.message);
-      // SAFETY: log before act, here as for any command: no record, no release.
-      decision = { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
-    }
-    let release = NOT_RELEASED;
-    // Released after a human's approval: valid for one command TTL from now, as a fresh command would be.
-    if (decision.verdict === 'allow') release = await this.release(decision, receipt, decision.decidedAtMs + this.cell.declarations.commandLimits.maxTtlMs);
-    await this.publishDecision(decision, command.device.id, release, receipt);
-    const { released } = release;
-    const releaseProblem = release.released ? undefined : release.problem;
-    const outcome = { approvalId: pending.id, commandDigest: pending.commandDigest, verdict: decision.verdict, released, ...(releaseProblem === undefined ? {} : { releaseProblem }), reasons: decision.reasons, ...detail };
-    await this.options.transport.publish(this.topics.approvalResolved(pending.id), JSON.stringify(outcome), { qos: 1 }).catch(() => undefined);
-    await this.options.transport.publish(this.topics.approvalPending(pending.id), '', { qos: 1, retain: true }).catch(() => undefined);
-    return { released, decision };
-  }
-
-  /**
-   * Publishes an allowed command to its actuator, signed. `expiresAtMs` overrides the command's own expiry for a
-   * command released after an approval (its agent-given TTL ran out while a person looked at it).
-   */
-  private async release(decision: Decision, receipt: AuditReceipt | undefined, expiresAtMs?: number): Promise<ReleaseOutcome> {
-    const command = decision.command;
-    if (command === undefined) return NOT_RELEASED;
-    const { clock, transport } = this.options;
-    const released: ReleasedCommand = {
-      commandId: command.commandId,
-      agentId: command.agent.id,
-      deviceId: command.device.id,
-      action: command.action,
-      params: command.params,
-      safeState: command.safeState,
-      // A safe-state command released without a record (audit failure) carries seq 0 and no hash; drivers
-      // exempt safe-state releases from the seq order check.
-      auditSeq: receipt?.seq ?? 0,
-      auditHash: receipt?.hash ?? '',
-      releasedAtMs: clock.nowMs(),
-      expiresAtMs: expiresAtMs ?? command.expiresAtMs,
-      // SAFETY: bound to the driver run whose signed state it was checked against: a restarted driver refuses it.
-      session: this.reports.sessionOf(command.device.id) ?? null,
-    };
-    // Expected before the publish: a fast driver can answer before the broker's acknowledgement reaches us.
-    this.reports.expectOutcome(command.device.id, command.commandId, { seq: receipt?.seq, action: command.action, agentId: command.agent.id });
-    try {
-      // SAFETY: a setpoint the device may receive is durable before it is published (see recordReleaseAhead).
-      recordReleaseAhead(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
-      await transport.publish(this.topics.actuatorCommand(command.device.id), signReleasedCommand(released, this.options.signingKey), { qos: 1 });
-      this.lastReleases.set(command.device.id, { commandId: command.commandId, action: command.action, params: command.params, releasedAtMs: released.releasedAtMs });
-
-      recordRelease(command.device, { action: command.action, params: command.params }, this.bounds, released.releasedAtMs);
-      return { released: true };
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.log.error(`release of ${command.commandId} to ${command.device.id} failed: ${message}`);
-      this.reports.forgetOutcome(command.device.id, command.commandId);
-      await this.recordEvent('release-failed', { commandId: command.commandId, error: message }, receipt?.seq);
-      return { released: false, problem: `the release could not be published (${message}); the device did not get it` };
+      await this.desk.resolveHeld(pending, 'deny', [reason('APPROVAL_EXPIRED', `no valid answer within ${minutes} ms of the hold`, { ruleId: 'approvals/pendingFor', limit: minutes, unit: 'ms' })], { outcome: 'expired' }, undefined, arrivedAt);
     }
   }
 
