@@ -11,6 +11,7 @@ import type { DriverPrivateKey } from '../src/keys/cell-agent-keys.js';
 import { topicSet } from '../src/transport/topics.js';
 import { CONVEYOR_AT_REST } from './bench-e2e-cell.js';
 import type { SignedCommand, TokenSupply } from './bench-e2e-signer.js';
+import { percentile } from './bench-stats.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 /** How often each driver reports its signed state. */
@@ -142,6 +143,8 @@ export interface RunResult {
   readonly elapsedMs: number;
   /** Sends that left later than 5 ms after their slot (the bench itself falling behind). */
   readonly lateSends: number;
+  /** How late sends left after their slot, ms, p99 (0 when the bench kept its schedule). */
+  readonly sendLagP99Ms: number;
   readonly publishErrors: number;
   readonly decisions: { readonly allow: number; readonly other: number; readonly missing: number; readonly otherCodes: Readonly<Record<string, number>> };
 }
@@ -189,6 +192,7 @@ export async function runLoad(rig: Rig, supply: TokenSupply, spec: RunSpec): Pro
     spec.path === 'interlock' ? topics.command(command.deviceId) : (rig.options.directTopic?.(command.deviceId) ?? topics.actuatorCommand(command.deviceId));
   let sent = 0;
   let lateSends = 0;
+  const lagsMs: number[] = [];
   let publishErrors = 0;
   const start = performance.now();
   await new Promise<void>((done) => {
@@ -198,7 +202,9 @@ export async function runLoad(rig: Rig, supply: TokenSupply, spec: RunSpec): Pro
         const command = supply.take();
         if (command === undefined) break; // the signer is behind; sent as soon as it catches up (counted late)
         const at = performance.now();
-        if (at - (start + sent * intervalMs) > 5) lateSends += 1;
+        const lagMs = at - (start + sent * intervalMs);
+        lagsMs.push(lagMs);
+        if (lagMs > 5) lateSends += 1;
         sentAt.set(command.commandId, at);
         ours.add(command.commandId);
         rig.agent.publish(topicOf(command), command.token, { qos: 1 }, (error) => {
@@ -226,6 +232,7 @@ export async function runLoad(rig: Rig, supply: TokenSupply, spec: RunSpec): Pro
     latenciesMs,
     elapsedMs: Math.max(spec.durationMs, (received === 0 ? performance.now() : lastReceiptMs) - start),
     lateSends,
+    sendLagP99Ms: percentile(lagsMs.sort((a, b) => a - b), 99),
     publishErrors,
     decisions: { allow, other, missing: spec.path === 'direct' ? 0 : total - decided.size, otherCodes },
   };

@@ -17,6 +17,9 @@ export interface Row {
   readonly received: number;
   readonly lost: number;
   readonly lateSends: number;
+  readonly sendLagP99Ms: number;
+  /** Publishes the agent's broker did not acknowledge (within mqtt.js's own bounds). */
+  readonly publishErrors: number;
   /** Through the interlock: p99 through − p99 direct at the same load, and that over the floor. */
   readonly addedP99Ms: number | null;
   readonly timesFloor: number | null;
@@ -80,6 +83,8 @@ export function row(loadPerS: number, path: Path, run: RunResult, extra: Partial
     received: run.received,
     lost: run.lost,
     lateSends: run.lateSends,
+    sendLagP99Ms: run.sendLagP99Ms,
+    publishErrors: run.publishErrors,
     addedP99Ms: null,
     timesFloor: null,
     decisions: path === 'interlock' ? run.decisions : null,
@@ -124,7 +129,7 @@ const ms = (value: number | null): string => (value === null ? '–' : value < 1
 
 export function printEndToEnd(results: EndToEndResults): void {
   console.log(
-    `## 8. end to end through a real broker: agent -> broker -> driver, direct and through \`interlock run\` (open loop, ` +
+    `## 11. end to end through a real broker: agent -> broker -> driver, direct and through \`interlock run\` (open loop, ` +
       `${results.durationMsPerLoad / 1000} s per load, ${results.conveyors} conveyors${results.quick ? ', --quick' : ''})`,
   );
   for (const broker of results.brokers) {
@@ -140,6 +145,10 @@ export function printEndToEnd(results: EndToEndResults): void {
       console.log(
         `| ${r.loadPerS} | ${r.path} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | ${r.achievedPerS.toFixed(0)} | ${loss} | ${ms(r.addedP99Ms)} | ${r.timesFloor === null ? '–' : `${r.timesFloor.toFixed(1)}x`} | ${memory} |`,
       );
+    }
+    for (const r of broker.rows.filter((r) => r.lateSends > 0)) {
+      // The load generator's own shortfall, said beside the figure it affects (a busy machine, not the path).
+      console.log(`- the bench fell behind its schedule at ${r.loadPerS}/s (${r.path}): ${r.lateSends} of ${r.sent} sends more than 5 ms after their slot, p99 ${ms(r.sendLagP99Ms)}`);
     }
     for (const t of broker.targets) console.log(`- ${t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'}: ${t.name}: ${t.detail}`);
   }

@@ -1,4 +1,4 @@
-// `npm run bench`, section 8 (also alone: `node dist/scripts/bench-e2e.js [--quick] [--json FILE]`): what an agent's
+// `npm run bench`, section 11 (also alone: `node dist/scripts/bench-e2e.js [--quick] [--json FILE]`): what an agent's
 // command costs on its way to a driver through a real broker, directly and through `interlock run` in its own process,
 // at offered loads from 20 to 5,000 commands/s, against the floor measured in the same run. Every command is
 // legitimate and must be allowed: any other decision fails the bench. Loopback only; everything it starts it stops.

@@ -361,7 +361,7 @@ async function main(): Promise<void> {
 
   await benchForward(cell, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 5000 }));
 
-  // 8. End to end through mosquitto and the embedded broker, direct and through `interlock run`, at offered loads.
+  // 11. End to end through mosquitto and the embedded broker, direct and through `interlock run`, at offered loads.
   printEndToEnd(await benchEndToEnd());
 
   rmSync(work, { recursive: true, force: true });
