@@ -49,6 +49,8 @@ export class TokenSupply {
   #requested = 0;
   #next = 0;
   #waiters: (() => void)[] = [];
+  /** The worker's error, if it died: the bench fails with it instead of waiting for signatures that never come. */
+  #failed: Error | undefined;
 
   constructor(
     private readonly deviceIds: readonly string[],
@@ -62,7 +64,8 @@ export class TokenSupply {
       for (const wake of this.#waiters.splice(0)) wake();
     });
     this.#worker.on('error', (error) => {
-      throw error;
+      this.#failed = error;
+      for (const wake of this.#waiters.splice(0)) wake();
     });
   }
 
@@ -78,6 +81,7 @@ export class TokenSupply {
 
   /** The next signed command if one is ready (undefined: the signer is behind). */
   take(): SignedCommand | undefined {
+    if (this.#failed !== undefined) throw new Error(`bench: the signing worker failed: ${this.#failed.message}`);
     const command = this.#ready[this.#head];
     if (command === undefined) return undefined;
     this.#head += 1;
@@ -91,7 +95,10 @@ export class TokenSupply {
 
   /** Resolves once at least `count` commands are ready (bounded by the caller). */
   async waitReady(count: number): Promise<void> {
-    while (this.#ready.length - this.#head < count) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    while (this.#ready.length - this.#head < count) {
+      if (this.#failed !== undefined) throw new Error(`bench: the signing worker failed: ${this.#failed.message}`);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   async close(): Promise<void> {
