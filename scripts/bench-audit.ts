@@ -41,7 +41,7 @@ function decisionEntry(i: number): AuditEntry {
 }
 
 /** write + fsync of 64 bytes at the end of one file: the least a durable commit can cost on this disk. */
-function fsyncFloor(dir: string): Stats {
+export function fsyncFloor(dir: string): Stats {
   const fd = openSync(join(dir, 'fsync-probe'), 'w');
   const block = Buffer.alloc(64, 0x61);
   const samples: number[] = [];

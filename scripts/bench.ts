@@ -33,6 +33,7 @@ import { printFloodBench } from './bench-flood.js';
 import { benchOversize, printOversize } from './bench-oversize.js';
 import { benchReports } from './bench-reports.js';
 import { benchForward } from './bench-forward.js';
+import { benchEndToEnd, printEndToEnd } from './bench-e2e.js';
 import { wideBroker, wideClient } from './wide-broker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -359,6 +360,9 @@ async function main(): Promise<void> {
   await printFloodBench();
 
   await benchForward(cell, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 5000 }));
+
+  // 11. End to end through mosquitto and the embedded broker, direct and through `interlock run`, at offered loads.
+  printEndToEnd(await benchEndToEnd());
 
   rmSync(work, { recursive: true, force: true });
 }
