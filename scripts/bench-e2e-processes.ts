@@ -42,7 +42,8 @@ export function startInterlockProcess(mainJs: string, cellDir: string, stateDir:
   const broker = brokerUrl === undefined ? ['--host', '127.0.0.1', '--port', '0'] : ['--broker', brokerUrl];
   return startChild({
     what: 'interlock run',
-    args: [mainJs, 'run', '--cell', cellDir, '--state-dir', stateDir, ...broker],
+    // BENCH_INTERLOCK_NODE_ARGS: Node options for the interlock alone (e.g. --cpu-prof --cpu-prof-dir=DIR for a profile).
+    args: [...(process.env['BENCH_INTERLOCK_NODE_ARGS']?.split(' ').filter((a) => a !== '') ?? []), mainJs, 'run', '--cell', cellDir, '--state-dir', stateDir, ...broker],
     stream: 'stderr',
     ready: /\] running; /,
     url: /embedded broker listening on (mqtt:\/\/\S+)/,

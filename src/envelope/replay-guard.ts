@@ -16,6 +16,11 @@ export interface ReplayGuard {
   accept(agentId: string, deviceId: string, jti: string, seq: number, forgetAfterMs: number): void;
   /** The last accepted seq for this agent and device, if any. */
   lastSeq(agentId: string, deviceId: string): number | undefined;
+  /**
+   * Writes accepted commands that are still only in memory (a store that batches its writes). Throws if it cannot:
+   * nothing is released on the strength of a replay memory that would not survive a restart.
+   */
+  persist?(): void;
 }
 
 export class MemoryReplayGuard implements ReplayGuard {

@@ -4,8 +4,9 @@
 // The same file holds the bounds stage's safety memory (safety-memory-store.ts: latched trips, released setpoints,
 // operator modes), so one file, one integrity check and one run marker cover both.
 //
-// Durability: WAL with synchronous=NORMAL for the per-command replay rows (a process crash loses nothing; a power
-// cut may lose the last commits). A run marker, written with a full sync, tells an unclean stop from a clean
+// Durability: WAL with synchronous=NORMAL for the per-command replay rows (a process crash loses nothing written; a
+// power cut may lose the last commits). Accepted commands are written together once per turn of the event loop, and
+// the interlock calls persist() before it releases anything, so nothing moves on a memory that is only in RAM. A run marker, written with a full sync, tells an unclean stop from a clean
 // one: after an unclean stop the replay memory starts a new epoch, and every command issued before this start is
 // refused, which covers whatever the power cut lost. Demotions are written with a full sync.
 
@@ -58,6 +59,10 @@ export class SqliteIdentityStore implements ReplayGuard {
   };
   #lastPruneMs = -Infinity;
   #open = true;
+  /** Accepted commands not yet written (accept batches them per turn of the event loop; see persist). */
+  readonly #pendingJtis = new Map<string, { readonly agentId: string; readonly jti: string; readonly forgetAfterMs: number }>();
+  readonly #pendingSeqs = new Map<string, { readonly agentId: string; readonly deviceId: string; readonly seq: number }>();
+  #persistTimer: NodeJS.Immediate | undefined;
 
   private constructor(db: Database.Database, path: string, created: boolean, options: IdentityStoreOptions) {
     this.#db = db;
@@ -139,6 +144,7 @@ export class SqliteIdentityStore implements ReplayGuard {
 
   check(agentId: string, deviceId: string, jti: string, seq: number): ReplayVerdict {
     this.#prune();
+    if (this.#pendingJtis.has(pairKey(agentId, jti))) return 'replayed';
     const known = this.#statements.jti.get(agentId, jti);
     if (known !== undefined) return 'replayed';
     const last = this.lastSeq(agentId, deviceId);
@@ -146,19 +152,54 @@ export class SqliteIdentityStore implements ReplayGuard {
     return 'fresh';
   }
 
+  /**
+   * Remembers the command at once (check sees it from now on) and writes it with the others accepted in the same
+   * turn of the event loop, in one transaction; `persist` writes whatever is still waiting, and the interlock calls
+   * it before it releases anything.
+   */
   accept(agentId: string, deviceId: string, jti: string, seq: number, forgetAfterMs: number): void {
+    this.#pendingJtis.set(pairKey(agentId, jti), { agentId, jti, forgetAfterMs });
+    const key = pairKey(agentId, deviceId);
+    const before = this.#pendingSeqs.get(key)?.seq;
+    if (before === undefined || seq > before) this.#pendingSeqs.set(key, { agentId, deviceId, seq });
+    if (this.#persistTimer === undefined) {
+      this.#persistTimer = setImmediate(() => {
+        this.#persistTimer = undefined;
+        try {
+          this.persist();
+        } catch {
+          // Kept waiting in memory: the next persist (before any release, or the next turn) tries again and throws.
+        }
+      });
+      this.#persistTimer.unref();
+    }
+  }
+
+  /**
+   * Writes the accepted commands still waiting (one transaction, synchronous=NORMAL: a process crash loses nothing
+   * once this returns). Throws if they cannot be written; they stay waiting.
+   */
+  persist(): void {
+    if (this.#pendingJtis.size === 0 && this.#pendingSeqs.size === 0) return;
+    if (!this.#open) throw new Error('identity store is closed: the replay memory of accepted commands was not written');
     this.#db.transaction(() => {
-      this.#statements.insertJti.run(agentId, jti, forgetAfterMs);
-      this.#statements.upsertSeq.run(agentId, deviceId, seq);
+      for (const j of this.#pendingJtis.values()) this.#statements.insertJti.run(j.agentId, j.jti, j.forgetAfterMs);
+      for (const q of this.#pendingSeqs.values()) this.#statements.upsertSeq.run(q.agentId, q.deviceId, q.seq);
     })();
+    this.#pendingJtis.clear();
+    this.#pendingSeqs.clear();
   }
 
   lastSeq(agentId: string, deviceId: string): number | undefined {
-    return this.#statements.seq.get(agentId, deviceId)?.seq;
+    const stored = this.#statements.seq.get(agentId, deviceId)?.seq;
+    const pending = this.#pendingSeqs.get(pairKey(agentId, deviceId))?.seq;
+    if (pending === undefined) return stored;
+    return stored === undefined ? pending : Math.max(stored, pending);
   }
 
   /** How many command ids are remembered now (expired ones are pruned at most once a second). */
   rememberedJtis(): number {
+    this.persist();
     return (this.#db.prepare('SELECT count(*) AS n FROM replay_jti').get() as { n: number }).n;
   }
 
@@ -187,6 +228,9 @@ export class SqliteIdentityStore implements ReplayGuard {
   /** Marks a clean stop: the next open keeps this epoch. */
   close(): void {
     if (!this.#open) return;
+    if (this.#persistTimer !== undefined) clearImmediate(this.#persistTimer);
+    this.#persistTimer = undefined;
+    this.persist();
     this.#open = false;
     this.#durably(() => this.#statements.setMeta.run('running', '0'));
     this.#db.close();
@@ -206,6 +250,13 @@ export class SqliteIdentityStore implements ReplayGuard {
     const nowMs = this.#nowMs();
     if (nowMs - this.#lastPruneMs < 1000) return;
     this.#lastPruneMs = nowMs;
+    // What is still waiting is written first, so that expiry treats it as it treats every other row.
+    this.persist();
     this.#statements.prune.run(nowMs);
   }
+}
+
+/** One map key for two identifiers (agent ids, jtis and device ids never contain NUL). */
+function pairKey(a: string, b: string): string {
+  return `${a}\u0000${b}`;
 }

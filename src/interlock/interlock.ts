@@ -108,8 +108,10 @@ export class Interlock {
   private queue: Promise<void> = Promise.resolve();
   /** Decided commands waiting for their audit record, settled (released, held, reported) in decision order. */
   private releaseChain: Promise<void> = Promise.resolve();
-  /** Per device: the settlement of its latest allowed or held command still in flight. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Per device: resolves when its latest command admitted so far is decided and, if allowed or held, settled. */
+  private readonly deviceGates = new Map<string, Promise<void>>();
+  /** Commands admitted and not yet decided (some waiting for their device), for idle() and stop(). */
+  private readonly undecided = new Set<Promise<void>>();
   /** Settlements past the chain (waiting for a PUBACK, publishing the decision), for `settledAll`. */
   private readonly settling = new Set<Promise<void>>();
   private running = false;
@@ -216,18 +218,15 @@ export class Interlock {
       await transport.subscribe(this.topics.commandFilter, (topic, payload) => {
         // Monotonic, taken on receipt: the record's decisionUs runs from here to the verdict.
         const arrivedAt = performance.now();
-        // The signature is checked on a worker now, while earlier commands are still being decided; the decision
-        // itself stays in arrival order on the queue.
+        // The signature is checked on a worker now, while earlier commands are still being decided.
         // SAFETY: the size first, before the payload is converted, hashed or handed to a verifier.
         const tooLarge = commandPayloadProblem(payload);
         const pool = tooLarge === undefined ? this.verifier : undefined;
         const hint = pool?.verify(payload.toString('utf8'));
-        this.queue = this.queue.then(async () => {
+        this.admitCommand(topic, async (deviceFree) => {
           const verified = await hint;
           // SAFETY: a hint from the pool of replaced declarations is dropped: a kid may now name another key.
-          return this.handleCommand(topic, payload, arrivedAt, pool === this.verifier ? verified : undefined, tooLarge);
-        }).catch((error: unknown) => {
-          this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
+          return this.handleCommand(topic, payload, arrivedAt, deviceFree, pool === this.verifier ? verified : undefined, tooLarge);
         });
       }),
     );
@@ -267,8 +266,7 @@ export class Interlock {
     const subscriptions = this.subscriptions;
     this.subscriptions = [];
     await Promise.allSettled(subscriptions.map((s) => s.unsubscribe()));
-    await this.queue;
-    await this.settledAll();
+    await this.drained();
     await this.unauthenticated.close();
     await this.recordEvent('interlock-stopped', {});
     await this.verifier?.close();
@@ -330,8 +328,20 @@ export class Interlock {
 
   /** Resolves when every command received so far has been decided, recorded and released or reported. */
   async idle(): Promise<void> {
-    await this.queue;
-    await this.settledAll();
+    await this.drained();
+  }
+
+  /** Every command received so far decided (including those waiting for their device) and settled. */
+  private async drained(): Promise<void> {
+    for (;;) {
+      await this.queue;
+      if (this.undecided.size > 0) {
+        await Promise.all([...this.undecided]);
+        continue;
+      }
+      await this.settledAll();
+      if (this.undecided.size === 0) return;
+    }
   }
 
   private beat(): void {
@@ -344,21 +354,53 @@ export class Interlock {
   }
 
   /**
+   * Puts a command on the decision queue once its device is free: commands for one device are decided in arrival
+   * order, each after the previous one's release is known to have happened or not (its PUBACK); a command waiting for
+   * that does not hold up other devices' commands, which are decided meanwhile in arrival order.
+   */
+  private admitCommand(topic: string, decide: (deviceFree: () => void) => Promise<void>): void {
+    const deviceId = this.topics.deviceOfCommandTopic(topic) ?? '';
+    const previous = this.deviceGates.get(deviceId);
+    let deviceFree = (): void => undefined;
+    const free = new Promise<void>((resolve) => {
+      deviceFree = resolve;
+    });
+    this.deviceGates.set(deviceId, free);
+    void free.then(() => {
+      if (this.deviceGates.get(deviceId) === free) this.deviceGates.delete(deviceId);
+    });
+    const enqueue = (): Promise<void> => {
+      this.queue = this.queue
+        .then(() => decide(deviceFree))
+        .catch((error: unknown) => {
+          deviceFree();
+          this.log.error(`command handling failed: ${error instanceof Error ? error.stack : String(error)}`);
+        });
+      return this.queue;
+    };
+    const admitted = previous === undefined ? enqueue() : previous.then(enqueue);
+    // Until it is decided, the command is waiting here: idle() and stop() wait for it too.
+    this.undecided.add(admitted);
+    void admitted.then(() => this.undecided.delete(admitted));
+  }
+
+  /**
    * Decides one command on the decision queue and hands it to the release chain without waiting for its record to
    * commit, so that commands arriving together share one audit transaction (group commit). What the next decision
    * must see of this one is settled first: a command for a device whose previous allow or hold is still in flight
-   * waits for it (per-device memory, approval room), and an allow in flight counts as released for every other
-   * device's shared-zone checks, which can only make those stricter.
+   * waited for it before it came onto the queue (admitCommand: per-device memory, approval room), and an allow in
+   * flight counts as released for every other device's shared-zone checks, which can only make those stricter.
+   * `deviceFree` lets the device's next command in: at once for a denial, once settled for an allow or a hold.
    */
-  private async handleCommand(topic: string, payload: Buffer, arrivedAt: number, hint?: PreVerified, tooLarge?: string): Promise<void> {
+  private async handleCommand(topic: string, payload: Buffer, arrivedAt: number, deviceFree: () => void, hint?: PreVerified, tooLarge?: string): Promise<void> {
     const topicDeviceId = this.topics.deviceOfCommandTopic(topic);
     if (topicDeviceId === undefined) {
+      deviceFree();
       this.log.warn(`command on unusable topic ${JSON.stringify(topic)} ignored`);
       return;
     }
-    // SAFETY: the device's previous command must be released (or known not to be) before this one is checked
-    // against its last release and its kind memory.
-    await this.inFlight.get(topicDeviceId);
+    // SAFETY: admitCommand let this command in only once the device's previous command was released (or known not
+    // to be), so it is checked against the device's last release and its kind memory as they are.
     const { clock } = this.options;
     const cell = this.cell;
     let decision: Decision;
@@ -402,30 +444,18 @@ export class Interlock {
     if (aggregated) this.unauthenticated.add(decision, topicDeviceId, tooLarge === undefined ? payload.toString('utf8') : payload.subarray(0, 256).toString('utf8'));
     const recorded = aggregated ? Promise.resolve(undefined) : this.options.audit.record(decisionEntry(decision, topicDeviceId, { arrivedAt, decidedAt }), { safeState });
     recorded.catch(() => undefined); // handled on the release chain; never an unhandled rejection meanwhile
-    const deviceId = decision.command?.device.id ?? topicDeviceId;
     const reservation = decision.verdict === 'allow' && decision.command !== undefined ? this.reserveRelease(decision) : undefined;
     // A denial counts now, so the agent's next command (perhaps already queued) is decided with it.
     const demotion = decision.verdict === 'deny' ? this.countDenial(decision) : undefined;
     const decided = decision;
-    // The device's next command waits until this one's release is known to have happened or not (per-device order
-    // and memory); other devices' commands do not wait for it.
-    let deviceFree = (): void => undefined;
-    const free = new Promise<void>((resolve) => {
-      deviceFree = resolve;
-    });
+    // The device's next command waits (admitCommand) until this one's release is known to have happened or not; a
+    // denial frees it at once.
+    if (decision.verdict === 'deny') deviceFree();
     const step = this.releaseChain.then(() => this.startSettlement(decided, topicDeviceId, recorded, reservation, demotion, deviceFree));
     this.releaseChain = step.catch((error: unknown) => {
       deviceFree();
       this.log.error(`command settlement failed: ${error instanceof Error ? error.stack : String(error)}`);
     });
-    if (decision.verdict !== 'deny') {
-      this.inFlight.set(deviceId, free);
-      void free.then(() => {
-        if (this.inFlight.get(deviceId) === free) this.inFlight.delete(deviceId);
-      });
-    } else {
-      deviceFree();
-    }
   }
 
   /** Marks an allowed command as released for other devices' checks until its record settles; returns the undo. */
@@ -469,6 +499,22 @@ export class Interlock {
         decision.verdict === 'allow' && decision.command?.safeState === true
           ? { ...decision, reasons: [...decision.reasons, note] }
           : { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
+    }
+    if (decision.verdict !== 'deny') {
+      try {
+        // SAFETY: the replay memory of this command (and of everything decided before it) is written before it can
+        // move: a restart must still refuse it if sent again. The store batches its writes; this is cheap when done.
+        this.replay.persist?.();
+      } catch (error) {
+        const message = `the replay memory could not be written, so the command is not released: ${error instanceof Error ? error.message : String(error)}`;
+        this.log.error(message);
+        const note = reason('INTERNAL_ERROR', message);
+        // As for an audit failure: a stop is always safe to release.
+        decision =
+          decision.verdict === 'allow' && decision.command?.safeState === true
+            ? { ...decision, reasons: [...decision.reasons, note] }
+            : { ...decision, verdict: 'deny', reasons: [...decision.reasons, note] };
+      }
     }
     // Both start synchronously: the release is signed and handed to the transport, the hold enters the approval book.
     const release = decision.verdict === 'allow' && decision.command !== undefined ? this.desk.release(decision, receipt) : undefined;

@@ -74,6 +74,8 @@ export class OperatorChannel {
     let verified: ReturnType<typeof verifyOperatorMessage>;
     try {
       verified = verifyOperatorMessage(token, { declarations: cell.declarations, replay: this.host.replay, maxTtlMs: cell.declarations.approvals.maxAnswerTtlMs, nowMs });
+      // SAFETY: an accepted message is remembered on disk before anything is done on its strength.
+      if (verified.ok) this.host.replay.persist?.();
     } catch (error) {
       // SAFETY: a message that cannot be checked (the replay memory is broken) is refused, and the sender told so.
       verified = { ok: false, problem: `the message cannot be checked: ${error instanceof Error ? error.message : String(error)}` };

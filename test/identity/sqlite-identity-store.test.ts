@@ -134,6 +134,10 @@ t.test('the run marker: a clean close keeps the epoch, an unclean stop starts a 
     const clock = manualClock(T0);
     const crashed = SqliteIdentityStore.open(path, clock);
     crashed.accept('planner-1', 'arm-1', 'before-crash1', 5, T0 + 60_000);
+    // What the interlock does before it releases anything on the strength of an accepted command.
+    crashed.persist();
+    crashed.accept('planner-1', 'arm-1', 'unwritten-at-crash', 6, T0 + 60_000);
+    t.equal(crashed.lastSeq('planner-1', 'arm-1'), 6, 'an accepted command is remembered at once, before it is written');
     clock.set(T0 + 10_000);
     const next = SqliteIdentityStore.open(path, clock);
     t.teardown(() => {
@@ -144,7 +148,22 @@ t.test('the run marker: a clean close keeps the epoch, an unclean stop starts a 
     t.equal(next.epochMs, T0 + 10_000, 'the new epoch is the new now');
     // A process crash loses nothing that was committed.
     t.equal(next.check('planner-1', 'arm-1', 'before-crash1', 6), 'replayed', 'committed jtis survive the crash');
-    t.equal(next.lastSeq('planner-1', 'arm-1'), 5);
+    t.equal(next.lastSeq('planner-1', 'arm-1'), 5, 'the one accepted but not yet written is lost with the crash (nothing was released on it; the new epoch refuses it)');
+  });
+
+  t.test('accepted commands are written together on the next turn of the event loop, without a persist call', async (t) => {
+    const path = freshPath();
+    const clock = manualClock(T0);
+    const store = SqliteIdentityStore.open(path, clock);
+    t.teardown(() => store.close());
+    for (let i = 0; i < 20; i++) store.accept('planner-1', 'arm-1', `batched-jti-${i}`, 10 + i, T0 + 60_000);
+    const reader = new Database(path, { readonly: true });
+    t.teardown(() => reader.close());
+    const count = (): number => (reader.prepare('SELECT count(*) AS n FROM replay_jti').get() as { n: number }).n;
+    t.equal(count(), 0, 'not written yet, in this turn');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    t.equal(count(), 20, 'all twenty written by the next turn');
+    t.equal((reader.prepare('SELECT seq FROM replay_seq WHERE agent = ? AND device = ?').get('planner-1', 'arm-1') as { seq: number }).seq, 29, 'with the highest seq');
   });
 
   t.test('files copied while the store was open (a snapshot of a running system) open as an unclean stop', async (t) => {
@@ -153,6 +172,7 @@ t.test('the run marker: a clean close keeps the epoch, an unclean stop starts a 
     const running = SqliteIdentityStore.open(path, clock);
     t.teardown(() => running.close());
     running.accept('planner-1', 'arm-1', 'in-the-wal-01', 9, T0 + 60_000);
+    running.persist();
     const copy = freshPath();
     for (const suffix of ['', '-wal']) if (existsSync(`${path}${suffix}`)) copyFileSync(`${path}${suffix}`, `${copy}${suffix}`);
     clock.set(T0 + 20_000);
