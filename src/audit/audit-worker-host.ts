@@ -1,21 +1,19 @@
-// The writer thread's entry: owns the SQLite audit log (its connection, group commit and fsync) and serves the main
-// thread's WorkerAuditLog. It must never report a record as stored before the log itself resolved it: replies are
-// the log's own outcomes, passed on in batches.
+// The writer thread's entry: owns the SQLite audit logs opened through WorkerAuditLog (their connections, group
+// commits and fsyncs) and serves each on its own ports. It must never report a record as stored before the log
+// itself resolved it: replies are the log's own outcomes, passed on in batches.
 
-import { isMainThread, workerData } from 'node:worker_threads';
-import { ANSWERED, GONE, toWire, type CallReply, type ClosedState, type RecordResult, type SyncMethod, type WriterData, type WriterEvent, type WriterRequest } from './audit-worker-protocol.js';
+import { isMainThread, parentPort } from 'node:worker_threads';
+import { ANSWERED, GONE, toWire, type CallReply, type ClosedState, type OpenRequest, type RecordResult, type SyncMethod, type WriterData, type WriterEvent, type WriterRequest } from './audit-worker-protocol.js';
 import { openSqliteAuditLog, type SqliteAuditLog } from './sqlite-audit-log.js';
+
+/** The shared slots of every log served, told when this thread exits. */
+const signals = new Set<Int32Array>();
 
 function serve(data: WriterData): void {
   const { path, options, requests, events, replies } = data;
   const signal = new Int32Array(data.signal);
+  signals.add(signal);
   const emit = (event: WriterEvent): void => events.postMessage(event);
-  // If this thread dies while the main thread waits for an answer, the waiting ends at once instead of at its limit.
-  process.on('exit', () => {
-    Atomics.store(signal, GONE, 1);
-    Atomics.notify(signal, GONE);
-    Atomics.notify(signal, ANSWERED);
-  });
 
   let log: SqliteAuditLog;
   try {
@@ -25,6 +23,7 @@ function serve(data: WriterData): void {
       warn: (message) => emit({ type: 'log', warn: true, message }),
     });
   } catch (error) {
+    signals.delete(signal);
     emit({ type: 'open-failed', error: toWire(error) });
     return;
   }
@@ -72,6 +71,7 @@ function serve(data: WriterData): void {
     try {
       log.close();
     } catch (error) {
+      signals.delete(signal);
       answer({ id, error: toWire(error) });
       requests.close();
       return;
@@ -81,8 +81,8 @@ function serve(data: WriterData): void {
     setImmediate(() => {
       postSettled();
       const closed: ClosedState = { health: log.health(), stats: log.stats(), acknowledgedSeq: log.acknowledgedSeq() };
+      signals.delete(signal);
       answer({ id, value: closed });
-      // Nothing else keeps this thread alive: it exits once the answer is out.
       requests.close();
     });
   };
@@ -118,4 +118,13 @@ function call(log: SqliteAuditLog, method: Exclude<SyncMethod, 'close'>, args: r
 }
 
 // Loaded on the main thread by mistake, it opens nothing: it serves only as a worker's entry.
-if (!isMainThread) serve(workerData as WriterData);
+if (!isMainThread && parentPort !== null) {
+  parentPort.on('message', (request: OpenRequest) => serve(request.data));
+  // If this thread dies while the main thread waits for an answer, the waiting ends at once instead of at its limit.
+  process.on('exit', () => {
+    for (const signal of signals) {
+      Atomics.store(signal, GONE, 1);
+      Atomics.notify(signal, ANSWERED);
+    }
+  });
+}

@@ -38,6 +38,12 @@ export type CallReply = { readonly id: number; readonly value: unknown } | { rea
 /** The options that can cross to the writer thread (functions cannot). */
 export type WriterOptions = Omit<SqliteAuditLogOptions, 'log' | 'warn' | 'nowMs'>;
 
+/** Main → writer thread (its parentPort): serve one more log, on the ports given. */
+export interface OpenRequest {
+  readonly type: 'open';
+  readonly data: WriterData;
+}
+
 export interface WriterData {
   readonly path: string;
   readonly options: WriterOptions;

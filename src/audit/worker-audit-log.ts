@@ -8,7 +8,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import type { KeyObject } from 'node:crypto';
 import { AuditWriteError, type AuditEntry, type AuditReceipt, type AuditRecord, type RecordOptions, type VerifyResult } from './audit-log.js';
 import type { AuditCheckpoint } from './audit-checkpoint.js';
-import { ANSWERED, fromWire, GONE, type CallReply, type ClosedState, type SyncMethod, type WriterData, type WriterEvent, type WriterOptions } from './audit-worker-protocol.js';
+import { ANSWERED, fromWire, GONE, type CallReply, type ClosedState, type OpenRequest, type SyncMethod, type WriterData, type WriterEvent, type WriterOptions } from './audit-worker-protocol.js';
 import type { SqliteAuditLogOptions, SqliteAuditStats } from './sqlite-audit-log.js';
 import type { AuditHealth, RetentionResult } from './sqlite-audit-retention.js';
 import type { AuditHead, SqliteAuditPragmas } from './sqlite-audit-schema.js';
@@ -31,6 +31,25 @@ const WAIT_SLICE_MS = 250;
 function hostUrl(): URL {
   const js = new URL('./audit-worker-host.js', import.meta.url);
   return existsSync(js) ? js : new URL('./audit-worker-host.ts', import.meta.url);
+}
+
+// One writer thread per process serves every log opened here (the interlock has one; a restart reopens on the same
+// thread instead of paying a thread's start again). It is unref'd: it never keeps the process alive by itself.
+let writerThread: Worker | undefined;
+
+function writer(): Worker {
+  if (writerThread !== undefined) return writerThread;
+  const worker = new Worker(hostUrl(), { name: 'audit-writer' });
+  worker.unref();
+  // Each open log listens for the thread's end; more than ten logs open at once is not a leak.
+  worker.setMaxListeners(0);
+  worker.on('exit', () => {
+    if (writerThread === worker) writerThread = undefined;
+  });
+  // An 'error' without a listener would take the process down; each log handles it, this keeps that true with none.
+  worker.on('error', () => {});
+  writerThread = worker;
+  return worker;
 }
 
 interface InFlight {
@@ -57,12 +76,13 @@ export async function openWorkerAuditLog(path: string, options: WorkerAuditLogOp
   const replies = new MessageChannel();
   const signal = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
   const data: WriterData = { path, options: rest satisfies WriterOptions, requests: requests.port2, events: events.port2, replies: replies.port2, signal };
-  const worker = new Worker(hostUrl(), { workerData: data, transferList: [requests.port2, events.port2, replies.port2], name: 'audit-writer' });
+  const worker = writer();
   const audit = new WorkerAuditLog(path, worker, { requests: requests.port1, events: events.port1, replies: replies.port1 }, signal, {
     log: log ?? (() => {}),
     warn: warn ?? log ?? (() => {}),
     timeoutMs,
   });
+  worker.postMessage({ type: 'open', data } satisfies OpenRequest, [requests.port2, events.port2, replies.port2]);
   await audit.opened;
   return audit;
 }
@@ -110,9 +130,18 @@ export class WorkerAuditLog implements SqliteAuditSurface {
     this.#events.on('message', (event: WriterEvent) => this.#onEvent(event));
     // The writer thread never keeps the process alive; the events port does so only while records wait for it
     // (and while it opens), so an awaited record is never abandoned by an exiting process.
-    worker.unref();
-    worker.on('error', (error) => this.#stopped(`it failed: ${error.message}`));
-    worker.on('exit', (code) => this.#stopped(`it exited with code ${code}`));
+    this.#onError = (error: Error) => this.#stopped(`it failed: ${error.message}`);
+    this.#onExit = (code: number) => this.#stopped(`it exited with code ${code}`);
+    worker.on('error', this.#onError);
+    worker.on('exit', this.#onExit);
+  }
+
+  #onError: (error: Error) => void;
+  #onExit: (code: number) => void;
+
+  #unlisten(): void {
+    this.#worker.off('error', this.#onError);
+    this.#worker.off('exit', this.#onExit);
   }
 
   get notices(): readonly string[] {
@@ -145,6 +174,7 @@ export class WorkerAuditLog implements SqliteAuditSurface {
         this.#open?.reject(fromWire(event.error));
         this.#open = undefined;
         this.#events.close();
+        this.#unlisten();
         return;
     }
   }
@@ -183,6 +213,7 @@ export class WorkerAuditLog implements SqliteAuditSurface {
     for (const waiting of this.#inFlight.values()) waiting.reject(error);
     this.#inFlight.clear();
     this.#events.close();
+    this.#unlisten();
     this.#note(`worker-audit-log: ${this.#gone}`, true);
   }
 
@@ -300,9 +331,13 @@ export class WorkerAuditLog implements SqliteAuditSurface {
     }
     this.#closed = closed;
     this.#events.close();
+    this.#unlisten();
   }
 
-  /** Stops the writer thread at once, as a crash would (for fault tests): nothing more is committed or confirmed. */
+  /**
+   * Stops the writer thread at once, as a crash would (for fault tests): nothing more is committed or confirmed, on
+   * this log or any other served by the same thread.
+   */
   async terminateWriter(): Promise<void> {
     await this.#worker.terminate();
   }
