@@ -58,7 +58,7 @@ interface InFlight {
 }
 
 /**
- * Opens the audit log at `path` on a new writer thread; resolves once it is open there (with its `notices`), or
+ * Opens the audit log at `path` on the process's writer thread (started on first use); resolves once it is open there (with its `notices`), or
  * rejects with the error openSqliteAuditLog would have thrown ("cannot open audit log at PATH: ..."). `log` and
  * `warn` are called on this thread. A clock (`nowMs`, `checkpoints.nowMs`, `checkpoints.setTimer`) cannot cross
  * to the thread and is refused: the writer thread uses the real clock.
@@ -108,6 +108,9 @@ export class WorkerAuditLog implements SqliteAuditSurface {
   #open: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Resolves once the log is open on the writer thread; rejects with the reason it could not be. */
   readonly opened: Promise<void>;
+  // The writer thread is shared: these are removed again when this log is done with it.
+  readonly #onError = (error: Error): void => this.#stopped(`it failed: ${error.message}`);
+  readonly #onExit = (code: number): void => this.#stopped(`it exited with code ${code}`);
 
   /** Use `openWorkerAuditLog`. */
   constructor(
@@ -130,14 +133,9 @@ export class WorkerAuditLog implements SqliteAuditSurface {
     this.#events.on('message', (event: WriterEvent) => this.#onEvent(event));
     // The writer thread never keeps the process alive; the events port does so only while records wait for it
     // (and while it opens), so an awaited record is never abandoned by an exiting process.
-    this.#onError = (error: Error) => this.#stopped(`it failed: ${error.message}`);
-    this.#onExit = (code: number) => this.#stopped(`it exited with code ${code}`);
     worker.on('error', this.#onError);
     worker.on('exit', this.#onExit);
   }
-
-  #onError: (error: Error) => void;
-  #onExit: (code: number) => void;
 
   #unlisten(): void {
     this.#worker.off('error', this.#onError);
