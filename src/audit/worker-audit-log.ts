@@ -1,3 +1,7 @@
+// Named so that every build that compiles this module compiles the writer thread's entry too: the entry is loaded
+// by URL at run time, and tsc follows only imports and references. (test/crash builds from one entry file.)
+/// <reference path="./audit-worker-host.ts" />
+
 // The SQLite audit log run on a writer thread, so that its inserts, commits and fsyncs never hold the event loop that
 // decides. The surface is SqliteAuditLog's; `record` still resolves only once the writer thread's log resolved it
 // (committed and fsynced), and rejects whenever that is not certain: a writer thread that dies rejects every record
