@@ -27,6 +27,7 @@ import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { topicSet } from '../src/transport/topics.js';
 import { nodeVersionProblem } from '../src/cli/node-version.js';
 import { benchAudit, printAuditBytes } from './bench-audit.js';
+import { benchAuditWorker } from './bench-audit-worker.js';
 import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
 import { printFloodBench } from './bench-flood.js';
@@ -351,6 +352,8 @@ async function main(): Promise<void> {
 
   // 5. The audit log: the fsync floor, one transaction per record, and group commit.
   await benchAudit();
+  // 5b. The same log on its writer thread: latency and the main thread's busy fraction, against the main thread.
+  await benchAuditWorker();
 
   // 6. Device reports: signed state per message, and decision latency while drivers report.
   await benchReports(cell, driverKeys, work, new CommandSigner({ agentId: 'planner-1', kid: planner.kid, privateKey: planner.privateKey, ttlMs: 5000 }));

@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { openSqliteAuditLog, type SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import type { SqliteAuditSurface } from '../audit/sqlite-audit-surface.js';
+import { openWorkerAuditLog } from '../audit/worker-audit-log.js';
 import { SqliteIdentityStore } from '../identity/sqlite-identity-store.js';
 import type { BoundsMemory } from '../bounds/bounds.js';
 import { restoreSafetyMemory } from './restore-safety-memory.js';
@@ -67,7 +68,7 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly cell: LoadedCell;
   readonly interlock: Interlock;
-  readonly audit: SqliteAuditLog;
+  readonly audit: SqliteAuditSurface;
   /** Replay memory and demotions (SQLite), as the interlock uses them. */
   readonly identity: SqliteIdentityStore;
   readonly transport: Transport;
@@ -125,7 +126,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Signed checkpoints (size, head) with the interlock's own key: verify then detects dropped newest records.
   // Retention and the size cap as cell.yaml declares them (fixed for this run; a change takes effect at the next start).
   const { retentionMs, maxBytes } = cell.declarations.audit;
-  const audit = openSqliteAuditLog(join(stateDirectory, 'audit.db'), {
+  // On its own writer thread: the commits and fsyncs of the records never hold the event loop that decides.
+  const audit = await openWorkerAuditLog(join(stateDirectory, 'audit.db'), {
     checkpoints: { privateKey: keys.privateKey, origin: cell.declarations.cellId },
     log: (message) => log.child('audit').info(message),
     warn: (message) => log.child('audit').warn(message),

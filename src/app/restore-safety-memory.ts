@@ -2,7 +2,7 @@
 // the identity store; rate windows are rebuilt from the audit log's recent decisions. It never starts on less than
 // that: what cannot be known fails closed (restoreBoundsMemory, rebuildRateWindows).
 
-import type { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import type { SqliteAuditSurface } from '../audit/sqlite-audit-surface.js';
 import { recentDecisions } from '../audit/recent-decisions.js';
 import type { BoundsMemory } from '../bounds/bounds.js';
 import { longestRateWindowMs, rebuildRateWindows, type RecentDecisions } from '../bounds/rate-limits.js';
@@ -15,7 +15,7 @@ export interface SafetyMemorySources {
   readonly declarations: Declarations;
   readonly identity: SqliteIdentityStore;
   /** Opened, and not yet written by this run (its newest records are the last run's). */
-  readonly audit: SqliteAuditLog;
+  readonly audit: SqliteAuditSurface;
   readonly nowMs: number;
   readonly log: Logger;
 }

@@ -19,6 +19,7 @@ export { AUDIT_SCHEMA_VERSION, type AuditHead } from './sqlite-audit-schema.js';
 export type { AuditHealth, RetentionResult } from './sqlite-audit-retention.js';
 export { SqliteAuditLog } from './sqlite-audit-writer.js';
 export type { SqliteAuditPragmas } from './sqlite-audit-schema.js';
+export type { SqliteAuditSurface } from './sqlite-audit-surface.js';
 
 export interface SqliteAuditLogOptions extends SpaceOptions {
   /** Receives one-line operational messages (open, schema creation, write failures). */

@@ -6,13 +6,14 @@
 import type { KeyObject } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { AuditCheckpoint, CheckpointSettings } from './audit-checkpoint.js';
-import { AuditWriteError, type AuditEntry, type AuditFailureCode, type AuditLog, type AuditReceipt, type AuditRecord, type RecordOptions, type VerifyResult } from './audit-log.js';
+import { AuditWriteError, type AuditEntry, type AuditFailureCode, type AuditReceipt, type AuditRecord, type RecordOptions, type VerifyResult } from './audit-log.js';
 import { clearUnknownOutcome, loadUnknownOutcome, reconcile, reconciledEntry, saveUnknownOutcome, segmentStartedEntry, type MovedAside, type UnknownOutcome } from './audit-recovery.js';
 import { checkpointIfDue, checkpointNow, IdleCheckpointTimer } from './sqlite-audit-checkpointing.js';
 import { appendEntries, encodeEntry, type EncodedEntry } from './sqlite-audit-entry.js';
 import { AuditSpace, deleteRetained, type AuditHealth, type RetentionResult, type SpaceRuntime } from './sqlite-audit-retention.js';
 import { type SqliteAuditStats } from './sqlite-audit-log.js';
 import { firstStoredSeq, readPragmas, type SqliteAuditPragmas, isFull, messageOf, prepareStatements, readBase, readHead, type AuditHead, type AuditStatements, type CheckpointRow } from './sqlite-audit-schema.js';
+import type { SqliteAuditSurface } from './sqlite-audit-surface.js';
 import { readRecords, verifyStored } from './sqlite-audit-verify.js';
 
 /** An accepted entry waiting for its batch: a snapshot of what will be stored, and the caller's promise. */
@@ -23,7 +24,7 @@ interface PendingRecord extends EncodedEntry {
   readonly reject: (error: Error) => void;
 }
 
-export class SqliteAuditLog implements AuditLog {
+export class SqliteAuditLog implements SqliteAuditSurface {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #sql: AuditStatements;

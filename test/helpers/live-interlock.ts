@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Test } from 'tap';
 import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/app/compose.js';
-import type { SqliteAuditLog } from '../../src/audit/sqlite-audit-log.js';
+import type { SqliteAuditSurface } from '../../src/audit/sqlite-audit-surface.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { silentLogger, type Logger } from '../../src/core/log.js';
 import { verifyReleasedCommand, type ReleasedCommand } from '../../src/dispatch/released-command.js';
@@ -92,7 +92,7 @@ export interface LiveInterlock {
   /** The runtime in force (replaced by restart()). */
   readonly runtime: Runtime;
   readonly interlock: Interlock;
-  readonly audit: SqliteAuditLog;
+  readonly audit: SqliteAuditSurface;
   /** The outside world's connection to the broker (MQTT over TCP): agents, operators and drivers. */
   readonly client: Transport;
   /** Every decision, as the interlock reported it, across restarts. */
