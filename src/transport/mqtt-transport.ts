@@ -100,6 +100,8 @@ export class MqttTransport implements Transport {
   private readonly connectionListeners = new Set<(connected: boolean) => void>();
   private readonly brokerFilters = new Map<string, BrokerFilter>();
   private readonly pending = new Set<PendingPublish>();
+  /** The socket whose writes this turn are being held back for one system call (batchWrites). */
+  private corkedStream: unknown;
 
   constructor(options: MqttTransportOptions) {
     const reconnect = options.reconnectPeriodMs ?? DEFAULTS.reconnectPeriodMs;
@@ -153,6 +155,7 @@ export class MqttTransport implements Transport {
     const client = this.requireConnected(`publish to ${topic}`);
     const problem = topicNameProblem(topic);
     if (problem !== undefined) throw new Error(`mqtt publish rejected: ${problem}`);
+    this.batchWrites(client);
     const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
     const retain = options.retain ?? false;
     if ((options.qos ?? 1) === 0) {
@@ -273,6 +276,22 @@ export class MqttTransport implements Transport {
 
   private protocolVersion(): 4 | 5 {
     return this.options.protocolVersion ?? 4;
+  }
+
+  /**
+   * Holds this turn's writes back and sends them together once the turn is over (setImmediate), one system call for
+   * every packet of the turn instead of one each: at a thousand commands a second the interlock's writes (releases,
+   * decisions, PUBACKs for what it receives) were its largest single cost. Order is kept; Nagle stays off.
+   */
+  private batchWrites(client: MqttClient): void {
+    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    if (stream === undefined || stream === this.corkedStream || typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return;
+    stream.cork();
+    this.corkedStream = stream;
+    setImmediate(() => {
+      if (this.corkedStream === stream) this.corkedStream = undefined;
+      stream.uncork?.();
+    });
   }
 
   private requireConnected(what: string): MqttClient {
