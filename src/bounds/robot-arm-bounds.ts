@@ -10,11 +10,11 @@ import type { KindBounds, ReleaseUnderWay } from './kind-bounds.js';
 import { enteredZones, isMoving, occupiedZones, validPositions } from './robot-arm/cell-zones.js';
 import { compiledArm, type CompiledArm } from './robot-arm/compiled-arm.js';
 import { fmt } from './robot-arm/format.js';
-import { pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
+import { displacementBound, pointSpeed, type ArmPose } from './robot-arm/kinematics.js';
 import { measurementReasons } from './robot-arm/measurements.js';
-import { checkPoseWorkspace, Finding, findingReason, workspaceReasons } from './robot-arm/path-checks.js';
+import { checkPoseWorkspace, Finding, findingReason, workspaceReasons, workspaceSamplesProven } from './robot-arm/path-checks.js';
 import { armRunOut, velocityStateReasons, type ArmRunOut } from './robot-arm/run-out.js';
-import { jointPathIntervals, MAX_PATH_SAMPLES, sampleJointPath, sampleLinearPath, type SampleOutcome } from './robot-arm/swept-path.js';
+import { jointPathIntervals, MAX_PATH_SAMPLES, sampleJointPath, sampleLinearPath, samplesProven, type SampleOutcome } from './robot-arm/swept-path.js';
 
 type MovingRunOut = Extract<ArmRunOut, { ok: true }>;
 
@@ -181,6 +181,31 @@ export function checkArmMoveJoints(device: ArmDeclaration, move: ArmMoveJoints, 
 }
 
 /**
+ * Slack on the TCP speed before a sample counts as proven for later ones: far above the rounding of |J dq| / T
+ * (about 1e-15 relative), far below any speed limit that matters.
+ */
+const SPEED_SLACK_M_PER_S = 1e-9;
+
+/**
+ * An upper bound on how much |dp_tcp/ds| = |sum_j dq_j z_j x (p_tcp - o_j)| changes per unit s along the joint line
+ * q0 -> q1 (dq = q1 - q0). Term j changes by at most |dq_j| (|dz_j| |p_tcp - o_j| + |d(p_tcp - o_j)|): the axis z_j is
+ * turned by the joints before it (at most W_j = sum_{i<j} |dq_i| per unit s), |p_tcp - o_j| <= reachM[j], and the TCP
+ * and o_j each move at most D = displacementBound per unit s.
+ */
+function tcpSpeedChangeBound(arm: CompiledArm, q0: readonly number[], q1: readonly number[]): number {
+  const reach = arm.chain.reachM;
+  const moved = displacementBound(arm.chain, q0, q1);
+  let turned = 0;
+  let bound = 0;
+  for (let j = 0; j < arm.chain.jointCount; j++) {
+    const step = Math.abs((q1[j] as number) - (q0[j] as number));
+    bound += step * (turned * (reach[j] as number) + 2 * moved);
+    turned += step;
+  }
+  return bound;
+}
+
+/**
  * The swept joint line: workspace and orientation at every sample (widened by the run-out of a moving arm), and the
  * TCP speed |J dq| / T. Appends its reasons to `reasons`.
  */
@@ -212,18 +237,21 @@ function jointPathReasons(
   const tcpIndex = arm.pose.tcpIndex;
   const dq = arm.scratch.dq;
   const intervals = jointPathIntervals(arm, q0, q1);
-  findings.reset(arm, totalTurnRad / intervals / 2, runOut);
+  const turnStepRad = totalTurnRad / intervals;
+  findings.reset(arm, turnStepRad / 2, runOut);
+  // How much the TCP speed can change per interval (m/s), so that a sample well under the limit proves the next ones.
+  const speedStep = checkSpeed ? tcpSpeedChangeBound(arm, q0, q1) / intervals / (durationS as number) : 0;
   const outcome = sampleJointPath(
     arm,
     q0,
     q1,
-    (s, _q, pose, movedM) => {
-      checkPoseWorkspace(arm, pose, s, findings, movedM);
-      if (checkSpeed) {
-        const tcpSpeed = pointSpeed(pose, tcpIndex, dq) / (durationS as number);
-        if (!(tcpSpeed <= (speedLimit as number))) speed.record(s, tcpSpeed, 'tcp');
-      }
-      return true;
+    (s, _q, pose, steps, stepM) => {
+      checkPoseWorkspace(arm, pose, s, findings, Infinity);
+      const proven = workspaceSamplesProven(findings, stepM, turnStepRad);
+      if (!checkSpeed) return proven;
+      const tcpSpeed = pointSpeed(pose, tcpIndex, dq) / (durationS as number);
+      if (!(tcpSpeed <= (speedLimit as number))) speed.record(s, tcpSpeed, 'tcp');
+      return Math.min(proven, samplesProven((speedLimit as number) - tcpSpeed - SPEED_SLACK_M_PER_S, speedStep));
     },
     intervals,
   );
