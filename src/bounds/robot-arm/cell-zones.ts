@@ -135,6 +135,7 @@ export function enteredZones(
     const target = (command.params as unknown as ArmMoveJoints).positionsRad;
     if (!Array.isArray(target) || !validPositions(device, target)) return 'unknown';
     outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose, steps, stepM) => {
+      // Measured afresh at every computed pose (as in move-joints.ts), so that the samples proven ahead are the most.
       const least = collectZones(arm, pose, compiled, clearance, found, room, Infinity);
       return found.size < zones.size ? samplesProven(least, stepM) : -1;
     });

@@ -194,6 +194,8 @@ function jointPathReasons(
     q0,
     q1,
     (s, _q, pose, steps, stepM) => {
+      // Every zone is measured afresh at a computed pose (moved "Infinity": no room carried over), so that the
+      // least room, and with it the samples proven ahead, is the real one, not one used up since an earlier pose.
       checkPoseWorkspace(arm, pose, s, findings, Infinity);
       const proven = workspaceSamplesProven(findings, stepM, turnStepRad);
       if (!checkSpeed) return proven;
