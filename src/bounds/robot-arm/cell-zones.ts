@@ -7,7 +7,7 @@ import type { KindCommand, ReleaseUnderWay } from '../kind-bounds.js';
 import { compiledArm, type CompiledArm } from './compiled-arm.js';
 import { forwardKinematics, type ArmPose } from './kinematics.js';
 import { armRunOut } from './run-out.js';
-import { sampleJointPath, sampleLinearPath, type SampleOutcome } from './swept-path.js';
+import { sampleJointPath, sampleLinearPath, samplesProven, type SampleOutcome } from './swept-path.js';
 import { compiledDistanceFor, compiledShapeOf, ROUNDING_SLACK_M, type CompiledShape } from './workspace.js';
 
 /** One finite position per joint. */
@@ -38,35 +38,43 @@ function cellZones(zones: ReadonlyMap<string, Zone>): CellZones {
  * Adds to `into` every cell zone that a body point of `pose` is within `clearance` of (NaN counts as inside).
  * `roomM` (zones x body points, from zoneRoom) carries, sample to sample along one path, how far each point can
  * still move before it could come within the clearance of each zone; `movedM` bounds how far every point moved
- * since the previous sample. What is provably clear is skipped, as in checkPoseWorkspace.
+ * since the previous sample. What is provably clear is skipped, as in checkPoseWorkspace. Returns the least room
+ * left for any zone not yet found (Infinity when all are found; NaN or less when none is proven).
  */
-function collectZones(arm: CompiledArm, pose: ArmPose, zones: CellZones, clearance: number, into: Set<string>, roomM: Float64Array, movedM: number): void {
+function collectZones(arm: CompiledArm, pose: ArmPose, zones: CellZones, clearance: number, into: Set<string>, roomM: Float64Array, movedM: number): number {
   const points = pose.points;
   const bodyPoints = arm.bodyPoints;
+  let least = Infinity;
   for (let zoneIndex = 0; zoneIndex < zones.ids.length; zoneIndex++) {
     const id = zones.ids[zoneIndex] as string;
     if (into.has(id)) continue;
     const shape = zones.shapes[zoneIndex] as CompiledShape;
     const slots = zoneIndex * bodyPoints.length;
+    // The least room of this zone's points; it counts only if the zone is not found at this sample.
+    let zoneLeast = Infinity;
+    let entered = false;
     for (let b = 0; b < bodyPoints.length; b++) {
       const k = (bodyPoints[b] as (typeof bodyPoints)[number]).index * 3;
       const x = points[k] as number, y = points[k + 1] as number, z = points[k + 2] as number;
       const finite = Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(z);
-      const room = (roomM[slots + b] as number) - movedM;
-      if (finite && room > 0) {
-        roomM[slots + b] = room;
-        continue;
+      let room = (roomM[slots + b] as number) - movedM;
+      if (!(finite && room > 0)) {
+        const distance = finite ? compiledDistanceFor(shape, x, y, z, clearance) : NaN;
+        // SAFETY: "not provably clear" counts as inside (so does a point that cannot be computed), so a shared zone
+        // is never entered unnoticed.
+        if (!(distance > clearance)) {
+          into.add(id);
+          entered = true;
+          break;
+        }
+        room = distance - clearance - ROUNDING_SLACK_M;
       }
-      const distance = finite ? compiledDistanceFor(shape, x, y, z, clearance) : NaN;
-      // SAFETY: "not provably clear" counts as inside (so does a point that cannot be computed), so a shared zone
-      // is never entered unnoticed.
-      if (!(distance > clearance)) {
-        into.add(id);
-        break;
-      }
-      roomM[slots + b] = distance - clearance - ROUNDING_SLACK_M;
+      roomM[slots + b] = room;
+      if (!(room >= zoneLeast)) zoneLeast = room;
     }
+    if (!entered && !(zoneLeast >= least)) least = zoneLeast;
   }
+  return least;
 }
 
 /** Room for collectZones at the start of a path: unknown for every zone and body point (the arm's scratch). */
@@ -126,9 +134,10 @@ export function enteredZones(
   if (command.action === 'move_joints') {
     const target = (command.params as unknown as ArmMoveJoints).positionsRad;
     if (!Array.isArray(target) || !validPositions(device, target)) return 'unknown';
-    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose, movedM) => {
-      collectZones(arm, pose, compiled, clearance, found, room, movedM);
-      return found.size < zones.size;
+    outcome = sampleJointPath(arm, state.positionsRad, target, (_s, _q, pose, steps, stepM) => {
+      // Measured afresh at every computed pose (as in move-joints.ts), so that the samples proven ahead are the most.
+      const least = collectZones(arm, pose, compiled, clearance, found, room, Infinity);
+      return found.size < zones.size ? samplesProven(least, stepM) : -1;
     });
   } else if (command.action === 'move_linear') {
     const target = (command.params as unknown as ArmMoveLinear).positionM;

@@ -8,6 +8,7 @@ import type { CompiledArm } from './compiled-arm.js';
 import { fmt } from './format.js';
 import type { ArmPose } from './kinematics.js';
 import { describeRunOut, type ArmRunOut } from './run-out.js';
+import { samplesProven } from './swept-path.js';
 import { compiledDistance, compiledDistanceFor, ROUNDING_SLACK_M } from './workspace.js';
 
 /** The first and the worst sample at which one rule fired along a path. */
@@ -77,6 +78,10 @@ export class WorkspaceFindings {
    */
   readonly keepInRoomM: Float64Array;
   readonly keepOutRoomM: Float64Array;
+  /** The least of those rooms after the last sample checked (Infinity without zones; NaN or less: none). */
+  roomM = Infinity;
+  /** How much farther the tool axis could turn before it leaves the cone, after the last sample checked. */
+  coneRoomRad = Infinity;
 
   constructor(device: ArmDeclaration) {
     this.keepOut = (device.workspace?.keepOut ?? []).map(() => new Finding(false));
@@ -92,6 +97,8 @@ export class WorkspaceFindings {
     this.orientation.reset();
     this.keepInRoomM.fill(-Infinity);
     this.keepOutRoomM.fill(-Infinity);
+    this.roomM = Infinity;
+    this.coneRoomRad = Infinity;
     this.orientationMarginRad = orientationMarginRad;
     this.runOut = runOut !== undefined && runOut.marginM > 0 ? runOut : undefined;
     this.runOutM = this.runOut?.marginM ?? 0;
@@ -102,17 +109,27 @@ export class WorkspaceFindings {
 }
 
 /**
+ * Slack on the tool-axis angle before a cone check counts as proven for later samples. acos is ill-conditioned near
+ * 0 and pi: a rounding of 1e-16 in the dot product moves the angle by up to about 1.5e-8 rad. This is far above
+ * that, and far below any cone that matters.
+ */
+export const CONE_SLACK_RAD = 1e-6;
+
+/**
  * Keep-in, keep-out and orientation at one sample (pose already computed). `movedM` bounds how far any body point
  * moved since the previous sample of the same path (0 for its first).
  *
  * A signed distance changes by at most as much as the point moves. So a point found d from a zone, with
  * d > clearance + slack, passes that zone's test at every later sample until it has moved d - clearance - slack:
- * those evaluations are skipped, and their outcome (a pass) is the same. Anything not finite is evaluated.
+ * those evaluations are skipped, and their outcome (a pass) is the same. Anything not finite is evaluated. Leaves
+ * the least room in findings.roomM and the cone's in findings.coneRoomRad (see workspaceSamplesProven).
  */
 export function checkPoseWorkspace(arm: CompiledArm, pose: ArmPose, s: number, findings: WorkspaceFindings, movedM: number): void {
   const workspace = arm.device.workspace;
   const clearance = findings.zoneClearanceM;
   const points = pose.points;
+  // The least room of any pair after this sample; a NaN room makes it NaN (written as !(room >= least)).
+  let least = Infinity;
   if (workspace !== undefined) {
     const bodyPoints = workspace.bodyPoints;
     const keepIn = arm.keepIn;
@@ -127,32 +144,33 @@ export function checkPoseWorkspace(arm: CompiledArm, pose: ArmPose, s: number, f
       // it is never skipped.
       const finite = Number.isFinite(x) && Number.isFinite(y) && Number.isFinite(z);
       if (keepIn.length > 0) {
-        const room = (inRoom[b] as number) - movedM;
-        if (finite && room > 0) {
-          inRoom[b] = room;
-        } else {
+        let room = (inRoom[b] as number) - movedM;
+        if (!(finite && room > 0)) {
           // Depth inside the best-fitting keep-in zone.
           let depth = finite ? -Infinity : NaN;
           if (finite) for (let i = 0; i < keepIn.length; i++) depth = Math.max(depth, -compiledDistance(keepIn[i] as (typeof keepIn)[number], x, y, z));
           // SAFETY: inside with at least the clearance, written so that NaN is outside.
           if (!(depth >= clearance)) findings.keepIn.record(s, depth, body.name);
-          inRoom[b] = depth - clearance - ROUNDING_SLACK_M;
+          room = depth - clearance - ROUNDING_SLACK_M;
         }
+        inRoom[b] = room;
+        if (!(room >= least)) least = room;
       }
       for (let i = 0; i < keepOut.length; i++) {
         const slot = b * keepOut.length + i;
-        const room = (outRoom[slot] as number) - movedM;
-        if (finite && room > 0) {
-          outRoom[slot] = room;
-          continue;
+        let room = (outRoom[slot] as number) - movedM;
+        if (!(finite && room > 0)) {
+          const distance = finite ? compiledDistanceFor(keepOut[i] as (typeof keepOut)[number], x, y, z, clearance) : NaN;
+          // SAFETY: strictly farther than the clearance; touching the (inflated) boundary counts as inside.
+          if (!(distance > clearance)) (findings.keepOut[i] as Finding).record(s, distance, body.name);
+          room = distance - clearance - ROUNDING_SLACK_M;
         }
-        const distance = finite ? compiledDistanceFor(keepOut[i] as (typeof keepOut)[number], x, y, z, clearance) : NaN;
-        // SAFETY: strictly farther than the clearance; touching the (inflated) boundary counts as inside.
-        if (!(distance > clearance)) (findings.keepOut[i] as Finding).record(s, distance, body.name);
-        outRoom[slot] = distance - clearance - ROUNDING_SLACK_M;
+        outRoom[slot] = room;
+        if (!(room >= least)) least = room;
       }
     }
   }
+  findings.roomM = least;
   const cone = arm.device.tcp.orientation;
   if (cone !== undefined) {
     const rotation = pose.rotation;
@@ -160,7 +178,18 @@ export function checkPoseWorkspace(arm: CompiledArm, pose: ArmPose, s: number, f
     // Rounding can put |dot| a hair above 1; NaN stays NaN through min/max and fails the comparison.
     const angle = Math.acos(Math.min(1, Math.max(-1, dot)));
     if (!(angle <= findings.coneLimitRad)) findings.orientation.record(s, angle, 'tool axis');
+    findings.coneRoomRad = findings.coneLimitRad - angle - CONE_SLACK_RAD;
   }
+}
+
+/**
+ * How many of the following samples of a joint line pass every check of checkPoseWorkspace, proven from its last
+ * call: no body point moves more than `stepM` per interval, so none comes closer to a zone than its room allows
+ * before it has used that room up; the tool axis turns by at most `turnStepRad` per interval (the sum of the joint
+ * steps), so it stays in the cone while its angle room lasts.
+ */
+export function workspaceSamplesProven(findings: WorkspaceFindings, stepM: number, turnStepRad: number): number {
+  return Math.min(samplesProven(findings.roomM, stepM), samplesProven(findings.coneRoomRad, turnStepRad));
 }
 
 /** "clearance 0.0250 m = margin 0.0200 m + resolution / 2", plus the run-out of a moving arm. */

@@ -9,11 +9,25 @@ import type { CompiledArm } from './compiled-arm.js';
 export const MAX_PATH_SAMPLES = 5000;
 
 /**
- * Called for every sample in order of s; `pose` holds the forward kinematics of `q` (read it, never recompute it:
- * the sampler keeps the angles of joints that do not move in it). `movedM` bounds how far any body point moved
- * since the previous sample (0 at s = 0). Return false to stop early.
+ * Called for samples in order of s; `pose` holds the forward kinematics of `q` (read it, never recompute it: the
+ * sampler keeps the angles of joints that do not move in it). `steps` is the number of intervals since the previous
+ * sample visited (0 at s = 0) and `stepM` bounds how far any body point moves in one interval, so no body point moved
+ * more than steps * stepM since then. Returns how many of the following samples its checks are proven to pass (see
+ * samplesProven): those are not visited. A negative number stops the path there.
  */
-export type JointSampleVisitor = (s: number, q: Float64Array, pose: ArmPose, movedM: number) => boolean;
+export type JointSampleVisitor = (s: number, q: Float64Array, pose: ArmPose, steps: number, stepM: number) => number;
+
+/**
+ * How many of the following samples a check is proven to pass when it has `room` left (in its own unit, after its
+ * rounding slack) and can use up at most `perStep` of it per interval: sample i intervals on passes while
+ * i * perStep < room. 0 for no room (or NaN), Infinity when nothing is used up.
+ * SAFETY: written so that a NaN room proves nothing.
+ */
+export function samplesProven(room: number, perStep: number): number {
+  if (!(room > 0)) return 0;
+  if (!(perStep > 0)) return perStep === 0 ? Infinity : 0;
+  return Math.ceil(room / perStep) - 1;
+}
 
 export type SampleOutcome =
   | { readonly ok: true; readonly samples: number }
@@ -30,8 +44,10 @@ export function jointPathIntervals(arm: CompiledArm, q0: ArrayLike<number>, q1: 
 
 /**
  * move_joints: q(s) = q0 + s (q1 - q0), s = k / N for k = 0..N (both ends included), N = `intervals` (by default
- * jointPathIntervals; a caller that needs N first passes it). Leaves the joint step q1 - q0 in arm.scratch.dq for
- * the caller (TCP speed is |J dq| / T).
+ * jointPathIntervals; a caller that needs N first passes it). Samples that the visitor proved to pass are not
+ * visited: a body point moves at most stepM per interval, so a point found far enough from every zone bounds where
+ * it can be for the next samples (a bounding sphere of radius i * stepM) without computing them. Leaves the joint
+ * step q1 - q0 in arm.scratch.dq for the caller (TCP speed is |J dq| / T).
  */
 export function sampleJointPath(
   arm: CompiledArm,
@@ -51,7 +67,8 @@ export function sampleJointPath(
   if (!(intervals <= MAX_PATH_SAMPLES)) return { ok: false, why: 'too-long', samples: intervals };
   // Every interval moves the joints by dq / N, so no body point by more than this.
   const stepM = displacementBound(chain, q0, q1) / intervals;
-  for (let k = 0; k <= intervals; k++) {
+  let previous = 0;
+  for (let k = 0; k <= intervals; ) {
     const s = k / intervals;
     for (let j = 0; j < n; j++) {
       const step = dq[j] as number;
@@ -61,7 +78,11 @@ export function sampleJointPath(
       if (step !== 0) setJointAngle(chain, pose, j, qj);
     }
     forwardKinematicsFromAngles(chain, pose);
-    if (!visit(s, q, pose, k === 0 ? 0 : stepM)) return { ok: true, samples: k + 1 };
+    const proven = visit(s, q, pose, k - previous, stepM);
+    if (proven < 0) return { ok: true, samples: k + 1 };
+    previous = k;
+    // SAFETY: only a number of samples proven to pass is skipped; NaN skips none (the next sample is visited).
+    k += proven >= 1 ? 1 + Math.floor(Math.min(proven, intervals)) : 1;
   }
   return { ok: true, samples: intervals + 1 };
 }

@@ -62,7 +62,7 @@ function referenceFindings(q0: number[], q1: number[]): Map<string, Found> {
         if (!(distance > clearance)) note(`keepOut/${zone.id}`, s, distance);
       }
     }
-    return true;
+    return 0; // visit every sample
   });
   return found;
 }
@@ -90,7 +90,7 @@ function referenceEntered(q0: number[], q1: number[]): string[] {
         if (!(signedDistance(zone.shape, pose.points[k] as number, pose.points[k + 1] as number, pose.points[k + 2] as number) > clearance)) entered.add(id);
       }
     }
-    return true;
+    return 0; // visit every sample
   });
   return [...CELL_ZONES.keys()].filter((id) => entered.has(id));
 }
