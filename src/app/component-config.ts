@@ -2,7 +2,8 @@
 // update may change. It never fills in a missing safety setting with something looser, and never half-applies an
 // update: an update is either wholly valid and applicable now, or refused with every reason.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { lazyValidator } from '../core/lazy-validator.js';
 import { isAbsolute, join } from 'node:path';
 import type { LogLevel } from '../core/log.js';
 import { MAX_METRICS_INTERVAL_MS, metricsSettingsProblem, MIN_METRICS_INTERVAL_MS, type MetricsSettings } from '../cloud/metrics/metrics-settings.js';
@@ -83,8 +84,8 @@ const SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ strict: true, allErrors: true });
-const validate = ajv.compile(SCHEMA);
+// Compiled at the first configuration read (only the Greengrass component reads one).
+const configurationValidator = lazyValidator(SCHEMA, { strict: true, allErrors: true });
 
 export interface ConfigurationProblem {
   /** JSON pointer into the configuration, e.g. `/heartbeatPeriodMs`. */
@@ -147,6 +148,7 @@ function resolvePlace(key: 'cellDirectory' | 'stateDirectory', value: string, pl
 
 /** Validates the component configuration as Greengrass hands it over (the whole object under the component). */
 export function parseComponentConfiguration(value: unknown, places: ComponentPlaces = {}): ParsedSettings {
+  const validate = configurationValidator();
   if (!validate(value)) return { ok: false, problems: (validate.errors ?? []).map(describe) };
   const config = value as unknown as { [key: string]: unknown };
   const problems: ConfigurationProblem[] = [];

@@ -1,7 +1,7 @@
 // The input lines of `interlock check`: a bare JWS, or a JSON object with the command, the state it meets and,
 // optionally, the history before it (earlier state messages and releases) that the live interlock would have seen.
 
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../core/lazy-validator.js';
 import { jsonDepthProblem } from '../core/json-text.js';
 
 /**
@@ -84,8 +84,8 @@ export interface CheckLine {
   readonly history?: { readonly states?: Record<string, Snapshot[]>; readonly releases?: HistoryRelease[] };
 }
 
-const ajv = new Ajv({ strict: true, allErrors: false });
-const validateLine = ajv.compile<CheckLine>(CHECK_LINE_SCHEMA);
+// Compiled at the first input line (only `interlock check` reads them).
+const lineValidator = lazyValidator<CheckLine>(CHECK_LINE_SCHEMA, { strict: true, allErrors: false });
 
 /** Reads one non-blank input line; a problem names the field. */
 export function readCheckLine(trimmed: string): { ok: true; line: CheckLine } | { ok: false; problem: string } {
@@ -99,6 +99,7 @@ export function readCheckLine(trimmed: string): { ok: true; line: CheckLine } | 
   } catch (error) {
     return { ok: false, problem: `line is not valid JSON: ${(error as Error).message}` };
   }
+  const validateLine = lineValidator();
   if (!validateLine(value)) {
     const error = validateLine.errors?.[0];
     const extra = error?.keyword === 'additionalProperties' ? ` "${(error.params as { additionalProperty: string }).additionalProperty}"` : '';

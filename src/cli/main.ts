@@ -12,18 +12,13 @@ import { createLogger, type LogLevel } from '../core/log.js';
 import { DeclarationError, formatProblem } from '../core/problems.js';
 import { loadCell } from '../declarations/load.js';
 import { DigestMismatchError, startRuntime } from '../app/compose.js';
-import { ComponentStartError, startComponent } from '../greengrass/component.js';
-import { runAuditCommand } from './audit.js';
-import { runCheck } from './check.js';
-import { runDemo } from './demo.js';
 import { nodeVersionProblem } from './node-version.js';
 import type { CliIo } from './cli-io.js';
 import { DEFAULT_OPERATOR_BROKER, isOperatorCommand, runOperatorCommand } from './operator.js';
 import { hasTlsFiles, loadTlsFiles, TlsConfigError, type TlsFiles, type TlsMaterial } from '../transport/tls-files.js';
-import { runShadowReport } from './shadow-report.js';
-import { runProvisionCommand } from './provision.js';
 import { hasCloudOptions, readCloudOptions } from './cloud-options.js';
-import { runReplayCommand } from './replay-command.js';
+// The other commands' modules are imported when their command runs: `interlock run` starts without loading the
+// demo's simulators, the audit tools or the Greengrass SDK (aws-crt, a native library, only for `greengrass`).
 
 const DEFAULT_CELL = 'safety-bounds/demo-cell';
 const DEFAULT_STATE = '.interlock';
@@ -144,9 +139,17 @@ function cliIo(output: MainOutput): CliIo {
   };
 }
 
-function interruption(): Promise<void> {
-  return new Promise((resolve) => {
-    const handler = (): void => {
+interface StopSignals {
+  /** Resolves on the first SIGINT or SIGTERM. */
+  readonly requested: Promise<void>;
+  /** Gives the signals back to Node's default handling (a start that failed: nothing is left to stop). */
+  release(): void;
+}
+
+function interruption(): StopSignals {
+  let handler: () => void = () => undefined;
+  const requested = new Promise<void>((resolve) => {
+    handler = (): void => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
       // SAFETY: a stop is under way; further SIGTERMs must not cut it short. The Greengrass nucleus sends SIGTERM to
@@ -158,6 +161,28 @@ function interruption(): Promise<void> {
     process.on('SIGINT', handler);
     process.on('SIGTERM', handler);
   });
+  return {
+    requested,
+    release: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/**
+ * Runs a stop with a timer holding the event loop open until it has finished. Node ends a process whose loop has
+ * nothing left to wait for, with exit code 0, even while an `await` is pending: a stop step that waits on something
+ * the loop does not count (an unref'd worker, a socket already closed) would end the process before the last step,
+ * which records the clean stop (identity store's run marker), and the next start would report an unclean stop.
+ */
+async function heldOpenUntil<T>(work: () => Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 60_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(hold);
+  }
 }
 
 /** Exits with `code` in a moment unless the process has ended by itself by then (the timer holds nothing open). */
@@ -277,6 +302,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) return usageError(`--rounds must be a whole number >= 1, not ${values.rounds ?? ''}`);
         const stepPauseMs = values.pause === undefined ? 400 : parseDuration(values.pause);
         if (stepPauseMs === undefined) return usageError(`--pause: cannot read "${values.pause ?? ''}"`);
+        const { runDemo } = await import('./demo.js');
         const result = await runDemo({
           cellDirectory,
           stateDirectory,
@@ -284,7 +310,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           colour: process.stdout.isTTY === true,
           out: (line) => process.stdout.write(`${line}\n`),
           log,
-          interrupted: interruption(),
+          interrupted: interruption().requested,
           ...(durationMs === undefined ? {} : { durationMs }),
           ...(rounds === undefined ? {} : { rounds }),
         });
@@ -295,6 +321,10 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         if (!Number.isInteger(port) || port < 0 || port > 65535) return usageError(`--port must be 0-65535, not ${values.port ?? ''}`);
         const cloud = readCloudOptions(values, parseDuration, log);
         if (!cloud.ok) return usageError(cloud.problem);
+        // SAFETY: the stop signals are taken from here on, before anything opens: a SIGTERM during start-up (or just
+        // after the ready line) used to meet Node's default action and kill the process before it could close its
+        // stores, so the next start reported an unclean stop. Now it stops cleanly as soon as the start completes.
+        const stopSignals = interruption();
         const runtime = await startRuntime({
           ...(cloud.cloud === undefined ? {} : { cloud: cloud.cloud }),
           ...(cloud.metrics === undefined ? {} : { metrics: cloud.metrics }),
@@ -308,11 +338,14 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           ...(values.broker === undefined ? {} : { brokerUrl: values.broker }),
           ...(values.prefix === undefined ? {} : { topicPrefix: values.prefix }),
           ...(values['expected-digest'] === undefined ? {} : { expectedDigest: values['expected-digest'] }),
+        }).catch((error: unknown) => {
+          stopSignals.release();
+          throw error;
         });
         log.info(`running; drivers verify releases with ${runtime.interlockPublicKeyPath}; Ctrl-C stops`);
-        await interruption();
+        await stopSignals.requested;
         log.info('stopping: finishing in-flight commands');
-        await runtime.stop();
+        await heldOpenUntil(() => runtime.stop());
         return 0;
       }
       case 'greengrass': {
@@ -322,6 +355,10 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           if (value !== undefined && !isAbsolute(value)) return usageError(`--${flag} must be an absolute path, not "${value}"`);
         }
         if (positionals.length > 0) return usageError(`greengrass takes no arguments, got ${positionals.join(' ')}`);
+        // SAFETY: as for run, the stop signals are taken before anything opens (the nucleus may stop a component
+        // that is still starting).
+        const stopSignals = interruption();
+        const { ComponentStartError, startComponent } = await import('../greengrass/component.js');
         let running;
         try {
           running = await startComponent({
@@ -331,6 +368,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
             },
           });
         } catch (error) {
+          stopSignals.release();
           if (error instanceof ComponentStartError) {
             // SAFETY: everything opened was closed; should anything still hold the event loop open, the process
             // exits anyway, so the nucleus sees the failure (and restarts or marks it BROKEN) instead of a zombie.
@@ -339,15 +377,16 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           }
           throw error;
         }
-        await interruption();
+        await stopSignals.requested;
         process.stderr.write(`${new Date().toISOString()} INFO  [interlock] SIGTERM: finishing in-flight commands, then stopping\n`);
-        await running.stop();
+        await heldOpenUntil(() => running.stop());
         exitSoon(0);
         return 0;
       }
       case 'check': {
         const loaded = loadCell(cellDirectory);
         if (!loaded.ok) throw new DeclarationError(loaded.problems);
+        const { runCheck } = await import('./check.js');
         const summary = await runCheck(loaded.cell, process.stdin, process.stdout);
         log.info(`${summary.lines} commands: ${summary.allow} allow, ${summary.hold} hold, ${summary.deny} deny`);
         return 0;
@@ -372,11 +411,15 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
         if (values.since !== undefined && !(/^\d{4}-\d{2}-\d{2}/.test(values.since) && Number.isFinite(sinceMs))) {
           return io.usageError(`--since: cannot read "${values.since}" as an ISO 8601 time (e.g. 2026-11-22T08:00:00Z)`);
         }
+        const { runShadowReport } = await import('./shadow-report.js');
         return runShadowReport({ databasePath: join(stateDirectory, 'audit.db'), json: values.json === true, ...(sinceMs === undefined ? {} : { sinceMs }) }, io);
       }
-      case 'replay':
+      case 'replay': {
+        const { runReplayCommand } = await import('./replay-command.js');
         return runReplayCommand(positionals, { cell: values.cell, databasePath: values.db ?? join(stateDirectory, 'audit.db'), from: values.from, to: values.to, json: values.json === true }, cliIo(output));
-      case 'audit':
+      }
+      case 'audit': {
+        const { runAuditCommand } = await import('./audit.js');
         return await runAuditCommand(
           positionals,
           {
@@ -399,7 +442,9 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           },
           cliIo(output),
         );
-      case 'provision':
+      }
+      case 'provision': {
+        const { runProvisionCommand } = await import('./provision.js');
         return await runProvisionCommand(
           positionals,
           {
@@ -415,6 +460,7 @@ export async function main(argv: string[], output: MainOutput = PROCESS_OUTPUT, 
           },
           cliIo(output),
         );
+      }
       case undefined:
       case 'help':
       case '--help':

@@ -4,17 +4,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { DeclarationProblem } from '../core/problems.js';
-import { AGENTS_SCHEMA, CELL_SCHEMA, DEVICE_SCHEMA } from './schemas.js';
+import { DECLARATION_VALIDATORS } from '../generated/declaration-validators.js';
 
-// discriminator: a device file is checked against its own kind's schema only, so errors name real fields.
-const ajv = new Ajv({ strict: true, allErrors: true, discriminator: true, verbose: true });
+// Compiled at build time (scripts/compile-schemas.ts, options there): start-up neither loads ajv's compiler nor
+// compiles these large schemas, which was most of the time to ready.
 export const validators = {
-  cell: ajv.compile(CELL_SCHEMA),
-  device: ajv.compile(DEVICE_SCHEMA),
-  agents: ajv.compile(AGENTS_SCHEMA),
+  cell: DECLARATION_VALIDATORS.cell as ValidateFunction,
+  device: DECLARATION_VALIDATORS.device as ValidateFunction,
+  agents: DECLARATION_VALIDATORS.agents as ValidateFunction,
 };
 
 export interface ParsedYaml {

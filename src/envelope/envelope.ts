@@ -1,49 +1,18 @@
 // The envelope stage: who sent this command, is it fresh, not replayed, addressed to a declared device, and are
 // its parameters well-formed for the action. Pure apart from the injected replay guard; never throws for input.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { ENVELOPE_VALIDATORS } from '../generated/envelope-validators.js';
 import { COMMAND_TOKEN_TYPE, type CommandClaims, type VerifiedCommand } from '../core/command.js';
 import type { Declarations, Principal } from '../core/declarations.js';
-import { actionSpec, DEVICE_KIND_NAMES, kindSpec } from '../core/kinds/index.js';
+import { actionSpec } from '../core/kinds/index.js';
 import { reason, type Reason } from '../core/reasons.js';
 import { denyWith, type StageResult } from '../core/verdict.js';
 import { parseCompactJws, verifyJws } from '../crypto/jws.js';
 import type { ReplayGuard } from './replay-guard.js';
 
-const identifier = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } as const;
-
-const CLAIMS_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['iss', 'aud', 'jti', 'seq', 'iat', 'exp', 'action', 'params'],
-  properties: {
-    iss: identifier,
-    aud: identifier,
-    jti: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' },
-    seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    iat: { type: 'number', minimum: 0 },
-    exp: { type: 'number', minimum: 0 },
-    action: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' },
-    params: { type: 'object' },
-    trace: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        session: { type: 'string', minLength: 1, maxLength: 128 },
-        plan: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-      },
-    },
-  },
-} as const;
-
-const ajv = new Ajv({ strict: true, allErrors: false });
-const validateClaims = ajv.compile<CommandClaims>(CLAIMS_SCHEMA);
-const paramValidators = new Map<string, ValidateFunction>();
-for (const kind of DEVICE_KIND_NAMES) {
-  for (const [action, spec] of Object.entries(kindSpec(kind).actions)) {
-    paramValidators.set(`${kind}/${action}`, ajv.compile(spec.paramsSchema));
-  }
-}
+// Compiled at build time (scripts/compile-schemas.ts): start-up neither loads ajv's compiler nor compiles.
+const validateClaims = ENVELOPE_VALIDATORS.claims as ValidateFunction<CommandClaims>;
 
 export interface EnvelopeInput {
   /** The exact bytes received. */
@@ -208,7 +177,7 @@ export function checkEnvelope(input: EnvelopeInput, context: EnvelopeContext): E
   context.replay.accept(agent.id, claims.aud, claims.jti, claims.seq, expiresAtMs + clockSkewMs);
 
   const spec = actionSpec(device.kind, claims.action);
-  const validateParams = paramValidators.get(`${device.kind}/${claims.action}`);
+  const validateParams = ENVELOPE_VALIDATORS[`params:${device.kind}/${claims.action}`];
   if (spec === undefined || validateParams === undefined) {
     return deny(reason('COMMAND_UNKNOWN_ACTION', `a ${device.kind} has no action ${claims.action}`), identity);
   }

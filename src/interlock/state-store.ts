@@ -1,37 +1,13 @@
 // Keeps the latest valid state each device reported, stamped with the interlock's receive time. A malformed
 // state message discards the previous state too: a device that sends garbage has no known state.
 
-import { Ajv, type ValidateFunction } from 'ajv';
+import { STATE_VALIDATORS } from '../generated/state-validators.js';
 import type { DeviceDeclaration } from '../core/declarations.js';
 import type { ObservedState, StateView } from '../core/device-state.js';
-import { DEVICE_KIND_NAMES, kindSpec, type DeviceKind } from '../core/kinds/index.js';
+import { kindSpec } from '../core/kinds/index.js';
 import type { Vec3 } from '../core/zones.js';
 
-/** Fields any device's state message may carry, whatever its kind. */
-export const COMMON_STATE_PROPERTIES = {
-  /** People the device's sensors see, in the cell frame: [x, y] or [x, y, z] in metres. */
-  people: {
-    type: 'array',
-    maxItems: 64,
-    items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'number' } },
-  },
-  /** The device's own clock; informational only (freshness uses the interlock's receive time). */
-  timeMs: { type: 'number' },
-} as const;
-
-/** The JSON Schema of a kind's state message: its own fields plus the common ones, nothing else. */
-export function stateSchemaOf(kind: DeviceKind): Record<string, unknown> {
-  const spec = kindSpec(kind);
-  return {
-    type: 'object',
-    additionalProperties: false,
-    required: [...spec.stateRequired],
-    properties: { ...COMMON_STATE_PROPERTIES, ...spec.stateProperties },
-  };
-}
-
-const ajv = new Ajv({ strict: true, allowUnionTypes: true });
-const validators = new Map<DeviceKind, ValidateFunction>(DEVICE_KIND_NAMES.map((kind) => [kind, ajv.compile(stateSchemaOf(kind))]));
+export { COMMON_STATE_PROPERTIES, stateSchemaOf } from './state-schema.js';
 
 export type StateParse =
   | { readonly ok: true; readonly observed: Omit<ObservedState, 'receivedAtMs'> }
@@ -46,7 +22,8 @@ export function parseDeviceState(device: DeviceDeclaration, payload: Buffer | st
   } catch {
     return { ok: false, problem: 'state is not JSON' };
   }
-  const validate = validators.get(device.kind);
+  // Compiled at build time (scripts/compile-schemas.ts): start-up neither loads ajv's compiler nor compiles.
+  const validate = STATE_VALIDATORS[device.kind];
   if (validate === undefined) return { ok: false, problem: `no state schema for kind ${device.kind}` };
   if (!validate(value)) {
     const error = validate.errors?.[0];

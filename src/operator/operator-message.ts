@@ -3,7 +3,8 @@
 // window, short TTL, unique jti, increasing seq), plus the operator's role for the action. Pure apart from the
 // injected replay memory; never throws for input.
 
-import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { OPERATOR_VALIDATORS } from '../generated/operator-validators.js';
 import { createHash } from 'node:crypto';
 import type { Declarations, OperatorDeclaration, OperatorRole } from '../core/declarations.js';
 import { parseCompactJws, signCompactJws, verifyJws } from '../crypto/jws.js';
@@ -46,34 +47,8 @@ export interface OperatorMessage {
 
 export type OperatorMessageResult = { readonly ok: true; readonly message: OperatorMessage } | { readonly ok: false; readonly problem: string; readonly operatorId?: string };
 
-const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } as const;
-const note = { type: 'string', maxLength: 500 } as const;
-const CLAIMS_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['iss', 'aud', 'jti', 'seq', 'iat', 'exp', 'action', 'params'],
-  properties: {
-    iss: id,
-    aud: id,
-    jti: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{8,128}$' },
-    seq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-    iat: { type: 'number', minimum: 0 },
-    exp: { type: 'number', minimum: 0 },
-    action: { enum: ['approve', 'reject', 'restore_agent', 'quarantine_agent', 'set_mode'] },
-    params: { type: 'object' },
-  },
-} as const;
-const PARAMS_SCHEMAS: Record<OperatorAction, object> = {
-  approve: { type: 'object', additionalProperties: false, required: ['approvalId', 'commandDigest'], properties: { approvalId: id, commandDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' }, note } },
-  reject: { type: 'object', additionalProperties: false, required: ['approvalId', 'commandDigest'], properties: { approvalId: id, commandDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' }, note } },
-  restore_agent: { type: 'object', additionalProperties: false, required: ['agent'], properties: { agent: id, note } },
-  quarantine_agent: { type: 'object', additionalProperties: false, required: ['agent', 'reason'], properties: { agent: id, reason: { type: 'string', minLength: 1, maxLength: 500 } } },
-  set_mode: { type: 'object', additionalProperties: false, required: ['device', 'mode'], properties: { device: id, mode: { enum: ['reduced', 'auto'] } } },
-};
-
-const ajv = new Ajv({ strict: true, allErrors: false });
-const validateClaims = ajv.compile<{ iss: string; aud: string; jti: string; seq: number; iat: number; exp: number; action: OperatorAction; params: Record<string, unknown> }>(CLAIMS_SCHEMA);
-const validateParams = Object.fromEntries(Object.entries(PARAMS_SCHEMAS).map(([action, schema]) => [action, ajv.compile(schema)])) as Record<OperatorAction, ReturnType<typeof ajv.compile>>;
+// Compiled at build time (scripts/compile-schemas.ts): start-up neither loads ajv's compiler nor compiles.
+const validateClaims = OPERATOR_VALIDATORS.claims as ValidateFunction<{ iss: string; aud: string; jti: string; seq: number; iat: number; exp: number; action: OperatorAction; params: Record<string, unknown> }>;
 
 export interface OperatorContext {
   readonly declarations: Declarations;
@@ -120,7 +95,10 @@ export function verifyOperatorMessage(token: string, context: OperatorContext): 
   context.replay.accept(operator.id, OPERATOR_CHANNEL, claims.jti, claims.seq, expiresAtMs + declarations.commandLimits.clockSkewMs);
   const role = ROLE_FOR[claims.action];
   if (!operator.roles.includes(role)) return fail(`operator ${operator.id} lacks the ${role} role needed to ${claims.action}`, operator.id);
-  const validate = validateParams[claims.action];
+  // SAFETY: the claims schema admits only the five actions, each of which has its params validator; a missing one
+  // (a generated file out of step) refuses the message rather than skipping the check.
+  const validate = OPERATOR_VALIDATORS[`params:${claims.action}`];
+  if (validate === undefined) return fail(`no params schema for ${claims.action}`, operator.id);
   if (!validate(claims.params)) {
     const error = validate.errors?.[0];
     return fail(`params ${error?.instancePath || '/'}: ${error?.message ?? 'invalid'}`, operator.id);

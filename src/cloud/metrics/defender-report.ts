@@ -2,7 +2,8 @@
 // (header with a positive integer report_id and version "1.0"; each custom metric wrapped in an array of exactly one
 // value object whose key matches the metric's catalog type). A report that does not validate is never published.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { lazyValidator } from '../../core/lazy-validator.js';
 import { METRICS, type DefenderMetricType } from '../metric-catalog.js';
 
 /** One custom metric's value as the report carries it. */
@@ -65,11 +66,12 @@ export const DEFENDER_REPORT_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ strict: true, allErrors: true });
-// ipv4/ipv6 without ajv-formats: the two patterns a report's ip_list may hold.
-ajv.addFormat('ipv4', /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/);
-ajv.addFormat('ipv6', { validate: (text: string) => /^[0-9a-fA-F:.]+$/.test(text) && text.includes(':') });
-const validateSchema = ajv.compile(DEFENDER_REPORT_SCHEMA);
+// Compiled at the first report, not at start (a run without a cloud link never needs it).
+const reportValidator = lazyValidator(DEFENDER_REPORT_SCHEMA, { strict: true, allErrors: true }, (ajv) => {
+  // ipv4/ipv6 without ajv-formats: the two patterns a report's ip_list may hold.
+  ajv.addFormat('ipv4', /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/);
+  ajv.addFormat('ipv6', { validate: (text: string) => /^[0-9a-fA-F:.]+$/.test(text) && text.includes(':') });
+});
 
 /** Wraps each value as the report format wants it; names outside the catalog are left out for validation to catch. */
 export function defenderReport(reportId: number, values: Readonly<Record<string, MetricValue>>): DefenderReport {
@@ -93,6 +95,7 @@ function describe(error: ErrorObject): string {
  * drops a report whose id does not increase).
  */
 export function defenderReportProblems(report: unknown, lastReportId: number | undefined): readonly string[] {
+  const validateSchema = reportValidator();
   if (!validateSchema(report)) return (validateSchema.errors ?? []).map(describe);
   const id = (report as DefenderReport).header.report_id;
   if (lastReportId !== undefined && !(id > lastReportId)) return [`/header/report_id: ${id} is not above the last report's ${lastReportId}`];
