@@ -25,6 +25,7 @@ import { nodeVersionProblem } from '../src/cli/node-version.js';
 import { benchAudit, printAuditBytes } from './bench-audit.js';
 import { benchAuditWorker } from './bench-audit-worker.js';
 import { ARM_AT_REST, HOME, printBoundsBench } from './bench-bounds.js';
+import { benchStartup, printStartup } from './bench-startup.js';
 import { stats, us } from './bench-stats.js';
 import { benchIdentity } from './bench-identity.js';
 import { printFloodBench } from './bench-flood.js';
@@ -204,6 +205,9 @@ async function main(): Promise<void> {
 
   // 11. End to end through mosquitto and the embedded broker, direct and through `interlock run`, at offered loads.
   printEndToEnd(await benchEndToEnd());
+
+  // 12. Start-up and memory of the real `interlock run` (scripts/bench-startup.ts): spawn to ready, RSS, aws-crt.
+  printStartup(await benchStartup());
 
   rmSync(work, { recursive: true, force: true });
 }

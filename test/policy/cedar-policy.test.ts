@@ -216,13 +216,16 @@ t.test('every load problem is reported, across files', async (t) => {
   t.same(validation.map((p) => [p.file, p.path]).sort(), [['policies/x.cedar', 'x-bad'], ['policies/y.cedar', 'y-bad']]);
 });
 
-t.test('the V8 flag that keeps the Cedar call from crashing the process is one this runtime knows', async (t) => {
-  // V8 only prints "unrecognized flag" for a flag it no longer has, and the workaround would silently be gone.
+t.test('the V8 flags set for Cedar (no JS-to-Wasm inlining: a crash; Liftoff only: memory) are ones this runtime knows', async (t) => {
+  // V8 only prints "unrecognized flag" for a flag it no longer has, and the setting would silently be gone.
   const source = readFileSync(join(REPO_ROOT, 'src', 'policy', 'cedar-policy.ts'), 'utf8');
-  const flag = /setFlagsFromString\('([^']+)'\)/.exec(source)?.[1];
-  t.equal(flag, '--no-turbo-inline-js-wasm-calls', 'src/policy/cedar-policy.ts sets the flag');
-  const child = spawnSync(process.execPath, ['-e', `require('node:v8').setFlagsFromString(${JSON.stringify(flag)})`], { encoding: 'utf8' });
-  t.equal(child.status, 0, `node ${process.version} accepts it`);
-  t.equal(child.stderr, '', `node ${process.version} says nothing about it`);
-  t.match(spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).stdout, /^ {2}--turbo-inline-js-wasm-calls /m, `node ${process.version} lists it`);
+  const flags = [...source.matchAll(/setFlagsFromString\('([^']+)'\)/g)].map((m) => m[1]);
+  t.same(flags, ['--no-turbo-inline-js-wasm-calls', '--liftoff-only'], 'src/policy/cedar-policy.ts sets both flags');
+  const listed = spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).stdout;
+  for (const flag of flags) {
+    const child = spawnSync(process.execPath, ['-e', `require('node:v8').setFlagsFromString(${JSON.stringify(flag)})`], { encoding: 'utf8' });
+    t.equal(child.status, 0, `node ${process.version} accepts ${flag}`);
+    t.equal(child.stderr, '', `node ${process.version} says nothing about ${flag}`);
+    t.match(listed, new RegExp(`^ {2}${(flag ?? '').replace(/^--no-/, '--')} `, 'm'), `node ${process.version} lists ${flag}`);
+  }
 });
