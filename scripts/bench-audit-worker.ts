@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import type { AuditEntry, AuditReceipt } from '../src/audit/audit-log.js';
+import type { AuditReceipt } from '../src/audit/audit-log.js';
 import { openSqliteAuditLog } from '../src/audit/sqlite-audit-log.js';
 import type { SqliteAuditSurface } from '../src/audit/sqlite-audit-surface.js';
 import { openWorkerAuditLog } from '../src/audit/worker-audit-log.js';
-import { reason } from '../src/core/reasons.js';
 import { generateEd25519KeyPair } from '../src/crypto/jws.js';
+import { decisionEntry } from './bench-audit.js';
 import { stats, us, type Stats } from './bench-stats.js';
 
 const STEADY_RATE_PER_S = 5_000;
@@ -26,22 +26,6 @@ const BURSTS = 20;
 /** Between bursts, so each starts on an idle log (and the loop's idle time between them counts). */
 const BURST_GAP_MS = 100;
 
-/** A deny decision shaped like the interlock's (about 600 bytes of canonical JSON), as in bench-audit.ts. */
-function decisionEntry(i: number): AuditEntry {
-  return {
-    kind: 'decision',
-    timeMs: 1_732_000_000_000 + i,
-    commandId: `cmd-${i}`,
-    agentId: 'planner-1',
-    deviceId: 'arm-1',
-    action: 'move_joints',
-    commandDigest: 'a'.repeat(64),
-    declarationsDigest: 'b'.repeat(64),
-    verdict: 'deny',
-    reasons: [{ ...reason('BOUNDS_JOINT_POSITION', 'elbow target 2.5 rad exceeds 2.0 rad'), limit: 2, actual: 2.5, unit: 'rad' }],
-    trace: { session: 's-1', plan: 'c'.repeat(64) },
-  };
-}
 
 interface Run {
   readonly latency: Stats;

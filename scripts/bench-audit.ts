@@ -24,7 +24,7 @@ const STREAM_RATE_PER_S = 5_000;
 const STREAM_RECORDS = 10_000;
 
 /** A deny decision shaped like the interlock's (about 600 bytes of canonical JSON). */
-function decisionEntry(i: number): AuditEntry {
+export function decisionEntry(i: number): AuditEntry {
   return {
     kind: 'decision',
     timeMs: 1_732_000_000_000 + i,

@@ -13,7 +13,8 @@ import { auditFailureReason } from '../../src/interlock/decision-entry.js';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
 import { parseDeviceOutcome } from '../../src/interlock/device-reports.js';
 import { commandDigest } from '../../src/pipeline/pipeline.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import type { PublishOptions } from '../../src/transport/transport.js';
+import { DelegatingTransport } from '../helpers/delegating-transport.js';
 import { liveInterlock, topics } from '../helpers/live-interlock.js';
 import { required } from '../helpers/required.js';
 import { DEMO_CELL } from '../helpers/test-cell.js';
@@ -244,34 +245,15 @@ t.test('an audit log that cannot be written denies actuations with AUDIT_UNAVAIL
 });
 
 /** A real transport whose publishes to actuator command topics are refused while `failing` is set (fault injection). */
-class FailingReleases implements Transport {
+class FailingReleases extends DelegatingTransport {
   failing = false;
   readonly refused: string[] = [];
-  constructor(private readonly inner: Transport) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-  stop(): Promise<void> {
-    return this.inner.stop();
-  }
-  isConnected(): boolean {
-    return this.inner.isConnected();
-  }
-  publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void> {
+  override publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void> {
     if (this.failing && /^actuator\/[^/]+\/command$/.test(topic)) {
       this.refused.push(topic);
       return Promise.reject(new Error(`injected fault: publish to ${topic} refused`));
     }
     return this.inner.publish(topic, payload, options);
-  }
-  subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    return this.inner.subscribe(filter, handler);
-  }
-  onConnectionChange(listener: (connected: boolean) => void): () => void {
-    return this.inner.onConnectionChange(listener);
   }
 }
 

@@ -6,7 +6,8 @@
 
 import t, { type Test } from 'tap';
 import type { DecisionEvent } from '../../src/interlock/interlock.js';
-import type { MessageHandler, PublishOptions, Subscription, Transport } from '../../src/transport/transport.js';
+import type { PublishOptions, Transport } from '../../src/transport/transport.js';
+import { DelegatingTransport } from '../helpers/delegating-transport.js';
 import { liveInterlock, topics } from '../helpers/live-interlock.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -19,27 +20,17 @@ const ARM = 'arm-1';
  * is sent only if the test settles it as a success (a refusal then means the device never got it, as with a broker's
  * refusal).
  */
-class HeldAcknowledgements implements Transport {
+class HeldAcknowledgements extends DelegatingTransport {
   holding = false;
   sendHeld = true;
   readonly held: { topic: string; settle: (error?: Error) => void }[] = [];
   constructor(
-    private readonly inner: Transport,
+    inner: Transport,
     private readonly heldTopic: string,
-  ) {}
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-  stop(): Promise<void> {
-    return this.inner.stop();
-  }
-  isConnected(): boolean {
-    return this.inner.isConnected();
-  }
-  publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void> {
+  override publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void> {
     if (!this.holding || topic !== this.heldTopic) return this.inner.publish(topic, payload, options);
     const sent = this.sendHeld ? this.inner.publish(topic, payload, options) : undefined;
     // Never an unhandled rejection while held; the outcome is passed on when the test settles it.
@@ -53,12 +44,6 @@ class HeldAcknowledgements implements Transport {
         },
       });
     });
-  }
-  subscribe(filter: string, handler: MessageHandler): Promise<Subscription> {
-    return this.inner.subscribe(filter, handler);
-  }
-  onConnectionChange(listener: (connected: boolean) => void): () => void {
-    return this.inner.onConnectionChange(listener);
   }
 }
 
